@@ -1,0 +1,1 @@
+"""auth: clients, operators, credentials and tokens (SPEC §4)."""

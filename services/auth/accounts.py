@@ -1,0 +1,386 @@
+"""auth's rules: logins and their throttle, token pairs, profiles, clients, operators and the
+password links. Plain functions over a pool; handlers call them, `store` holds the SQL."""
+
+import math
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import asyncpg
+
+from services.auth import models, store
+from services.auth.keys import KeyStore
+from services.auth.passwords import Hasher, weakness
+from services.auth.settings import AuthSettings
+from services.auth.tokens import new_secret_token, token_hash
+from shared import events
+from shared.auth import Principal
+from shared.db import acquire, transaction
+from shared.errors import (
+    BadRequest,
+    Conflict,
+    NotFound,
+    ProblemError,
+    TooManyRequests,
+    Unauthorized,
+    ValidationFailed,
+)
+from shared.outbox import add_event
+
+
+@dataclass(frozen=True)
+class Deps:
+    """What the rules need besides the pool."""
+
+    settings: AuthSettings
+    hasher: Hasher
+    keys: KeyStore
+
+
+@dataclass(frozen=True)
+class Account:
+    sub: str
+    role: str
+    name: str
+    password_hash: str | None
+
+
+def normalize_username(username: str) -> str:
+    return username.strip().lower()
+
+
+async def find_account(conn: asyncpg.Connection, username: str) -> Account | None:
+    """A client number (digits) or an operator's email."""
+    if username.isascii() and username.isdigit() and len(username) <= 18:
+        row = await store.get_client(conn, int(username))
+        return row and Account(
+            f"client:{row['client_number']}", "client", row["name"], row["password_hash"]
+        )
+    if "@" in username:
+        row = await store.get_operator_by_email(conn, username)
+        return row and Account(
+            f"operator:{row['id']}", row["role"], row["name"], row["password_hash"]
+        )
+    return None
+
+
+async def account_of(conn: asyncpg.Connection, sub: str) -> Account | None:
+    kind, _, ident = sub.partition(":")
+    if kind == "client":
+        row = await store.get_client(conn, int(ident))
+        return row and Account(sub, "client", row["name"], row["password_hash"])
+    row = await store.get_operator(conn, int(ident))
+    return row and Account(sub, row["role"], row["name"], row["password_hash"])
+
+
+def check_password(password: str, *context: str) -> None:
+    reason = weakness(password, context)
+    if reason:
+        raise ValidationFailed(reason, [{"field": "password", "message": reason}])
+
+
+async def _issue_pair(
+    conn: asyncpg.Connection, deps: Deps, account: Account, family: uuid.UUID | None = None
+) -> models.TokenPair:
+    refresh = new_secret_token()
+    await store.insert_refresh_token(
+        conn,
+        token_hash=token_hash(refresh),
+        family_id=family or uuid.uuid4(),
+        subject=account.sub,
+        ttl=deps.settings.refresh_token_ttl,
+    )
+    ttl = deps.settings.access_token_ttl
+    access = deps.keys.ring.issue(sub=account.sub, role=account.role, name=account.name, ttl=ttl)
+    return models.TokenPair(access_token=access, expires_in=ttl, refresh_token=refresh)
+
+
+def _seconds_until(moment: datetime) -> int:
+    return max(1, math.ceil((moment - datetime.now(UTC)).total_seconds()))
+
+
+async def login(pool: asyncpg.Pool, deps: Deps, username: str, password: str) -> models.TokenPair:
+    """401 alike for an unknown user and a wrong password; 429 once throttled, even when right."""
+    username = normalize_username(username)
+    s = deps.settings
+    outcome: models.TokenPair | ProblemError
+    async with transaction(pool) as conn:
+        await store.lock_username(conn, username)
+        until = await store.throttled_until(conn, username, s.login_window, s.login_max_failures)
+        if until is not None:
+            raise TooManyRequests(
+                "Too many failed logins; try again later.", retry_after=_seconds_until(until)
+            )
+        account = await find_account(conn, username)
+        if await deps.hasher.verify(account.password_hash if account else None, password):
+            assert account is not None
+            await store.clear_failures(conn, username)
+            outcome = await _issue_pair(conn, deps, account)
+        else:
+            # Recorded, and committed, before the 401 leaves.
+            await store.record_failure(conn, username, s.login_window)
+            outcome = Unauthorized("Wrong username or password.")
+    if isinstance(outcome, ProblemError):
+        raise outcome
+    return outcome
+
+
+async def refresh(pool: asyncpg.Pool, deps: Deps, refresh_token: str) -> models.TokenPair:
+    """Rotation: the presented token is spent; presenting a spent one revokes its family."""
+    outcome: models.TokenPair | ProblemError
+    async with transaction(pool) as conn:
+        row = await store.claim_refresh_token(conn, token_hash(refresh_token))
+        account = row and await account_of(conn, row["subject"])
+        if row is None or row["revoked_at"] is not None or row["expired"] or account is None:
+            outcome = Unauthorized("The refresh token is not valid.")
+        elif row["used_at"] is not None:
+            await store.revoke_family(conn, row["family_id"])
+            outcome = Unauthorized("The refresh token was already used; sign in again.")
+        else:
+            await store.mark_refresh_used(conn, token_hash(refresh_token))
+            outcome = await _issue_pair(conn, deps, account, row["family_id"])
+    if isinstance(outcome, ProblemError):
+        raise outcome
+    return outcome
+
+
+async def logout(pool: asyncpg.Pool, refresh_token: str) -> None:
+    """Ends the login the token belongs to; an unknown token is fine (already logged out)."""
+    async with transaction(pool) as conn:
+        row = await store.claim_refresh_token(conn, token_hash(refresh_token))
+        if row is not None:
+            await store.revoke_family(conn, row["family_id"])
+
+
+async def _services(conn: asyncpg.Connection, number: int) -> list[models.ServiceOut]:
+    return [
+        models.ServiceOut(id=r["id"], name=r["name"])
+        for r in await store.client_services(conn, number)
+    ]
+
+
+async def _client_out(conn: asyncpg.Connection, number: int) -> models.ClientOut:
+    row = await store.get_client(conn, number)
+    if row is None:
+        raise NotFound("There is no client with this number.")
+    return models.ClientOut(
+        client_number=str(row["client_number"]),
+        name=row["name"],
+        email=row["email"],
+        language=row["language"],
+        services=await _services(conn, number),
+        created_at=row["created_at"],
+    )
+
+
+async def profile(pool: asyncpg.Pool, principal: Principal) -> models.Profile:
+    async with acquire(pool) as conn:
+        if principal.kind == "client":
+            client = await _client_out(conn, int(principal.account_id))
+            return models.Profile(
+                kind="client",
+                client_number=client.client_number,
+                name=client.name,
+                email=client.email,
+                language=client.language,
+                services=client.services,
+            )
+        row = await store.get_operator(conn, int(principal.account_id))
+    if row is None:
+        raise NotFound("This account no longer exists.")
+    return models.Profile(
+        kind="operator",
+        name=row["name"],
+        email=row["email"],
+        language=row["language"],
+        role=row["role"],
+    )
+
+
+async def update_profile(
+    pool: asyncpg.Pool, principal: Principal, change: models.ProfileUpdate
+) -> models.Profile:
+    number = int(principal.account_id)
+    async with transaction(pool) as conn:
+        current = await store.get_client(conn, number, for_update=True)
+        if current is None:
+            raise NotFound("This account no longer exists.")
+        changed = {
+            field: value
+            for field, value in (("email", change.email), ("language", change.language))
+            if value is not None and value != current[field]
+        }
+        if changed:
+            await store.update_client_profile(
+                conn, number, email=changed.get("email"), language=changed.get("language")
+            )
+            await add_event(
+                conn,
+                events.ClientUpdated(client_number=str(number), **changed),
+                aggregate=f"client:{number}",
+            )
+    return await profile(pool, principal)
+
+
+async def change_password(
+    pool: asyncpg.Pool, deps: Deps, principal: Principal, current: str, new: str
+) -> None:
+    """Needs the current password; every other login of the account ends (refresh revoked)."""
+    async with acquire(pool) as conn:
+        account = await account_of(conn, principal.sub)
+        email = await _email_of(conn, principal)
+    if account is None or not await deps.hasher.verify(account.password_hash, current):
+        raise BadRequest("The current password is wrong.")
+    check_password(new, principal.account_id, email)
+    new_hash = await deps.hasher.hash(new)
+    async with transaction(pool) as conn:
+        if principal.kind == "client":
+            await store.set_client_password(conn, int(principal.account_id), new_hash)
+        else:
+            await store.set_operator_password(conn, int(principal.account_id), new_hash)
+        await store.revoke_subject(conn, principal.sub)
+
+
+async def _email_of(conn: asyncpg.Connection, principal: Principal) -> str:
+    if principal.kind == "client":
+        row = await store.get_client(conn, int(principal.account_id))
+    else:
+        row = await store.get_operator(conn, int(principal.account_id))
+    return row["email"] if row else ""
+
+
+async def create_client(
+    pool: asyncpg.Pool, deps: Deps, new: models.ClientCreate
+) -> models.ClientOut:
+    """Without a password, the welcome email carries a link to set one."""
+    if new.password is not None:
+        check_password(new.password, new.email)
+    password_hash = await deps.hasher.hash(new.password) if new.password else None
+    async with transaction(pool) as conn:
+        row = await store.insert_client(
+            conn,
+            name=new.name,
+            email=new.email,
+            language=new.language,
+            password_hash=password_hash,
+        )
+        number = row["client_number"]
+        services = [
+            models.ServiceOut(**dict(await store.insert_service(conn, number, s.name)))
+            for s in new.services
+        ]
+        set_password_token = None
+        if password_hash is None:
+            set_password_token = new_secret_token()
+            await store.insert_password_token(
+                conn,
+                token_hash=token_hash(set_password_token),
+                client_number=number,
+                purpose="welcome",
+                ttl=deps.settings.welcome_token_ttl,
+            )
+        await add_event(
+            conn,
+            events.ClientCreated(
+                client_number=str(number),
+                name=new.name,
+                email=new.email,
+                language=new.language,
+                services=[events.ServiceRef(id=s.id, name=s.name) for s in services],
+                set_password_token=set_password_token,
+            ),
+            aggregate=f"client:{number}",
+        )
+        return await _client_out(conn, number)
+
+
+async def get_client(pool: asyncpg.Pool, number: int) -> models.ClientOut:
+    async with acquire(pool) as conn:
+        return await _client_out(conn, number)
+
+
+async def add_service(pool: asyncpg.Pool, number: int, name: str) -> models.ServiceOut:
+    async with transaction(pool) as conn:
+        if await store.get_client(conn, number, for_update=True) is None:
+            raise NotFound("There is no client with this number.")
+        service = models.ServiceOut(**dict(await store.insert_service(conn, number, name)))
+        services = await _services(conn, number)
+        await add_event(
+            conn,
+            events.ClientUpdated(
+                client_number=str(number),
+                services=[events.ServiceRef(id=s.id, name=s.name) for s in services],
+            ),
+            aggregate=f"client:{number}",
+        )
+    return service
+
+
+async def create_operator(
+    pool: asyncpg.Pool, deps: Deps, new: models.OperatorCreate
+) -> models.OperatorOut:
+    check_password(new.password, new.email)
+    password_hash = await deps.hasher.hash(new.password)
+    async with transaction(pool) as conn:
+        row = await store.insert_operator(
+            conn, email=new.email, name=new.name, role=new.role, password_hash=password_hash
+        )
+    if row is None:
+        raise Conflict("An operator with this email already exists.")
+    return models.OperatorOut(**dict(row))
+
+
+async def request_recovery(pool: asyncpg.Pool, deps: Deps, email: str) -> None:
+    """Every client account with this primary email gets its number and a one-time link.
+    The caller answers 202 whatever happens here, so nobody learns which emails exist."""
+    async with transaction(pool) as conn:
+        for client in await store.clients_by_email(conn, email):
+            token = new_secret_token()
+            number = client["client_number"]
+            await store.insert_password_token(
+                conn,
+                token_hash=token_hash(token),
+                client_number=number,
+                purpose="reset",
+                ttl=deps.settings.reset_token_ttl,
+            )
+            await add_event(
+                conn,
+                events.PasswordRecoveryRequested(
+                    client_number=str(number),
+                    email=client["email"],
+                    language=client["language"],
+                    reset_token=token,
+                ),
+                aggregate=f"client:{number}",
+            )
+
+
+async def reset_password(pool: asyncpg.Pool, deps: Deps, token: str, password: str) -> None:
+    """400 for an unknown, used or expired token; a refused password leaves the token usable."""
+    hashed_token = token_hash(token)
+    async with acquire(pool) as conn:
+        holder = await store.peek_password_token(conn, hashed_token)
+    if holder is None:
+        raise BadRequest("This link is not valid or has expired; ask for a new one.")
+    check_password(password, str(holder["client_number"]), holder["email"])
+    password_hash = await deps.hasher.hash(password)
+    async with transaction(pool) as conn:
+        claimed = await store.claim_password_token(conn, hashed_token)
+        if claimed is not None:
+            number = claimed["client_number"]
+            await store.set_client_password(conn, number, password_hash)
+            await store.expire_password_tokens(conn, number)
+            await store.revoke_subject(conn, f"client:{number}")
+            await store.clear_failures(conn, str(number))
+    if claimed is None:
+        raise BadRequest("This link is not valid or has expired; ask for a new one.")
+
+
+async def create_operator_command(
+    pool: asyncpg.Pool, deps: Deps, *, email: str, name: str, role: str, password: str
+) -> models.OperatorOut:
+    """The `create-operator` command: the same rules as the admin route."""
+    return await create_operator(
+        pool, deps, models.OperatorCreate(email=email, name=name, role=role, password=password)
+    )

@@ -1,0 +1,54 @@
+"""auth's app factory: resources through cleanup contexts, in order."""
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from aiohttp import web
+
+from services.auth.accounts import Deps
+from services.auth.api import DEPS, ROUTES
+from services.auth.keys import KeyStore
+from services.auth.passwords import Hasher
+from services.auth.settings import AuthSettings
+from shared import lifecycle
+from shared.auth import TOKEN_VERIFIER
+from shared.http import create_base_app
+from shared.openapi import add_routes
+
+MIGRATIONS = Path(__file__).with_name("migrations")
+
+
+def make_hasher(settings: AuthSettings) -> Hasher:
+    return Hasher(
+        time_cost=settings.argon2_time_cost,
+        memory_cost=settings.argon2_memory_cost,
+        parallelism=settings.argon2_parallelism,
+    )
+
+
+def create_app(settings: AuthSettings) -> web.Application:
+    app = create_base_app("auth")
+
+    async def keys_and_deps(app: web.Application) -> AsyncIterator[None]:
+        keys = KeyStore(
+            app[lifecycle.POOL],
+            access_token_ttl=settings.access_token_ttl,
+            reload_interval=settings.key_reload_interval,
+        )
+        await keys.start(settings.signing_key_pem)
+        app[DEPS] = Deps(settings=settings, hasher=make_hasher(settings), keys=keys)
+        app[TOKEN_VERIFIER] = keys
+        yield
+        await keys.stop()
+
+    app.cleanup_ctx.extend(
+        [
+            lifecycle.database(settings, "auth", MIGRATIONS),
+            keys_and_deps,
+            lifecycle.broker(settings, "auth"),
+            lifecycle.start_broker,
+            lifecycle.outbox_relay(settings),
+        ]
+    )
+    add_routes(app, ROUTES, title="Helpdesk auth", version="1")
+    return app

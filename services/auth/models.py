@@ -1,0 +1,120 @@
+"""auth's request and response models; they validate input and generate the OpenAPI document."""
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import ConfigDict, EmailStr, Field, RootModel
+
+from shared.models import Name, RequestModel, ResponseModel
+
+Language = Literal["es", "en"]
+Password = Annotated[str, Field(min_length=15, max_length=256)]
+# What a user typed at login may be anything; only its size is bounded.
+AnyPassword = Annotated[str, Field(min_length=1, max_length=1024)]
+OpaqueToken = Annotated[str, Field(min_length=1, max_length=256)]
+
+
+class TokenRequest(RequestModel):
+    # A client number may arrive as a JSON number; it is read as text.
+    model_config = ConfigDict(extra="forbid", frozen=True, coerce_numbers_to_str=True)
+    username: Annotated[str, Field(min_length=1, max_length=320)]
+    password: AnyPassword
+
+
+class TokenPair(ResponseModel):
+    access_token: str
+    token_type: Literal["Bearer"] = "Bearer"
+    expires_in: int
+    refresh_token: str
+
+
+class RefreshRequest(RequestModel):
+    refresh_token: OpaqueToken
+
+
+class ServiceIn(RequestModel):
+    name: Name
+
+
+class ServiceOut(ResponseModel):
+    id: int
+    name: str
+
+
+class ClientCreate(RequestModel):
+    name: Name
+    email: EmailStr
+    language: Language = "es"
+    services: Annotated[list[ServiceIn], Field(max_length=100)] = []
+    password: Password | None = None
+
+
+class ClientOut(ResponseModel):
+    client_number: str
+    name: str
+    email: str
+    language: Language
+    services: list[ServiceOut]
+    created_at: datetime
+
+
+class OperatorCreate(RequestModel):
+    email: EmailStr
+    name: Name
+    role: Literal["operator", "admin"]
+    password: Password
+
+
+class OperatorOut(ResponseModel):
+    id: int
+    email: str
+    name: str
+    role: Literal["operator", "admin"]
+    language: Language
+
+
+class Profile(ResponseModel):
+    """`client_number` and `services` for clients, `role` for operators."""
+
+    kind: Literal["client", "operator"]
+    client_number: str | None = None
+    name: str
+    email: str
+    language: Language
+    role: Literal["operator", "admin"] | None = None
+    services: list[ServiceOut] | None = None
+
+
+class ProfileUpdate(RequestModel):
+    email: EmailStr | None = None
+    language: Language | None = None
+
+
+class PasswordChange(RequestModel):
+    current_password: AnyPassword
+    new_password: Password
+
+
+class RecoveryRequest(RequestModel):
+    email: EmailStr
+
+
+class PasswordReset(RequestModel):
+    token: OpaqueToken
+    password: Password
+
+
+class Jwk(ResponseModel):
+    model_config = ConfigDict(frozen=True, extra="allow")
+    kty: str
+    kid: str
+    alg: str
+    use: str
+
+
+class Jwks(ResponseModel):
+    keys: list[Jwk]
+
+
+class ServiceList(RootModel[list[ServiceOut]]):
+    pass

@@ -1,0 +1,30 @@
+from pydantic_settings import SettingsConfigDict
+
+from shared.settings import ServiceSettings
+
+
+class AuthSettings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="AUTH_", populate_by_name=True, extra="ignore")
+
+    database_url: str = "postgresql://127.0.0.1:5432/helpdesk_auth"
+    host: str = "127.0.0.1"
+    port: int = 8081
+
+    access_token_ttl: int = 900  # seconds: 15 minutes
+    refresh_token_ttl: int = 30 * 86_400
+    reset_token_ttl: int = 3_600  # recovery links live an hour
+    welcome_token_ttl: int = 7 * 86_400  # a new client may read the welcome email days later
+
+    login_max_failures: int = 10
+    login_window: int = 900  # seconds: 15 minutes
+
+    # Argon2id cost (RFC 9106's second recommended option by default); tests lower it.
+    argon2_time_cost: int = 3
+    argon2_memory_cost: int = 65_536  # KiB
+    argon2_parallelism: int = 4
+
+    # A PEM-encoded EC P-256 private key to sign with; when unset, auth generates one and keeps it
+    # in its database (and `rotate-key` replaces it).
+    signing_key_pem: str | None = None
+    # How often each instance re-reads the signing keys (to follow a rotation made elsewhere).
+    key_reload_interval: float = 60.0

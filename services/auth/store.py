@@ -1,0 +1,309 @@
+"""All of auth's SQL, and only SQL."""
+
+import json
+import uuid
+from datetime import datetime
+
+import asyncpg
+
+from services.auth.tokens import SigningKey
+
+Conn = asyncpg.Connection
+Record = asyncpg.Record
+
+# --- clients -----------------------------------------------------------------------------------
+
+
+async def insert_client(
+    conn: Conn, *, name: str, email: str, language: str, password_hash: str | None
+) -> Record:
+    return await conn.fetchrow(
+        """
+        INSERT INTO clients (name, email, language, password_hash) VALUES ($1, $2, $3, $4)
+        RETURNING client_number, name, email, language, created_at
+        """,
+        name,
+        email,
+        language,
+        password_hash,
+    )
+
+
+async def insert_service(conn: Conn, client_number: int, name: str) -> Record:
+    return await conn.fetchrow(
+        "INSERT INTO client_services (client_number, name) VALUES ($1, $2) RETURNING id, name",
+        client_number,
+        name,
+    )
+
+
+async def client_services(conn: Conn, client_number: int) -> list[Record]:
+    return await conn.fetch(
+        "SELECT id, name FROM client_services WHERE client_number = $1 ORDER BY id",
+        client_number,
+    )
+
+
+async def get_client(conn: Conn, client_number: int, *, for_update: bool = False) -> Record | None:
+    query = """
+        SELECT client_number, name, email, language, password_hash, created_at
+        FROM clients WHERE client_number = $1
+    """
+    return await conn.fetchrow(query + (" FOR UPDATE" if for_update else ""), client_number)
+
+
+async def clients_by_email(conn: Conn, email: str) -> list[Record]:
+    return await conn.fetch(
+        """
+        SELECT client_number, name, email, language FROM clients
+        WHERE lower(email) = lower($1) ORDER BY client_number
+        """,
+        email,
+    )
+
+
+async def update_client_profile(
+    conn: Conn, client_number: int, *, email: str | None, language: str | None
+) -> None:
+    await conn.execute(
+        """
+        UPDATE clients SET email = coalesce($2, email), language = coalesce($3, language),
+                           updated_at = now()
+        WHERE client_number = $1
+        """,
+        client_number,
+        email,
+        language,
+    )
+
+
+async def set_client_password(conn: Conn, client_number: int, password_hash: str) -> None:
+    await conn.execute(
+        "UPDATE clients SET password_hash = $2, updated_at = now() WHERE client_number = $1",
+        client_number,
+        password_hash,
+    )
+
+
+# --- operators ---------------------------------------------------------------------------------
+
+
+async def insert_operator(
+    conn: Conn, *, email: str, name: str, role: str, password_hash: str
+) -> Record | None:
+    """None when an operator with this email (case-insensitive) exists."""
+    return await conn.fetchrow(
+        """
+        INSERT INTO operators (email, name, role, password_hash) VALUES ($1, $2, $3, $4)
+        ON CONFLICT (lower(email)) DO NOTHING
+        RETURNING id, email, name, role, language
+        """,
+        email,
+        name,
+        role,
+        password_hash,
+    )
+
+
+async def get_operator(conn: Conn, operator_id: int) -> Record | None:
+    return await conn.fetchrow(
+        "SELECT id, email, name, role, language, password_hash FROM operators WHERE id = $1",
+        operator_id,
+    )
+
+
+async def get_operator_by_email(conn: Conn, email: str) -> Record | None:
+    return await conn.fetchrow(
+        """
+        SELECT id, email, name, role, language, password_hash FROM operators
+        WHERE lower(email) = lower($1)
+        """,
+        email,
+    )
+
+
+async def set_operator_password(conn: Conn, operator_id: int, password_hash: str) -> None:
+    await conn.execute(
+        "UPDATE operators SET password_hash = $2 WHERE id = $1", operator_id, password_hash
+    )
+
+
+# --- login throttling --------------------------------------------------------------------------
+
+
+async def throttled_until(conn: Conn, username: str, window: int, n: int) -> datetime | None:
+    """With `n` or more failures in the window: when their count drops below `n`; else None."""
+    return await conn.fetchval(
+        """
+        SELECT failed_at + make_interval(secs => $2) FROM login_failures
+        WHERE username = $1 AND failed_at > now() - make_interval(secs => $2)
+        ORDER BY failed_at DESC OFFSET $3 - 1 LIMIT 1
+        """,
+        username,
+        window,
+        n,
+    )
+
+
+async def record_failure(conn: Conn, username: str, window: int) -> None:
+    await conn.execute("INSERT INTO login_failures (username) VALUES ($1)", username)
+    await conn.execute(
+        "DELETE FROM login_failures WHERE username = $1"
+        " AND failed_at < now() - make_interval(secs => $2)",
+        username,
+        window,
+    )
+
+
+async def clear_failures(conn: Conn, username: str) -> None:
+    await conn.execute("DELETE FROM login_failures WHERE username = $1", username)
+
+
+async def lock_username(conn: Conn, username: str) -> None:
+    """Serialise logins of one username, so concurrent guesses cannot pass the throttle."""
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtext('login:' || $1))", username)
+
+
+# --- refresh tokens ----------------------------------------------------------------------------
+
+
+async def insert_refresh_token(
+    conn: Conn, *, token_hash: bytes, family_id: uuid.UUID, subject: str, ttl: int
+) -> None:
+    await conn.execute(
+        """
+        INSERT INTO refresh_tokens (token_hash, family_id, subject, expires_at)
+        VALUES ($1, $2, $3, now() + make_interval(secs => $4))
+        """,
+        token_hash,
+        family_id,
+        subject,
+        ttl,
+    )
+
+
+async def claim_refresh_token(conn: Conn, token_hash: bytes) -> Record | None:
+    """The token row, locked; `expired` tells whether its life is over."""
+    return await conn.fetchrow(
+        """
+        SELECT family_id, subject, used_at, revoked_at, expires_at <= now() AS expired
+        FROM refresh_tokens WHERE token_hash = $1 FOR UPDATE
+        """,
+        token_hash,
+    )
+
+
+async def mark_refresh_used(conn: Conn, token_hash: bytes) -> None:
+    await conn.execute(
+        "UPDATE refresh_tokens SET used_at = now() WHERE token_hash = $1", token_hash
+    )
+
+
+async def revoke_family(conn: Conn, family_id: uuid.UUID) -> None:
+    await conn.execute(
+        "UPDATE refresh_tokens SET revoked_at = now() WHERE family_id = $1 AND revoked_at IS NULL",
+        family_id,
+    )
+
+
+async def revoke_subject(conn: Conn, subject: str) -> None:
+    await conn.execute(
+        "UPDATE refresh_tokens SET revoked_at = now() WHERE subject = $1 AND revoked_at IS NULL",
+        subject,
+    )
+
+
+# --- one-time password tokens ------------------------------------------------------------------
+
+
+async def insert_password_token(
+    conn: Conn, *, token_hash: bytes, client_number: int, purpose: str, ttl: int
+) -> None:
+    await conn.execute(
+        """
+        INSERT INTO password_tokens (token_hash, client_number, purpose, expires_at)
+        VALUES ($1, $2, $3, now() + make_interval(secs => $4))
+        """,
+        token_hash,
+        client_number,
+        purpose,
+        ttl,
+    )
+
+
+async def peek_password_token(conn: Conn, token_hash: bytes) -> Record | None:
+    """The client of a usable token (unused, unexpired), without using it up."""
+    return await conn.fetchrow(
+        """
+        SELECT c.client_number, c.email FROM password_tokens t
+        JOIN clients c USING (client_number)
+        WHERE t.token_hash = $1 AND t.used_at IS NULL AND t.expires_at > now()
+        """,
+        token_hash,
+    )
+
+
+async def claim_password_token(conn: Conn, token_hash: bytes) -> Record | None:
+    """The client of a token that is unused and unexpired, marking it used; else None."""
+    return await conn.fetchrow(
+        """
+        UPDATE password_tokens SET used_at = now()
+        WHERE token_hash = $1 AND used_at IS NULL AND expires_at > now()
+        RETURNING client_number
+        """,
+        token_hash,
+    )
+
+
+async def expire_password_tokens(conn: Conn, client_number: int) -> None:
+    """A password was set: every other outstanding link of this client stops working."""
+    await conn.execute(
+        "UPDATE password_tokens SET used_at = now() WHERE client_number = $1 AND used_at IS NULL",
+        client_number,
+    )
+
+
+# --- signing keys ------------------------------------------------------------------------------
+
+
+async def lock_signing_keys(conn: Conn) -> None:
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtext('auth:signing-keys'))")
+
+
+async def current_signing_key(conn: Conn) -> Record | None:
+    return await conn.fetchrow(
+        """
+        SELECT kid, private_pem, public_jwk::text AS public_jwk FROM signing_keys
+        WHERE retired_at IS NULL ORDER BY created_at DESC LIMIT 1
+        """
+    )
+
+
+async def verifying_keys(conn: Conn, grace: int) -> list[Record]:
+    """Keys still verifying: unretired, or retired less than `grace` seconds ago."""
+    return await conn.fetch(
+        """
+        SELECT kid, public_jwk::text AS public_jwk FROM signing_keys
+        WHERE retired_at IS NULL OR retired_at > now() - make_interval(secs => $1)
+        ORDER BY created_at
+        """,
+        grace,
+    )
+
+
+async def insert_signing_key(conn: Conn, key: SigningKey) -> None:
+    await conn.execute(
+        """
+        INSERT INTO signing_keys (kid, private_pem, public_jwk) VALUES ($1, $2, $3::jsonb)
+        ON CONFLICT (kid) DO UPDATE SET retired_at = NULL
+        """,
+        key.kid,
+        key.private_pem,
+        json.dumps(key.public_jwk),
+    )
+
+
+async def retire_keys_except(conn: Conn, kid: str) -> None:
+    await conn.execute(
+        "UPDATE signing_keys SET retired_at = now() WHERE kid <> $1 AND retired_at IS NULL", kid
+    )

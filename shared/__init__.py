@@ -1,0 +1,1 @@
+"""The common package every Helpdesk service stands on. It imports no service."""

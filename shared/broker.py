@@ -1,0 +1,244 @@
+"""RabbitMQ: the topology every service declares, a publisher with confirms, and consumers.
+
+Why not aio-pika's robust connection: its reported failure modes (consumers not re-attached after
+a broker restart, #231; a publish hanging on a dropped connection, #636; `connect_robust` failing
+when the broker is down at start, #202) are exactly the cases we must survive. So a supervisor task
+owns a plain connection: connect (retrying while the broker is away), declare the topology, open
+the publishing channel and every consumer, wait until anything closes, then start again. Every
+publish has a time limit. The result is one obvious loop instead of restored hidden state.
+"""
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+import aio_pika
+import structlog
+from aio_pika.abc import (
+    AbstractChannel,
+    AbstractConnection,
+    AbstractExchange,
+    AbstractIncomingMessage,
+)
+
+from shared.events import EXCHANGE
+
+log = structlog.get_logger(__name__)
+
+DEAD_LETTER_EXCHANGE = "helpdesk.dead"
+UNROUTED_EXCHANGE = "helpdesk.unrouted"
+UNROUTED_QUEUE = "helpdesk.unrouted"
+DELIVERY_LIMIT = 10
+
+
+@dataclass(frozen=True)
+class QueueSpec:
+    name: str
+    routing_keys: tuple[str, ...]
+
+    @property
+    def dead_letter_queue(self) -> str:
+        return f"{self.name}.dead"
+
+
+# Every consumer queue of the suite, declared by every service at start, so that an event stored
+# by a producer has a queue waiting for it even before its consumer has ever started.
+QUEUES: tuple[QueueSpec, ...] = (
+    QueueSpec("tickets.auth-client", ("auth.client.created", "auth.client.updated")),
+    QueueSpec(
+        "notifier.events",
+        (
+            "auth.client.created",
+            "auth.client.updated",
+            "auth.password_recovery.requested",
+            "tickets.ticket.created",
+            "tickets.ticket.replied",
+        ),
+    ),
+)
+
+
+def queue_arguments(spec: QueueSpec) -> dict[str, object]:
+    return {
+        "x-queue-type": "quorum",
+        "x-delivery-limit": DELIVERY_LIMIT,
+        "x-dead-letter-exchange": DEAD_LETTER_EXCHANGE,
+        "x-dead-letter-routing-key": spec.name,
+        # at-least-once dead-lettering needs reject-publish overflow (RabbitMQ 3.10+).
+        "x-dead-letter-strategy": "at-least-once",
+        "x-overflow": "reject-publish",
+    }
+
+
+async def declare_topology(channel: AbstractChannel) -> AbstractExchange:
+    """Idempotent declarations of exchanges and queues; returns the events exchange."""
+    unrouted = await channel.declare_exchange(
+        UNROUTED_EXCHANGE, aio_pika.ExchangeType.FANOUT, durable=True
+    )
+    # Events nobody consumes (e.g. notifier.email.rejected) are kept here for audit, bounded.
+    unrouted_queue = await channel.declare_queue(
+        UNROUTED_QUEUE,
+        durable=True,
+        arguments={"x-queue-type": "quorum", "x-max-length": 100_000},
+    )
+    await unrouted_queue.bind(unrouted)
+    exchange = await channel.declare_exchange(
+        EXCHANGE,
+        aio_pika.ExchangeType.TOPIC,
+        durable=True,
+        arguments={"alternate-exchange": UNROUTED_EXCHANGE},
+    )
+    dead = await channel.declare_exchange(
+        DEAD_LETTER_EXCHANGE, aio_pika.ExchangeType.DIRECT, durable=True
+    )
+    for spec in QUEUES:
+        queue = await channel.declare_queue(
+            spec.name, durable=True, arguments=queue_arguments(spec)
+        )
+        for key in spec.routing_keys:
+            await queue.bind(exchange, key)
+        dlq = await channel.declare_queue(
+            spec.dead_letter_queue, durable=True, arguments={"x-queue-type": "quorum"}
+        )
+        await dlq.bind(dead, spec.name)
+    return exchange
+
+
+class BrokerUnavailable(Exception):
+    """The broker is not connected now; the caller keeps the work for later."""
+
+
+MessageHandler = Callable[[AbstractIncomingMessage], Awaitable[None]]
+
+
+@dataclass
+class _Consumer:
+    queue: str
+    handler: MessageHandler
+    prefetch: int
+
+
+class Broker:
+    """One supervised AMQP connection: publishing with confirms, and the service's consumers."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        service: str,
+        reconnect_interval: float = 2.0,
+        publish_timeout: float = 5.0,
+    ) -> None:
+        self._url = url
+        self._service = service
+        self._reconnect_interval = reconnect_interval
+        self._publish_timeout = publish_timeout
+        self._consumers: list[_Consumer] = []
+        self._connection: AbstractConnection | None = None
+        self._exchange: AbstractExchange | None = None
+        self._ready = asyncio.Event()
+        self._task: asyncio.Task | None = None
+        self._closing: asyncio.Task | None = None
+        self.connections_made = 0
+
+    def add_consumer(self, queue: str, handler: MessageHandler, *, prefetch: int = 32) -> None:
+        """Register before `start`; the consumer is re-attached after every reconnection."""
+        self._consumers.append(_Consumer(queue, handler, prefetch))
+
+    @property
+    def is_ready(self) -> bool:
+        return self._ready.is_set()
+
+    async def wait_ready(self, timeout: float) -> None:
+        async with asyncio.timeout(timeout):
+            await self._ready.wait()
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._supervise(), name=f"{self._service}-broker")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        await self._close()
+
+    async def publish(
+        self, routing_key: str, body: bytes, message_id: str, correlation_id: str | None
+    ) -> None:
+        """Publish one persistent event and wait for the broker's confirm (time-limited)."""
+        exchange = self._exchange
+        if exchange is None or not self._ready.is_set():
+            raise BrokerUnavailable("not connected to RabbitMQ")
+        message = aio_pika.Message(
+            body,
+            message_id=message_id,
+            type=routing_key,
+            content_type="application/json",
+            correlation_id=correlation_id,
+            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+            app_id=self._service,
+        )
+        try:
+            await exchange.publish(
+                message, routing_key, mandatory=True, timeout=self._publish_timeout
+            )
+        except Exception as exc:
+            # A publish that failed or timed out leaves the connection suspect: start again.
+            self._lost()
+            raise BrokerUnavailable(f"publish failed: {exc!r}") from exc
+
+    def _lost(self) -> None:
+        # Closing the connection wakes the supervisor, which connects again.
+        self._ready.clear()
+        if self._connection is not None and not self._connection.is_closed:
+            self._closing = asyncio.create_task(self._connection.close())
+
+    async def _close(self) -> None:
+        self._ready.clear()
+        self._exchange = None
+        conn, self._connection = self._connection, None
+        if conn is not None and not conn.is_closed:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(conn.close(), timeout=2)
+
+    async def _supervise(self) -> None:
+        delay = min(0.2, self._reconnect_interval)
+        while True:
+            closed = asyncio.Event()
+            try:
+                await self._connect(closed)
+                delay = min(0.2, self._reconnect_interval)
+                log.info("broker.connected", consumers=[c.queue for c in self._consumers])
+                await closed.wait()
+                log.warning("broker.connection_lost")
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("broker.connect_failed", error=repr(exc))
+            await self._close()
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, self._reconnect_interval)
+
+    async def _connect(self, closed: asyncio.Event) -> None:
+        def on_close(*_: object) -> None:
+            self._ready.clear()
+            closed.set()
+
+        connection = await aio_pika.connect(
+            self._url, timeout=5, client_properties={"connection_name": self._service}
+        )
+        self._connection = connection
+        connection.close_callbacks.add(on_close)
+        channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
+        channel.close_callbacks.add(on_close)
+        self._exchange = await declare_topology(channel)
+        for consumer in self._consumers:
+            consumer_channel = await connection.channel()
+            consumer_channel.close_callbacks.add(on_close)
+            await consumer_channel.set_qos(prefetch_count=consumer.prefetch)
+            queue = await consumer_channel.get_queue(consumer.queue, ensure=True)
+            await queue.consume(consumer.handler, no_ack=False)
+        self.connections_made += 1
+        self._ready.set()

@@ -1,0 +1,135 @@
+"""One frozen pydantic model per routing key of SPEC §6, used by producer and consumer alike.
+
+Consumers ignore unknown fields (adding a field is not a breaking change); a breaking change
+is a new `version`.
+"""
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+EXCHANGE = "helpdesk.events"
+
+
+class EventData(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+    routing_key: ClassVar[str]
+
+
+class ServiceRef(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+    id: int
+    name: str
+
+
+class ClientCreated(EventData):
+    routing_key = "auth.client.created"
+    client_number: str
+    name: str
+    email: str
+    language: str
+    services: list[ServiceRef]
+    set_password_token: str | None = None
+
+
+class ClientUpdated(EventData):
+    routing_key = "auth.client.updated"
+    client_number: str
+    name: str | None = None
+    email: str | None = None
+    language: str | None = None
+    services: list[ServiceRef] | None = None
+
+
+class PasswordRecoveryRequested(EventData):
+    routing_key = "auth.password_recovery.requested"
+    client_number: str
+    email: str
+    language: str
+    reset_token: str
+
+
+class TicketCreated(EventData):
+    routing_key = "tickets.ticket.created"
+    number: int
+    client_number: str
+    subject: str
+    service: ServiceRef
+    body: str
+
+
+class TicketReplied(EventData):
+    routing_key = "tickets.ticket.replied"
+    number: int
+    client_number: str
+    subject: str
+    message_id: int
+    author_kind: Literal["client", "operator"]
+    author_name: str
+    body: str
+    # Kept a plain string: a consumer must see (and dead-letter) a channel it does not know.
+    channel: str
+
+
+class TicketReopened(EventData):
+    routing_key = "tickets.ticket.reopened"
+    number: int
+    client_number: str
+    body: str
+
+
+class TicketClosed(EventData):
+    routing_key = "tickets.ticket.closed"
+    number: int
+    client_number: str
+    closed_by: str
+
+
+class EmailRejected(EventData):
+    routing_key = "notifier.email.rejected"
+    from_: str = Field(alias="from")
+    ticket_number: int | None = None
+    reason: str
+
+    model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)
+
+
+EVENT_TYPES: dict[str, type[EventData]] = {
+    cls.routing_key: cls
+    for cls in (
+        ClientCreated,
+        ClientUpdated,
+        PasswordRecoveryRequested,
+        TicketCreated,
+        TicketReplied,
+        TicketReopened,
+        TicketClosed,
+        EmailRejected,
+    )
+}
+
+
+class Envelope(BaseModel):
+    """What travels on the wire: `{"id", "type", "version", "occurred_at", "data"}`."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+    id: uuid.UUID
+    type: str
+    version: int = 1
+    occurred_at: datetime
+    data: dict[str, Any]
+
+    @classmethod
+    def wrap(cls, data: EventData) -> "Envelope":
+        return cls(
+            id=uuid.uuid4(),
+            type=data.routing_key,
+            occurred_at=datetime.now(UTC),
+            data=data.model_dump(mode="json", by_alias=True, exclude_none=False),
+        )
+
+    def parsed(self) -> EventData:
+        """The typed data of a known routing key (raises ValidationError or KeyError)."""
+        return EVENT_TYPES[self.type].model_validate(self.data)

@@ -1,0 +1,89 @@
+"""Cleanup contexts that wire a service's resources, in order: pool, broker, outbox relay.
+
+Each yields while the app runs and tears its resource down on the way out; a context that starts
+a background task cancels and awaits it.
+"""
+
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import asyncpg
+from aiohttp import web
+
+from shared import db
+from shared.broker import Broker
+from shared.http import READINESS_CHECKS
+from shared.outbox import OutboxRelay
+from shared.settings import ServiceSettings
+
+POOL = web.AppKey("pool", asyncpg.Pool)
+BROKER = web.AppKey("broker", Broker)
+RELAY = web.AppKey("outbox_relay", OutboxRelay)
+
+CleanupContext = Callable[[web.Application], AsyncIterator[None]]
+
+
+def database(settings: ServiceSettings, service: str, migrations: Path) -> CleanupContext:
+    async def context(app: web.Application) -> AsyncIterator[None]:
+        pool = await db.create_pool(
+            settings.database_url,
+            min_size=settings.db_pool_min,
+            max_size=settings.db_pool_max,
+            command_timeout=settings.db_command_timeout,
+        )
+        await db.migrate(pool, service, migrations)
+        app[POOL] = pool
+
+        async def database_reachable() -> bool:
+            return await db.ping(pool)
+
+        app[READINESS_CHECKS].append(database_reachable)
+        yield
+        await pool.close()
+
+    return context
+
+
+def broker(settings: ServiceSettings, service: str) -> CleanupContext:
+    """Register consumers on `app[BROKER]` in a later context's start, before it connects."""
+
+    async def context(app: web.Application) -> AsyncIterator[None]:
+        instance = Broker(
+            settings.amqp_url, service=service, reconnect_interval=settings.amqp_reconnect_interval
+        )
+        app[BROKER] = instance
+
+        async def broker_connected() -> bool:
+            return instance.is_ready
+
+        app[READINESS_CHECKS].append(broker_connected)
+        yield
+        await instance.stop()
+
+    return context
+
+
+def start_broker(app: web.Application) -> AsyncIterator[None]:
+    """Connects once every consumer is registered (a separate, later context)."""
+
+    async def context(app: web.Application) -> AsyncIterator[None]:
+        await app[BROKER].start()
+        yield
+
+    return context(app)
+
+
+def outbox_relay(settings: ServiceSettings) -> CleanupContext:
+    async def context(app: web.Application) -> AsyncIterator[None]:
+        relay = OutboxRelay(
+            app[POOL],
+            settings.database_url,
+            app[BROKER].publish,
+            poll_interval=settings.outbox_poll_interval,
+        )
+        app[RELAY] = relay
+        await relay.start()
+        yield
+        await relay.stop()
+
+    return context

@@ -1,0 +1,40 @@
+"""Fixtures that build real things: databases, a RabbitMQ vhost, running services."""
+
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+
+from shared.logging import configure_logging
+from tests.support.events import EventTap
+from tests.support.infra import DatabaseFactory, create_vhost, delete_vhost
+
+configure_logging("tests", "console")
+
+
+@pytest.fixture(scope="session")
+def run_id() -> str:
+    return uuid.uuid4().hex[:10]
+
+
+@pytest.fixture(scope="session")
+def amqp_url(run_id: str) -> AsyncIterator[str]:
+    """A RabbitMQ vhost of this test run, deleted afterwards."""
+    name = f"test-{run_id}"
+    url = create_vhost(name)
+    yield url
+    delete_vhost(name)
+
+
+@pytest.fixture(scope="session")
+async def databases(run_id: str) -> AsyncIterator[DatabaseFactory]:
+    factory = DatabaseFactory(run_id)
+    yield factory
+    await factory.drop_all()
+
+
+@pytest.fixture
+async def event_tap(amqp_url: str) -> AsyncIterator[EventTap]:
+    tap = await EventTap(amqp_url).start()
+    yield tap
+    await tap.close()
