@@ -18,7 +18,8 @@ services:
 	@deploy/ensure-services.sh
 
 run: $(STAMP) services
-	$(BIN)/python -m deploy.run
+	deploy/create-databases.sh
+	$(BIN)/honcho -f deploy/Procfile -d . start
 
 test: $(STAMP) services
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
