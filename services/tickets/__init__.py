@@ -1,0 +1,1 @@
+"""tickets: categories, tickets and messages, and their lifecycle (SPEC §5)."""

@@ -1,0 +1,177 @@
+"""tickets' HTTP handlers: validated input in, an operation called, a model out."""
+
+from aiohttp import web
+
+from services.tickets import desk, models
+from shared.auth import ADMIN, ANYONE, CLIENT, Principal
+from shared.errors import Forbidden, NotFound
+from shared.http import json_response
+from shared.lifecycle import POOL
+from shared.openapi import Route
+
+# The panel marks its requests with this header, so a reply's event says it came from the panel.
+CHANNEL_HEADER = "X-Helpdesk-Channel"
+NUMBER = r"[0-9]+"
+
+
+def channel_of(request: web.Request) -> str:
+    return "panel" if request.headers.get(CHANNEL_HEADER, "").lower() == "panel" else "api"
+
+
+def _number(request: web.Request) -> int:
+    digits = request.match_info["number"]
+    if len(digits) > 18:  # beyond bigint: no such ticket
+        raise NotFound(desk.NOT_FOUND)
+    return int(digits)
+
+
+async def list_categories(request: web.Request, principal: Principal) -> web.Response:
+    items = await desk.categories(request.app[POOL])
+    return json_response(models.CategoryList(items))
+
+
+async def create_category(
+    request: web.Request, principal: Principal, body: models.CategoryIn
+) -> web.Response:
+    category = await desk.add_category(request.app[POOL], body.name)
+    return json_response(category, status=201)
+
+
+async def create_ticket(
+    request: web.Request, principal: Principal, body: models.TicketCreate
+) -> web.Response:
+    ticket = await desk.open_ticket(request.app[POOL], principal, body, channel_of(request))
+    return json_response(ticket, status=201, headers={"Location": f"/v1/tickets/{ticket.number}"})
+
+
+async def list_tickets(
+    request: web.Request, principal: Principal, query: models.TicketQuery
+) -> web.Response:
+    if not principal.is_staff and query.client_number is not None:
+        raise Forbidden("Only operators can filter by client.")
+    return json_response(await desk.list_tickets(request.app[POOL], principal, query))
+
+
+async def get_ticket(request: web.Request, principal: Principal) -> web.Response:
+    return json_response(await desk.get_ticket(request.app[POOL], principal, _number(request)))
+
+
+async def add_message(
+    request: web.Request, principal: Principal, body: models.MessageIn
+) -> web.Response:
+    message = await desk.reply(
+        request.app[POOL], principal, _number(request), body.body, channel_of(request)
+    )
+    return json_response(message, status=201)
+
+
+async def reopen_ticket(
+    request: web.Request, principal: Principal, body: models.MessageIn
+) -> web.Response:
+    ticket = await desk.reopen(
+        request.app[POOL], principal, _number(request), body.body, channel_of(request)
+    )
+    return json_response(ticket)
+
+
+async def close_ticket(request: web.Request, principal: Principal) -> web.Response:
+    return json_response(await desk.close(request.app[POOL], principal, _number(request)))
+
+
+_TICKET = {"number": NUMBER}
+
+ROUTES = (
+    Route(
+        "GET",
+        "/v1/categories",
+        list_categories,
+        "The categories (a ticket's subject)",
+        roles=ANYONE,
+        response=models.CategoryList,
+        tag="categories",
+    ),
+    Route(
+        "POST",
+        "/v1/categories",
+        create_category,
+        "Add a category",
+        roles=ADMIN,
+        body=models.CategoryIn,
+        response=models.Category,
+        status=201,
+        errors=(409,),
+        tag="categories",
+    ),
+    Route(
+        "POST",
+        "/v1/tickets",
+        create_ticket,
+        "Open a ticket about one of the client's "
+        "services (409 `open_ticket` when one is open for the same service and category)",
+        roles=CLIENT,
+        body=models.TicketCreate,
+        response=models.Ticket,
+        status=201,
+        errors=(409,),
+        tag="tickets",
+    ),
+    Route(
+        "GET",
+        "/v1/tickets",
+        list_tickets,
+        "Tickets, newest activity first (clients: their "
+        "own); `sort=waiting` gives the operator queue",
+        roles=ANYONE,
+        query=models.TicketQuery,
+        response=models.TicketPage,
+        errors=(403,),
+        tag="tickets",
+    ),
+    Route(
+        "GET",
+        f"/v1/tickets/{{number:{NUMBER}}}",
+        get_ticket,
+        "A ticket with all its messages, oldest first",
+        roles=ANYONE,
+        response=models.Ticket,
+        errors=(404,),
+        path_params=_TICKET,
+        tag="tickets",
+    ),
+    Route(
+        "POST",
+        f"/v1/tickets/{{number:{NUMBER}}}/messages",
+        add_message,
+        "Reply (a client's reply to a closed ticket is 409: reopen it)",
+        roles=ANYONE,
+        body=models.MessageIn,
+        response=models.Message,
+        status=201,
+        errors=(404, 409),
+        path_params=_TICKET,
+        tag="tickets",
+    ),
+    Route(
+        "POST",
+        f"/v1/tickets/{{number:{NUMBER}}}/reopen",
+        reopen_ticket,
+        "Reopen a closed ticket, adding text to it (the owner only)",
+        roles=ANYONE,
+        body=models.MessageIn,
+        response=models.Ticket,
+        errors=(403, 404, 409),
+        path_params=_TICKET,
+        tag="tickets",
+    ),
+    Route(
+        "POST",
+        f"/v1/tickets/{{number:{NUMBER}}}/close",
+        close_ticket,
+        "Close a ticket",
+        roles=ANYONE,
+        response=models.Ticket,
+        errors=(404, 409),
+        path_params=_TICKET,
+        tag="tickets",
+    ),
+)

@@ -1,0 +1,259 @@
+"""What clients and operators do with tickets: each operation is one transaction that changes
+rows and stores its event in the outbox. The rules themselves live in `lifecycle`."""
+
+from datetime import datetime
+
+import asyncpg
+
+from services.tickets import lifecycle, models, store
+from shared import events
+from shared.auth import Principal
+from shared.db import acquire, transaction
+from shared.errors import Conflict, NotFound, ValidationFailed
+from shared.outbox import add_event
+from shared.pagination import decode_cursor, encode_cursor
+
+NOT_FOUND = "There is no ticket with this number."
+
+
+def _aggregate(number: int) -> str:
+    return f"ticket:{number}"
+
+
+def _summary(row: asyncpg.Record) -> models.TicketSummary:
+    return models.TicketSummary(
+        number=row["number"],
+        client_number=row["client_number"],
+        service=models.ServiceRef(id=row["service_id"], name=row["service_name"]),
+        category=models.Category(id=row["category_id"], name=row["category_name"]),
+        subject=row["subject"],
+        status=row["status"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        excerpt=row["excerpt"],
+    )
+
+
+async def _ticket(conn: asyncpg.Connection, number: int) -> models.Ticket:
+    row = await store.get_ticket(conn, number)
+    if row is None:
+        raise NotFound(NOT_FOUND)
+    messages = [
+        models.Message(
+            id=m["id"],
+            author=models.Author(kind=m["author_kind"], name=m["author_name"]),
+            body=m["body"],
+            created_at=m["created_at"],
+        )
+        for m in await store.ticket_messages(conn, number)
+    ]
+    summary = _summary(row).model_dump(exclude={"excerpt"})
+    return models.Ticket(**summary, messages=messages)
+
+
+async def _visible_ticket(
+    conn: asyncpg.Connection, principal: Principal, number: int, *, for_update: bool = False
+) -> asyncpg.Record:
+    """The ticket if the caller may see it; another client's ticket is 404, never 403."""
+    row = await store.get_ticket(conn, number, for_update=for_update)
+    if row is None or (not principal.is_staff and row["client_number"] != principal.client_number):
+        raise NotFound(NOT_FOUND)
+    return row
+
+
+# --- categories --------------------------------------------------------------------------------
+
+
+async def categories(pool: asyncpg.Pool) -> list[models.Category]:
+    async with acquire(pool) as conn:
+        return [models.Category(**dict(r)) for r in await store.list_categories(conn)]
+
+
+async def add_category(pool: asyncpg.Pool, name: str) -> models.Category:
+    async with transaction(pool) as conn:
+        row = await store.insert_category(conn, name)
+    if row is None:
+        raise Conflict("A category with this name already exists.")
+    return models.Category(**dict(row))
+
+
+# --- tickets -----------------------------------------------------------------------------------
+
+
+async def open_ticket(
+    pool: asyncpg.Pool, principal: Principal, new: models.TicketCreate, channel: str
+) -> models.Ticket:
+    """422 for a service that is not the client's or an unknown category; 409 with
+    `open_ticket` when a ticket for the same service and category is not closed yet."""
+    client_number = principal.client_number
+    assert client_number is not None
+    async with transaction(pool) as conn:
+        await store.lock_client(conn, client_number)
+        service = await store.get_client_service(conn, client_number, new.service_id)
+        if service is None:
+            raise _invalid("service_id", "This service is not one of yours.")
+        category = await store.get_category(conn, new.category_id)
+        if category is None:
+            raise _invalid("category_id", "There is no such category.")
+        if not new.allow_duplicate:
+            duplicate = await store.open_duplicate(
+                conn, client_number, new.service_id, new.category_id
+            )
+            if duplicate is not None:
+                raise Conflict(
+                    f"Ticket #{duplicate} about this service and category is still open; "
+                    "add to it instead, or send allow_duplicate to open another.",
+                    open_ticket=duplicate,
+                )
+        number = await store.insert_ticket(
+            conn,
+            client_number=client_number,
+            service_id=new.service_id,
+            service_name=service["name"],
+            category_id=new.category_id,
+            subject=category["name"],
+            excerpt=lifecycle.excerpt(new.body),
+        )
+        await store.insert_message(
+            conn,
+            ticket_number=number,
+            author_kind="client",
+            author_sub=principal.sub,
+            author_name=principal.name,
+            body=new.body,
+            channel=channel,
+        )
+        await add_event(
+            conn,
+            events.TicketCreated(
+                number=number,
+                client_number=client_number,
+                subject=category["name"],
+                service=events.ServiceRef(id=new.service_id, name=service["name"]),
+                body=new.body,
+            ),
+            aggregate=_aggregate(number),
+        )
+        return await _ticket(conn, number)
+
+
+def _invalid(field: str, message: str) -> ValidationFailed:
+    return ValidationFailed(message, [{"field": field, "message": message}])
+
+
+async def get_ticket(pool: asyncpg.Pool, principal: Principal, number: int) -> models.Ticket:
+    async with acquire(pool) as conn:
+        await _visible_ticket(conn, principal, number)
+        return await _ticket(conn, number)
+
+
+async def reply(
+    pool: asyncpg.Pool, principal: Principal, number: int, body: str, channel: str
+) -> models.Message:
+    async with transaction(pool) as conn:
+        row = await _visible_ticket(conn, principal, number, for_update=True)
+        status = lifecycle.status_after_reply(row["status"], principal.kind)
+        message_id = await store.insert_message(
+            conn,
+            ticket_number=number,
+            author_kind=principal.kind,
+            author_sub=principal.sub,
+            author_name=principal.name,
+            body=body,
+            channel=channel,
+        )
+        await store.set_ticket_state(
+            conn,
+            number,
+            status=status,
+            waiting=lifecycle.is_waiting(status),
+            excerpt=lifecycle.excerpt(body),
+        )
+        await add_event(
+            conn,
+            events.TicketReplied(
+                number=number,
+                client_number=row["client_number"],
+                subject=row["subject"],
+                message_id=message_id,
+                author_kind=principal.kind,
+                author_name=principal.name,
+                body=body,
+                channel=channel,
+            ),
+            aggregate=_aggregate(number),
+        )
+        messages = await store.ticket_messages(conn, number)
+    created = next(m for m in messages if m["id"] == message_id)
+    return models.Message(
+        id=message_id,
+        author=models.Author(kind=principal.kind, name=principal.name),
+        body=body,
+        created_at=created["created_at"],
+    )
+
+
+async def reopen(
+    pool: asyncpg.Pool, principal: Principal, number: int, body: str, channel: str
+) -> models.Ticket:
+    async with transaction(pool) as conn:
+        row = await _visible_ticket(conn, principal, number, for_update=True)
+        status = lifecycle.status_after_reopen(row["status"], principal.kind)
+        await store.insert_message(
+            conn,
+            ticket_number=number,
+            author_kind=principal.kind,
+            author_sub=principal.sub,
+            author_name=principal.name,
+            body=body,
+            channel=channel,
+        )
+        await store.set_ticket_state(
+            conn, number, status=status, waiting=True, excerpt=lifecycle.excerpt(body)
+        )
+        await add_event(
+            conn,
+            events.TicketReopened(number=number, client_number=row["client_number"], body=body),
+            aggregate=_aggregate(number),
+        )
+        return await _ticket(conn, number)
+
+
+async def close(pool: asyncpg.Pool, principal: Principal, number: int) -> models.Ticket:
+    async with transaction(pool) as conn:
+        row = await _visible_ticket(conn, principal, number, for_update=True)
+        status = lifecycle.status_after_close(row["status"])
+        await store.set_ticket_state(conn, number, status=status, waiting=False, excerpt=None)
+        await add_event(
+            conn,
+            events.TicketClosed(
+                number=number, client_number=row["client_number"], closed_by=principal.kind
+            ),
+            aggregate=_aggregate(number),
+        )
+        return await _ticket(conn, number)
+
+
+async def list_tickets(
+    pool: asyncpg.Pool, principal: Principal, query: models.TicketQuery
+) -> models.TicketPage:
+    """Clients see their own tickets only; operators may filter by client and search."""
+    after = decode_cursor(query.cursor, (datetime, int)) if query.cursor else None
+    client_number = principal.client_number if not principal.is_staff else query.client_number
+    async with acquire(pool) as conn:
+        rows = await store.list_tickets(
+            conn,
+            limit=query.limit + 1,
+            client_number=client_number,
+            statuses=query.statuses,
+            search=query.q,
+            sort=query.sort,
+            after=after,
+        )
+    items = [_summary(r) for r in rows[: query.limit]]
+    next_cursor = None
+    if len(rows) > query.limit:
+        last = rows[query.limit - 1]
+        key = last["waiting_since"] if query.sort == "waiting" else last["updated_at"]
+        next_cursor = encode_cursor(key, last["number"])
+    return models.TicketPage(items=items, next_cursor=next_cursor)

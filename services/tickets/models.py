@@ -1,0 +1,108 @@
+"""tickets' request and response models; they validate input and generate the OpenAPI document."""
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, Field, RootModel
+
+from services.tickets.lifecycle import STATUSES, Status
+from shared.models import Name, RequestModel, ResponseModel
+
+_STATUS = "|".join(STATUSES)
+DbId = Annotated[int, Field(gt=0, lt=2**63)]
+
+
+def _not_blank(body: str) -> str:
+    if not body.strip():
+        raise ValueError("the message must not be empty")
+    return body
+
+
+# Kept exactly as written (no trimming); shown escaped everywhere.
+Body = Annotated[str, Field(min_length=1, max_length=20_000), AfterValidator(_not_blank)]
+
+
+class CategoryIn(RequestModel):
+    name: Name
+
+
+class Category(ResponseModel):
+    id: int
+    name: str
+
+
+class CategoryList(RootModel[list[Category]]):
+    pass
+
+
+class TicketCreate(RequestModel):
+    service_id: DbId
+    category_id: DbId
+    body: Body
+    allow_duplicate: bool = False
+
+
+class MessageIn(RequestModel):
+    body: Body
+
+
+class Author(ResponseModel):
+    kind: Literal["client", "operator"]
+    name: str
+
+
+class Message(ResponseModel):
+    id: int
+    author: Author
+    body: str
+    created_at: datetime
+
+
+class ServiceRef(ResponseModel):
+    id: int
+    name: str
+
+
+class TicketSummary(ResponseModel):
+    number: int
+    client_number: str
+    service: ServiceRef
+    category: Category
+    subject: str
+    status: Status
+    created_at: datetime
+    updated_at: datetime
+    excerpt: str
+
+
+class Ticket(ResponseModel):
+    number: int
+    client_number: str
+    service: ServiceRef
+    category: Category
+    subject: str
+    status: Status
+    created_at: datetime
+    updated_at: datetime
+    messages: list[Message]
+
+
+class TicketPage(ResponseModel):
+    items: list[TicketSummary]
+    next_cursor: str | None
+
+
+class TicketQuery(RequestModel):
+    """`status` is a comma list; `client_number` and `q` are for operators; `sort=waiting` is the
+    operator queue (longest wait first) instead of newest activity first."""
+
+    status: Annotated[str, Field(pattern=rf"^({_STATUS})(,({_STATUS}))*$")] | None = None
+    client_number: Annotated[str, Field(pattern=r"^[0-9]{1,18}$")] | None = None
+    q: Annotated[str, Field(min_length=1, max_length=200)] | None = None
+    limit: Annotated[int, Field(ge=1, le=100)] = 20
+    cursor: Annotated[str, Field(max_length=200)] | None = None
+    sort: Literal["activity", "waiting"] = "activity"
+
+    @property
+    def statuses(self) -> list[str] | None:
+        return sorted(set(self.status.split(","))) if self.status else None

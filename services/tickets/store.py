@@ -1,0 +1,239 @@
+"""All of tickets' SQL, and only SQL."""
+
+from collections.abc import Sequence
+from datetime import datetime
+
+import asyncpg
+
+Conn = asyncpg.Connection
+Record = asyncpg.Record
+
+_TICKET_COLUMNS = """
+    t.number, t.client_number, t.service_id, t.service_name, t.category_id, t.subject,
+    t.status, t.created_at, t.updated_at, t.excerpt, t.waiting_since
+"""
+
+# --- categories --------------------------------------------------------------------------------
+
+
+async def list_categories(conn: Conn) -> list[Record]:
+    return await conn.fetch("SELECT id, name FROM categories ORDER BY name")
+
+
+async def insert_category(conn: Conn, name: str) -> Record | None:
+    """None when a category of that name (any case) exists."""
+    return await conn.fetchrow(
+        "INSERT INTO categories (name) VALUES ($1) ON CONFLICT DO NOTHING RETURNING id, name",
+        name,
+    )
+
+
+async def get_category(conn: Conn, category_id: int) -> Record | None:
+    return await conn.fetchrow("SELECT id, name FROM categories WHERE id = $1", category_id)
+
+
+# --- the projection of clients' services -------------------------------------------------------
+
+
+async def claim_services_version(conn: Conn, client_number: str, as_of: datetime) -> bool:
+    """True when `as_of` is newer than the client's current list (which it then becomes)."""
+    return bool(
+        await conn.fetchval(
+            """
+            INSERT INTO client_services_versions (client_number, as_of) VALUES ($1, $2)
+            ON CONFLICT (client_number) DO UPDATE SET as_of = excluded.as_of
+                WHERE client_services_versions.as_of < excluded.as_of
+            RETURNING true
+            """,
+            client_number,
+            as_of,
+        )
+    )
+
+
+async def replace_client_services(
+    conn: Conn, client_number: str, services: Sequence[tuple[int, str]]
+) -> None:
+    """The client's services become exactly `services` [(id, name)]."""
+    await conn.executemany(
+        """
+        INSERT INTO client_services (service_id, client_number, name) VALUES ($1, $2, $3)
+        ON CONFLICT (service_id) DO UPDATE
+            SET client_number = excluded.client_number, name = excluded.name, updated_at = now()
+        """,
+        [(service_id, client_number, name) for service_id, name in services],
+    )
+    await conn.execute(
+        "DELETE FROM client_services WHERE client_number = $1 AND NOT service_id = ANY($2)",
+        client_number,
+        [service_id for service_id, _ in services],
+    )
+
+
+async def get_client_service(conn: Conn, client_number: str, service_id: int) -> Record | None:
+    return await conn.fetchrow(
+        "SELECT service_id, name FROM client_services WHERE service_id = $1 AND client_number = $2",
+        service_id,
+        client_number,
+    )
+
+
+# --- tickets and messages ----------------------------------------------------------------------
+
+
+async def lock_client(conn: Conn, client_number: str) -> None:
+    """Serialise ticket creation per client, so the duplicate guard cannot be raced."""
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtext('tickets:' || $1))", client_number)
+
+
+async def open_duplicate(
+    conn: Conn, client_number: str, service_id: int, category_id: int
+) -> int | None:
+    return await conn.fetchval(
+        """
+        SELECT number FROM tickets
+        WHERE client_number = $1 AND service_id = $2 AND category_id = $3 AND status <> 'closed'
+        ORDER BY number LIMIT 1
+        """,
+        client_number,
+        service_id,
+        category_id,
+    )
+
+
+async def insert_ticket(
+    conn: Conn,
+    *,
+    client_number: str,
+    service_id: int,
+    service_name: str,
+    category_id: int,
+    subject: str,
+    excerpt: str,
+) -> int:
+    return await conn.fetchval(
+        """
+        INSERT INTO tickets (client_number, service_id, service_name, category_id, subject,
+                             status, waiting_since, excerpt)
+        VALUES ($1, $2, $3, $4, $5, 'open', now(), $6)
+        RETURNING number
+        """,
+        client_number,
+        service_id,
+        service_name,
+        category_id,
+        subject,
+        excerpt,
+    )
+
+
+async def insert_message(
+    conn: Conn,
+    *,
+    ticket_number: int,
+    author_kind: str,
+    author_sub: str,
+    author_name: str,
+    body: str,
+    channel: str,
+) -> int:
+    return await conn.fetchval(
+        """
+        INSERT INTO messages (ticket_number, author_kind, author_sub, author_name, body, channel)
+        VALUES ($1, $2, $3, $4, $5, $6)
+        RETURNING id
+        """,
+        ticket_number,
+        author_kind,
+        author_sub,
+        author_name,
+        body,
+        channel,
+    )
+
+
+async def get_ticket(conn: Conn, number: int, *, for_update: bool = False) -> Record | None:
+    query = f"""
+        SELECT {_TICKET_COLUMNS}, c.name AS category_name
+        FROM tickets t JOIN categories c ON c.id = t.category_id
+        WHERE t.number = $1
+    """
+    return await conn.fetchrow(query + (" FOR UPDATE OF t" if for_update else ""), number)
+
+
+async def ticket_messages(conn: Conn, number: int) -> list[Record]:
+    return await conn.fetch(
+        """
+        SELECT id, author_kind, author_name, body, created_at FROM messages
+        WHERE ticket_number = $1 ORDER BY id
+        """,
+        number,
+    )
+
+
+async def set_ticket_state(
+    conn: Conn, number: int, *, status: str, waiting: bool, excerpt: str | None
+) -> None:
+    """A change of status is new activity; `waiting` starts (or keeps) the client's wait."""
+    await conn.execute(
+        """
+        UPDATE tickets SET
+            status = $2,
+            updated_at = now(),
+            waiting_since = CASE WHEN $3 THEN coalesce(waiting_since, now()) END,
+            excerpt = coalesce($4, excerpt)
+        WHERE number = $1
+        """,
+        number,
+        status,
+        waiting,
+        excerpt,
+    )
+
+
+async def list_tickets(
+    conn: Conn,
+    *,
+    limit: int,
+    client_number: str | None = None,
+    statuses: Sequence[str] | None = None,
+    search: str | None = None,
+    sort: str = "activity",
+    after: tuple[datetime, int] | None = None,
+) -> list[Record]:
+    """One page, keyset-paginated. The WHERE clause is put together from the fixed fragments
+    below (values are always bound parameters): a single query with `$n IS NULL OR ...` for every
+    optional filter would get a generic plan that cannot use the right index."""
+    where: list[str] = []
+    args: list[object] = []
+
+    def param(value: object) -> str:
+        args.append(value)
+        return f"${len(args)}"
+
+    if client_number is not None:
+        where.append(f"t.client_number = {param(client_number)}")
+    if statuses:
+        where.append(f"t.status = ANY({param(list(statuses))}::text[])")
+    if search is not None:
+        where.append(
+            "EXISTS (SELECT 1 FROM messages m WHERE m.ticket_number = t.number"
+            f" AND m.search @@ websearch_to_tsquery('helpdesk_es', {param(search)}))"
+        )
+    if sort == "waiting":
+        where.append("t.waiting_since IS NOT NULL")
+        order = "t.waiting_since ASC, t.number ASC"
+        if after is not None:
+            where.append(f"(t.waiting_since, t.number) > ({param(after[0])}, {param(after[1])})")
+    else:
+        order = "t.updated_at DESC, t.number DESC"
+        if after is not None:
+            where.append(f"(t.updated_at, t.number) < ({param(after[0])}, {param(after[1])})")
+    query = f"""
+        SELECT {_TICKET_COLUMNS}, c.name AS category_name
+        FROM tickets t JOIN categories c ON c.id = t.category_id
+        {"WHERE " + " AND ".join(where) if where else ""}
+        ORDER BY {order}
+        LIMIT {param(limit)}
+    """
+    return await conn.fetch(query, *args)

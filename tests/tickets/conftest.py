@@ -1,0 +1,100 @@
+"""auth and tickets running together, and a `Desk` helper to act as clients and operators."""
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from shared.lifecycle import POOL
+from tests.support import stack
+from tests.support.infra import DatabaseFactory
+from tests.support.waiting import wait_for
+
+
+@pytest.fixture
+async def auth(databases: DatabaseFactory, amqp_url: str) -> AsyncIterator[TestClient]:
+    client = await stack.start_auth(databases, amqp_url)
+    yield client
+    await client.close()
+
+
+@pytest.fixture
+async def tickets_db(databases: DatabaseFactory) -> str:
+    return await stack.tickets_database(databases)
+
+
+@pytest.fixture
+async def tickets(auth: TestClient, tickets_db: str, amqp_url: str) -> AsyncIterator[TestClient]:
+    client = await stack.start_tickets(tickets_db, amqp_url, str(auth.make_url("/")))
+    yield client
+    await client.close()
+
+
+class Desk:
+    """Acts through the real APIs: auth for accounts and tokens, tickets for the rest."""
+
+    def __init__(self, auth: TestClient, tickets: TestClient) -> None:
+        self.auth = auth
+        self.tickets = tickets
+        self.admin: dict[str, str] = {}
+        self.operator: dict[str, str] = {}
+
+    async def sign_in_staff(self) -> None:
+        self.admin = await stack.bearer(self.auth, *stack.ADMIN)
+        self.operator = await stack.bearer(self.auth, *stack.OPERATOR)
+
+    async def new_client(
+        self, name: str = "Juana Pérez", services: tuple[str, ...] = ("Hosting Linux Plus",)
+    ) -> dict[str, Any]:
+        """A client created in auth, signed in, and known to tickets (projection caught up)."""
+        body = {
+            "name": name,
+            "email": "cliente@example.com",
+            "services": [{"name": s} for s in services],
+            "password": stack.CLIENT_PASSWORD,
+        }
+        response = await self.auth.post("/v1/clients", json=body, headers=self.admin)
+        assert response.status == 201, await response.text()
+        client = await response.json()
+        client["headers"] = await stack.bearer(
+            self.auth, client["client_number"], stack.CLIENT_PASSWORD
+        )
+        await self.wait_services(client)
+        return client
+
+    async def wait_services(self, client: dict[str, Any]) -> None:
+        pool = self.tickets.server.app[POOL]
+        wanted = {s["id"] for s in client["services"]}
+
+        async def projected() -> bool:
+            rows = await pool.fetch(
+                "SELECT service_id FROM client_services WHERE client_number = $1",
+                client["client_number"],
+            )
+            return {r["service_id"] for r in rows} == wanted
+
+        await wait_for(projected, timeout=15, message="the services projection")
+
+    async def category(self, name: str = "Correo electrónico") -> int:
+        response = await self.tickets.get("/v1/categories", headers=self.operator)
+        return next(c["id"] for c in await response.json() if c["name"] == name)
+
+    async def open(
+        self, client: dict[str, Any], body: str = "No puedo enviar correos.", **extra: Any
+    ) -> dict[str, Any]:
+        payload = {
+            "service_id": client["services"][0]["id"],
+            "category_id": await self.category(),
+            "body": body,
+        } | extra
+        response = await self.tickets.post("/v1/tickets", json=payload, headers=client["headers"])
+        assert response.status == 201, await response.text()
+        return await response.json()
+
+
+@pytest.fixture
+async def desk(auth: TestClient, tickets: TestClient) -> Desk:
+    desk = Desk(auth, tickets)
+    await desk.sign_in_staff()
+    return desk
