@@ -39,8 +39,10 @@ async def start_auth(databases: DatabaseFactory, amqp_url: str, **overrides: Any
     )
     client = await start(create_auth_app(settings))
     app = client.server.app
-    for (email, password), role, name in ((ADMIN, "admin", "Ada Admin"),
-                                          (OPERATOR, "operator", "Oscar Operador")):
+    for (email, password), role, name in (
+        (ADMIN, "admin", "Ada Admin"),
+        (OPERATOR, "operator", "Oscar Operador"),
+    ):
         await create_operator_command(
             app[POOL], app[DEPS], email=email, name=name, role=role, password=password
         )

@@ -3,7 +3,8 @@ async def test_client_opens_ticket_and_operator_answers(desk):
     ticket = await desk.open(client)
     assert ticket["status"] == "open" and ticket["subject"] == "Correo electrónico"
     r = await desk.tickets.post(
-        f"/v1/tickets/{ticket['number']}/messages", json={"body": "Revisado."},
+        f"/v1/tickets/{ticket['number']}/messages",
+        json={"body": "Revisado."},
         headers=desk.operator,
     )
     assert r.status == 201, await r.text()
