@@ -135,6 +135,9 @@ class Broker:
         self._reconnect_interval = reconnect_interval
         self._publish_timeout = publish_timeout
         self._consumers: list[_Consumer] = []
+        self._extra_topology: list[Callable[[AbstractChannel], Awaitable[None]]] = []
+        self._channel: AbstractChannel | None = None
+        self._ready_listeners: list[Callable[[], None]] = []
         self._connection: AbstractConnection | None = None
         self._exchange: AbstractExchange | None = None
         self._ready = asyncio.Event()
@@ -142,9 +145,19 @@ class Broker:
         self._closing: asyncio.Task | None = None
         self.connections_made = 0
 
+    def add_topology(self, declare: Callable[[AbstractChannel], Awaitable[None]]) -> None:
+        """Extra declarations of this service (e.g. delay queues), made after the common
+        topology on every connection."""
+        self._extra_topology.append(declare)
+
     def add_consumer(self, queue: str, handler: MessageHandler, *, prefetch: int = 32) -> None:
         """Register before `start`; the consumer is re-attached after every reconnection."""
         self._consumers.append(_Consumer(queue, handler, prefetch))
+
+    def add_ready_listener(self, listener: Callable[[], None]) -> None:
+        """Called after every (re)connection, e.g. to wake the outbox relay at once instead of
+        leaving events waiting out its back-off once the broker is back."""
+        self._ready_listeners.append(listener)
 
     @property
     def is_ready(self) -> bool:
@@ -168,9 +181,6 @@ class Broker:
         self, routing_key: str, body: bytes, message_id: str, correlation_id: str | None
     ) -> None:
         """Publish one persistent event and wait for the broker's confirm (time-limited)."""
-        exchange = self._exchange
-        if exchange is None or not self._ready.is_set():
-            raise BrokerUnavailable("not connected to RabbitMQ")
         message = aio_pika.Message(
             body,
             message_id=message_id,
@@ -180,8 +190,19 @@ class Broker:
             delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
             app_id=self._service,
         )
+        await self.send(message, routing_key)
+
+    async def send(
+        self, message: aio_pika.Message, routing_key: str, *, to_queue: bool = False
+    ) -> None:
+        """Publish with a confirm to the events exchange, or with `to_queue` straight to the
+        queue named `routing_key` (the default exchange), e.g. a service's own delay queue."""
+        channel, exchange = self._channel, self._exchange
+        if channel is None or exchange is None or not self._ready.is_set():
+            raise BrokerUnavailable("not connected to RabbitMQ")
+        target = channel.default_exchange if to_queue else exchange
         try:
-            await exchange.publish(
+            await target.publish(
                 message, routing_key, mandatory=True, timeout=self._publish_timeout
             )
         except Exception as exc:
@@ -198,6 +219,7 @@ class Broker:
     async def _close(self) -> None:
         self._ready.clear()
         self._exchange = None
+        self._channel = None
         conn, self._connection = self._connection, None
         if conn is not None and not conn.is_closed:
             with contextlib.suppress(Exception):
@@ -234,6 +256,9 @@ class Broker:
         channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
         channel.close_callbacks.add(on_close)
         self._exchange = await declare_topology(channel)
+        for declare in self._extra_topology:
+            await declare(channel)
+        self._channel = channel
         for consumer in self._consumers:
             consumer_channel = await connection.channel()
             consumer_channel.close_callbacks.add(on_close)
@@ -242,3 +267,5 @@ class Broker:
             await queue.consume(consumer.handler, no_ack=False)
         self.connections_made += 1
         self._ready.set()
+        for listener in self._ready_listeners:
+            listener()
