@@ -1,0 +1,313 @@
+"""Read latency of the tickets API with a million tickets in the database.
+
+    .venv/bin/python -m bench.tickets_reads [--tickets 1000000] [--reuse] [--requests 300]
+
+Fills a database with COPY (clients, services, tickets, messages), starts auth and tickets as
+separate processes exactly as `make run` does, and measures, server-side (the `Server-Timing`
+the service reports for each request), a client's first page, the operator queue's first page
+and a full-text search. Beside each figure: the same SQL run directly on the database (the
+ceiling), and the ratio. Results also go to bench/results/tickets_reads.json.
+"""
+
+import argparse
+import asyncio
+import json
+import random
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import aiohttp
+import asyncpg
+
+from bench.support import (
+    ROOT,
+    database_exists,
+    dsn,
+    free_port,
+    percentile,
+    recreate_database,
+    run_command,
+    service,
+)
+from services.tickets import store
+from services.tickets.app import MIGRATIONS
+from shared import db
+
+AUTH_DB, TICKETS_DB = "helpdesk_bench_auth", "helpdesk_bench_tickets"
+ADMIN = ("bench-admin@helpdesk.example", "bench admin passphrase 2026")
+OPERATOR = ("bench-operator@helpdesk.example", "bench operator passphrase 2026")
+CLIENT_PASSWORD = "bench client passphrase 2026"
+FAST_HASH = {"AUTH_ARGON2_TIME_COST": "1", "AUTH_ARGON2_MEMORY_COST": "1024"}
+
+WORDS = (
+    "correo dominio servidor hosting cuenta factura pago renovación certificado ssl dns registro "
+    "base datos mysql copia seguridad sitio web página error acceso clave usuario panel "
+    "buzón spam envío recepción migración transferencia plan espacio disco límite php versión "
+    "wordpress instalación ftp archivo subdominio redirección caída lento respuesta soporte "
+    "consulta problema urgente ayuda gracias saludos cliente servicio configuración puerto"
+).split()
+STATUSES = ["closed"] * 70 + ["answered"] * 15 + ["customer_reply"] * 8 + ["open"] * 7
+
+
+def sentence(rng: random.Random) -> str:
+    return " ".join(rng.choice(WORDS) for _ in range(rng.randint(8, 24))).capitalize() + "."
+
+
+async def fill(conn: asyncpg.Connection, count: int, bench_client: str, services: list[dict]):
+    """Clients with two services each, `count` tickets, one to three messages per ticket."""
+    rng = random.Random(2026)
+    clients = [str(200_000 + i) for i in range(max(1, count // 20))]
+    service_rows = [(int(s["id"]), bench_client, s["name"]) for s in services]
+    next_service = 1_000_000
+    client_services: dict[str, list[tuple[int, str]]] = {
+        bench_client: [(int(s["id"]), s["name"]) for s in services]
+    }
+    for number in clients:
+        own = [(next_service, f"Hosting {number}"), (next_service + 1, f"Dominio {number}.com")]
+        next_service += 2
+        client_services[number] = own
+        service_rows.extend((sid, number, name) for sid, name in own)
+    await conn.copy_records_to_table(
+        "client_services", records=service_rows, columns=["service_id", "client_number", "name"]
+    )
+    categories = [(r["id"], r["name"]) for r in await store.list_categories(conn)]
+    now = datetime.now(UTC)
+    tickets, messages = [], []
+    for number in range(1, count + 1):
+        # The bench client gets 40 tickets spread over the whole range; the rest at random.
+        owner = bench_client if number % (count // 40 or 1) == 0 else rng.choice(clients)
+        service_id, service_name = rng.choice(client_services[owner])
+        category_id, subject = rng.choice(categories)
+        status = rng.choice(STATUSES)
+        created = now - timedelta(seconds=rng.randint(0, 3 * 365 * 86_400))
+        updated = created + timedelta(seconds=rng.randint(0, 20 * 86_400))
+        waiting = updated if status in ("open", "customer_reply") else None
+        bodies = [sentence(rng) for _ in range(rng.choice((1, 1, 2, 3)))]
+        tickets.append(
+            (
+                number,
+                owner,
+                service_id,
+                service_name,
+                category_id,
+                subject,
+                status,
+                created,
+                updated,
+                waiting,
+                bodies[-1][:160],
+            )
+        )
+        for i, body in enumerate(bodies):
+            kind = "client" if i % 2 == 0 else "operator"
+            sub = f"client:{owner}" if kind == "client" else "operator:1"
+            messages.append(
+                (number, kind, sub, "Bench", body, "api", created + timedelta(minutes=i))
+            )
+        if len(tickets) >= 100_000:
+            await _copy(conn, tickets, messages)
+            tickets, messages = [], []
+            print(f"  {number:>9,} tickets", flush=True)
+    await _copy(conn, tickets, messages)
+    await conn.execute("SELECT setval('ticket_number_seq', $1)", count)
+    await conn.execute("ANALYZE")
+
+
+async def _copy(conn: asyncpg.Connection, tickets: list, messages: list) -> None:
+    await conn.copy_records_to_table(
+        "tickets",
+        records=tickets,
+        columns=[
+            "number",
+            "client_number",
+            "service_id",
+            "service_name",
+            "category_id",
+            "subject",
+            "status",
+            "created_at",
+            "updated_at",
+            "waiting_since",
+            "excerpt",
+        ],
+    )
+    await conn.copy_records_to_table(
+        "messages",
+        records=messages,
+        columns=[
+            "ticket_number",
+            "author_kind",
+            "author_sub",
+            "author_name",
+            "body",
+            "channel",
+            "created_at",
+        ],
+    )
+
+
+async def timed_requests(session, url: str, headers: dict, n: int) -> list[float]:
+    """Server-side milliseconds of `n` sequential requests (after a warm-up)."""
+    out = []
+    for i in range(n + 20):
+        async with session.get(url, headers=headers) as response:
+            assert response.status == 200, await response.text()
+            await response.read()
+            server = response.headers["Server-Timing"].split("dur=")[1]
+        if i >= 20:
+            out.append(float(server))
+    return out
+
+
+async def timed_sql(pool: asyncpg.Pool, n: int, **query) -> list[float]:
+    out = []
+    async with pool.acquire() as conn:
+        for i in range(n + 20):
+            started = time.perf_counter()
+            await store.list_tickets(conn, limit=21, **query)
+            if i >= 20:
+                out.append((time.perf_counter() - started) * 1000)
+    return out
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--tickets", type=int, default=1_000_000)
+    parser.add_argument("--requests", type=int, default=300)
+    parser.add_argument("--reuse", action="store_true", help="keep a database already filled")
+    args = parser.parse_args()
+    (ROOT / "var").mkdir(exist_ok=True)
+
+    reuse = args.reuse and await database_exists(TICKETS_DB) and await database_exists(AUTH_DB)
+    if not reuse:
+        await recreate_database(AUTH_DB)
+        await recreate_database(TICKETS_DB)
+    auth_port, tickets_port = free_port(), free_port()
+    auth_env = {"AUTH_DATABASE_URL": dsn(AUTH_DB), "AUTH_PORT": str(auth_port)} | FAST_HASH
+    if not reuse:
+        for (email, password), role in ((ADMIN, "admin"), (OPERATOR, "operator")):
+            run_command(
+                [
+                    "-m",
+                    "services.auth",
+                    "create-operator",
+                    "--email",
+                    email,
+                    "--name",
+                    role.title(),
+                    "--role",
+                    role,
+                    "--password-stdin",
+                ],
+                auth_env,
+                password,
+            )
+    async with (
+        service("services.auth", auth_env, auth_port) as auth_url,
+        aiohttp.ClientSession() as http,
+    ):
+
+        async def token(username: str, password: str) -> dict:
+            async with http.post(
+                f"{auth_url}/v1/token", json={"username": username, "password": password}
+            ) as r:
+                assert r.status == 200, await r.text()
+                return {"Authorization": f"Bearer {(await r.json())['access_token']}"}
+
+        admin = await token(*ADMIN)
+        if not reuse:
+            body = {
+                "name": "Cliente de prueba",
+                "email": "bench@example.com",
+                "services": [{"name": "Hosting Linux Plus"}, {"name": "Dominio example.com"}],
+                "password": CLIENT_PASSWORD,
+            }
+            async with http.post(f"{auth_url}/v1/clients", json=body, headers=admin) as r:
+                assert r.status == 201, await r.text()
+                bench_client = await r.json()
+            pool = await db.create_pool(dsn(TICKETS_DB))
+            await db.migrate(pool, "tickets", MIGRATIONS)
+            print(f"filling {args.tickets:,} tickets with COPY...", flush=True)
+            started = time.perf_counter()
+            async with pool.acquire() as conn:
+                await fill(
+                    conn, args.tickets, bench_client["client_number"], bench_client["services"]
+                )
+            print(f"filled in {time.perf_counter() - started:.0f} s", flush=True)
+            await pool.close()
+        pool = await db.create_pool(dsn(TICKETS_DB))
+        client_number = await pool.fetchval(
+            "SELECT client_number FROM client_services WHERE service_id < 1000000 LIMIT 1"
+        )
+        total = await pool.fetchval("SELECT count(*) FROM tickets")
+        client = await token(client_number, CLIENT_PASSWORD)
+        operator = await token(*OPERATOR)
+        tickets_env = {
+            "TICKETS_DATABASE_URL": dsn(TICKETS_DB),
+            "TICKETS_PORT": str(tickets_port),
+            "TICKETS_AUTH_URL": auth_url,
+        }
+        async with service("services.tickets", tickets_env, tickets_port) as tickets_url:
+            cases = [
+                ("client's first page", "/v1/tickets", client, {"client_number": client_number}),
+                (
+                    "operator queue, first page",
+                    "/v1/tickets?sort=waiting",
+                    operator,
+                    {"sort": "waiting"},
+                ),
+                ("operator list, first page", "/v1/tickets", operator, {}),
+                (
+                    "search, common word (operator)",
+                    "/v1/tickets?q=servidor",
+                    operator,
+                    {"search": "servidor"},
+                ),
+                (
+                    "search, two words (operator)",
+                    "/v1/tickets?q=certificado%20renovaci%C3%B3n",
+                    operator,
+                    {"search": "certificado renovación"},
+                ),
+            ]
+            results = []
+            for label, path, headers, sql_args in cases:
+                served = await timed_requests(http, tickets_url + path, headers, args.requests)
+                direct = await timed_sql(pool, args.requests, **sql_args)
+                results.append(
+                    {
+                        "case": label,
+                        "server_p50_ms": percentile(served, 50),
+                        "server_p99_ms": percentile(served, 99),
+                        "sql_p50_ms": percentile(direct, 50),
+                        "sql_p99_ms": percentile(direct, 99),
+                    }
+                )
+        await pool.close()
+    print(f"\n{total:,} tickets; {args.requests} requests per case, one at a time")
+    print(f"{'case':34} {'server p50':>11} {'p99':>8} {'SQL p50':>9} {'p99':>8} {'ratio p50':>10}")
+    for r in results:
+        ratio = r["server_p50_ms"] / r["sql_p50_ms"] if r["sql_p50_ms"] else float("nan")
+        r["ratio_p50"] = ratio
+        print(
+            f"{r['case']:34} {r['server_p50_ms']:>9.2f}ms {r['server_p99_ms']:>6.2f}ms "
+            f"{r['sql_p50_ms']:>7.2f}ms {r['sql_p99_ms']:>6.2f}ms {ratio:>9.2f}x"
+        )
+    out = Path(ROOT / "bench" / "results")
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "tickets_reads.json").write_text(
+        json.dumps(
+            {
+                "tickets": total,
+                "requests": args.requests,
+                "measured_at": datetime.now(UTC).isoformat(),
+                "results": results,
+            },
+            indent=2,
+        )
+    )
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
