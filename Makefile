@@ -17,8 +17,10 @@ $(STAMP): pyproject.toml
 services:
 	@deploy/ensure-services.sh
 
+# HELPDESK_DEMO=0 make run: no demo accounts.
 run: $(STAMP) services
 	deploy/create-databases.sh
+	$(BIN)/python -m deploy.demo
 	$(BIN)/honcho -f deploy/Procfile -d . start
 
 test: $(STAMP) services
