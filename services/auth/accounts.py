@@ -46,7 +46,12 @@ class Account:
 
 
 def normalize_username(username: str) -> str:
-    return username.strip().lower()
+    """One spelling per account, so the login throttle counts every spelling of it together:
+    emails in lower case, client numbers without leading zeros ("0100001" is 100001)."""
+    username = username.strip().lower()
+    if username.isascii() and username.isdigit():
+        username = username.lstrip("0") or "0"
+    return username
 
 
 async def find_account(conn: asyncpg.Connection, username: str) -> Account | None:
@@ -73,10 +78,11 @@ async def account_of(conn: asyncpg.Connection, sub: str) -> Account | None:
     return row and Account(sub, row["role"], row["name"], row["password_hash"])
 
 
-def check_password(password: str, *context: str) -> None:
+def check_password(password: str, *context: str, field: str = "password") -> None:
+    """422 naming `field`, the request's member that holds the refused password."""
     reason = weakness(password, context)
     if reason:
-        raise ValidationFailed(reason, [{"field": "password", "message": reason}])
+        raise ValidationFailed(reason, [{"field": field, "message": reason}])
 
 
 async def _issue_pair(
@@ -231,7 +237,7 @@ async def change_password(
         email = await _email_of(conn, principal)
     if account is None or not await deps.hasher.verify(account.password_hash, current):
         raise BadRequest("The current password is wrong.")
-    check_password(new, principal.account_id, email)
+    check_password(new, principal.account_id, email, field="new_password")
     new_hash = await deps.hasher.hash(new)
     async with transaction(pool) as conn:
         if principal.kind == "client":

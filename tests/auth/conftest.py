@@ -125,3 +125,45 @@ async def admin(api: Api) -> dict[str, str]:
 @pytest.fixture
 async def operator(api: Api) -> dict[str, str]:
     return await api.bearer(OPERATOR_EMAIL, OPERATOR_PASSWORD)
+
+
+# --- helpers of the auth suite's own tests ------------------------------------------------------
+
+
+def bearer(pair: dict[str, Any]) -> dict[str, str]:
+    return {"Authorization": f"Bearer {pair['access_token']}"}
+
+
+def assert_problem(response_status: int, body: dict[str, Any], status: int) -> None:
+    """An RFC 9457 answer with the promised members."""
+    assert response_status == status, body
+    assert {"type", "title", "status", "detail"} <= body.keys(), body
+    assert body["status"] == status
+    assert isinstance(body["detail"], str) and body["detail"]
+
+
+async def problem(response: Any, status: int) -> dict[str, Any]:
+    """Read a problem+json answer, checking status, content type and members."""
+    assert response.content_type == "application/problem+json", await response.text()
+    body = await response.json(content_type=None)
+    assert_problem(response.status, body, status)
+    return body
+
+
+@pytest.fixture
+def pool(auth: TestClient) -> Any:
+    """The auth app's own pool, to look at rows and move time in the database."""
+    from shared.lifecycle import POOL
+
+    return auth.server.app[POOL]
+
+
+@pytest.fixture
+async def client(api: Api, admin: dict[str, str]) -> dict[str, Any]:
+    """A client created by the admin, with CLIENT_PASSWORD."""
+    return await api.create_client(admin)
+
+
+@pytest.fixture
+async def client_headers(api: Api, client: dict[str, Any]) -> dict[str, str]:
+    return await api.bearer(client["client_number"], CLIENT_PASSWORD)

@@ -1,0 +1,89 @@
+"""`python -m services.auth` as a real process: health, readiness, JSON logs, and several
+instances migrating one empty database at once (SPEC §2)."""
+
+import asyncio
+import json
+
+import asyncpg
+
+from tests.auth.procs import AuthProcess, auth_env
+from tests.support.waiting import wait_for
+
+
+def json_lines(text: str) -> list[dict]:
+    out = []
+    for line in text.splitlines():
+        try:
+            value = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(value, dict):
+            out.append(value)
+    return out
+
+
+async def test_serves_health_readiness_and_one_json_log_line_per_request(
+    databases, amqp_url, tmp_path
+):
+    env = auth_env(await databases.empty("auth"), amqp_url)
+    auth = await AuthProcess(env, tmp_path / "auth.log").start()
+    try:
+        await auth.wait_healthy("/healthz")
+        await auth.wait_healthy("/readyz")
+        status, text = await auth.get("/readyz")
+        assert status == 200 and json.loads(text)["status"] == "ready"
+
+        request_id = "test-one-request-1234"
+        status, _ = await auth.get("/.well-known/jwks.json", headers={"X-Request-ID": request_id})
+        assert status == 200
+
+        def lines_of_request() -> list[dict]:
+            return [
+                line for line in json_lines(auth.log()) if line.get("correlation_id") == request_id
+            ]
+
+        await wait_for(lines_of_request, message="the request's log line")
+        (line,) = lines_of_request()
+        assert line["event"] == "http.request"
+        assert line["path"] == "/.well-known/jwks.json" and line["status"] == 200
+        assert line["method"] == "GET" and line["service"] == "auth"
+        assert "timestamp" in line and "duration_ms" in line
+        status, text = await auth.get("/metrics")
+        assert status == 200 and "http_requests_total" in text
+    finally:
+        code = await auth.stop()
+    assert code == 0, auth.log()
+    # Every line the process wrote is JSON.
+    assert all(line.lstrip().startswith("{") for line in auth.log().splitlines() if line.strip()), (
+        auth.log()
+    )
+
+
+async def test_two_instances_on_one_empty_database_both_come_up(databases, amqp_url, tmp_path):
+    dsn = await databases.empty("auth")
+    env = auth_env(dsn, amqp_url)
+    instances = [AuthProcess(env, tmp_path / f"auth{i}.log") for i in range(2)]
+    try:
+        await asyncio.gather(*(i.start() for i in instances))
+        await asyncio.gather(*(i.wait_healthy("/healthz") for i in instances))
+        await asyncio.gather(*(i.wait_healthy("/readyz") for i in instances))
+        # Both sign with the same key.
+        documents = [json.loads((await i.get("/.well-known/jwks.json"))[1]) for i in instances]
+        assert documents[0] == documents[1] and len(documents[0]["keys"]) == 1
+    finally:
+        codes = [await i.stop() for i in instances]
+    assert codes == [0, 0], [i.log() for i in instances]
+
+    conn = await asyncpg.connect(dsn)
+    try:
+        rows = await conn.fetch(
+            "SELECT component, version, count(*) AS n FROM schema_migrations"
+            " GROUP BY component, version ORDER BY component, version"
+        )
+        assert await conn.fetchval("SELECT count(*) FROM signing_keys") == 1
+    finally:
+        await conn.close()
+    assert [(r["component"], r["version"], r["n"]) for r in rows] == [
+        ("auth", 1, 1),
+        ("shared", 1, 1),
+    ]
