@@ -1,0 +1,1 @@
+"""The web Client Panel and operator console: server-rendered pages over auth and tickets."""

@@ -1,0 +1,164 @@
+"""The panel's app factory, and the middleware that answers failures with HTML pages."""
+
+import secrets
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import aiohttp_jinja2
+import jinja2
+import structlog
+from aiohttp import web
+
+from services.panel import sessions, views
+from services.panel.backend import Backend, NotFound, Unavailable
+from services.panel.i18n import LANGUAGE_NAMES, LANGUAGES, Locale, language_of, load_translations
+from services.panel.sessions import SESSION, CsrfFailed, SessionConfig
+from services.panel.settings import PanelSettings
+from services.panel.store import purge_expired, secret
+from shared import lifecycle
+from shared.db import DB_UNAVAILABLE_ERRORS
+from shared.errors import ServiceUnavailable
+from shared.http import create_base_app
+
+HERE = Path(__file__).parent
+MIGRATIONS = HERE / "migrations"
+TRANSLATIONS = web.AppKey("panel_translations", dict)
+log = structlog.get_logger(__name__)
+
+STATUS_LABELS = {
+    "open": "Open",
+    "answered": "Answered",
+    "customer_reply": "Customer reply",
+    "closed": "Closed",
+}
+
+_ERROR_PAGES = {
+    403: ("Access refused", "You cannot see this page."),
+    404: ("Page not found", "There is nothing here, or it is not yours to see."),
+    405: ("Not allowed", "This page cannot be used like this."),
+    503: (
+        "Service temporarily unavailable",
+        "The panel cannot reach its services right now. Try again in a few minutes.",
+    ),
+    500: ("Something went wrong", "Something went wrong on our side. Try again in a moment."),
+}
+CSRF_PAGE = (
+    "Form expired",
+    "This form could not be accepted: it was sent without its security code, or from another "
+    "page. Go back, reload the page and send it again.",
+)
+
+
+def locale_of(request: web.Request) -> Locale:
+    session: sessions.Session | None = request.get(SESSION)
+    language = language_of(session.language if session else None)
+    settings = request.app[views.SETTINGS]
+    return Locale(request.app[TRANSLATIONS][language], language, settings.time_zone)
+
+
+async def template_context(request: web.Request) -> dict[str, Any]:
+    locale = locale_of(request)
+    session: sessions.Session | None = request.get(SESSION)
+    return {
+        "_": locale.gettext,
+        "lang": locale.language,
+        "languages": [(code, LANGUAGE_NAMES[code]) for code in LANGUAGES],
+        "dt": locale.datetime,
+        "status_label": lambda status: locale.gettext(STATUS_LABELS.get(status, status)),
+        "session": session,
+        "user": session if session is not None and session.signed_in else None,
+        "csrf_token": session.csrf_token if session is not None else None,
+        "here": request.path_qs,
+        "path": request.path,
+    }
+
+
+def error_page(request: web.Request, status: int, title: str, detail: str) -> web.Response:
+    try:
+        response = aiohttp_jinja2.render_template(
+            "error.html", request, {"title": title, "detail": detail}, status=status
+        )
+    except Exception:
+        log.exception("panel.error_page_failed")
+        response = web.Response(
+            status=status,
+            text=f"<!doctype html><h1>{title}</h1><p>{detail}</p>",
+            content_type="text/html",
+        )
+    if status == 503:
+        response.headers["Retry-After"] = "10"
+    sessions.set_cookie_on(request, response)
+    return response
+
+
+@web.middleware
+async def error_pages(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """Failures as clear HTML pages in the user's language (inside the shared middlewares, which
+    would answer problem+json)."""
+    if request.path.startswith(("/healthz", "/readyz", "/metrics")):
+        return await handler(request)
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if exc.status < 400 or exc.status not in _ERROR_PAGES:
+            raise
+        return error_page(request, exc.status, *_ERROR_PAGES[exc.status])
+    except CsrfFailed:
+        log.info("panel.csrf_refused", path=request.path)
+        return error_page(request, 403, *CSRF_PAGE)
+    except views.PageForbidden:
+        return error_page(request, 403, *_ERROR_PAGES[403])
+    except NotFound:
+        return error_page(request, 404, *_ERROR_PAGES[404])
+    except Unavailable as exc:
+        log.warning("panel.backend_unavailable", status=exc.status)
+        return error_page(request, 503, *_ERROR_PAGES[503])
+    except (*DB_UNAVAILABLE_ERRORS, ServiceUnavailable) as exc:
+        log.warning("panel.db_unavailable", error=repr(exc))
+        return error_page(request, 503, *_ERROR_PAGES[503])
+    except Exception:
+        log.exception("panel.unhandled_error")
+        return error_page(request, 500, *_ERROR_PAGES[500])
+
+
+def create_app(settings: PanelSettings) -> web.Application:
+    app = create_base_app("panel")
+    app.middlewares.extend([error_pages, sessions.session_middleware])
+    app[views.SETTINGS] = settings
+    app[TRANSLATIONS] = load_translations()
+    aiohttp_jinja2.setup(
+        app,
+        loader=jinja2.FileSystemLoader(HERE / "templates"),
+        autoescape=True,
+        context_processors=[template_context],
+    )
+
+    async def session_store(app: web.Application) -> AsyncIterator[None]:
+        pool = app[lifecycle.POOL]
+        key = settings.cookie_secret or await secret(
+            pool, "cookie_secret", secrets.token_urlsafe(48)
+        )
+        app[sessions.SESSION_CONFIG] = SessionConfig(
+            key,
+            idle_ttl=settings.session_idle_ttl,
+            secure=settings.public_url.lower().startswith("https://"),
+        )
+        app[sessions.SESSION_POOL] = pool
+        purged = await purge_expired(pool)
+        log.info("panel.sessions_purged", count=purged)
+        yield
+
+    async def backend(app: web.Application) -> AsyncIterator[None]:
+        app[views.BACKEND] = Backend(settings)
+        yield
+        await app[views.BACKEND].close()
+
+    app.cleanup_ctx.extend(
+        [lifecycle.database(settings, "panel", MIGRATIONS), session_store, backend]
+    )
+    views.add_routes(app)
+    app.router.add_static("/static/", HERE / "static")
+    return app

@@ -1,0 +1,243 @@
+"""The panel's HTTP client to auth and tickets: time limits, problem+json turned into exceptions,
+and `UserApi`, which acts for a signed-in session and refreshes its access token transparently."""
+
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import aiohttp
+import asyncpg
+import structlog
+
+from services.panel import store
+from services.panel.sessions import Session, SessionExpired
+from services.panel.settings import PanelSettings
+from shared.db import transaction
+from shared.logging import current_correlation_id
+
+log = structlog.get_logger(__name__)
+
+# tickets records a reply's channel from this header (SPEC §6: `panel` or `api`).
+CHANNEL_HEADERS = {"X-Helpdesk-Channel": "panel"}
+
+
+class BackendError(Exception):
+    """auth or tickets answered with an error; `problem` is its problem+json body."""
+
+    def __init__(self, status: int, problem: dict[str, Any] | None = None) -> None:
+        self.status = status
+        self.problem = problem or {}
+        super().__init__(f"{status} {self.problem.get('detail', '')}")
+
+    @property
+    def field_errors(self) -> dict[str, str]:
+        """422 errors as {field: message}, the field's last path element."""
+        out: dict[str, str] = {}
+        for error in self.problem.get("errors") or []:
+            field = str(error.get("field", "")).rsplit(".", 1)[-1]
+            out.setdefault(field, str(error.get("message", "")))
+        return out
+
+
+class Unavailable(BackendError):
+    """auth or tickets cannot be reached, timed out or failed (5xx)."""
+
+
+class AuthFailed(BackendError):
+    """401: wrong credentials, or an access/refresh token no longer valid."""
+
+
+class NotFound(BackendError):
+    pass
+
+
+class Conflict(BackendError):
+    pass
+
+
+class Invalid(BackendError):
+    """422: the service refused the input."""
+
+
+class Throttled(BackendError):
+    """429: too many attempts."""
+
+
+_ERRORS: dict[int, type[BackendError]] = {
+    401: AuthFailed,
+    404: NotFound,
+    409: Conflict,
+    422: Invalid,
+    429: Throttled,
+}
+
+
+class Backend:
+    """One connection pool for both services, with a total time limit on every request."""
+
+    def __init__(self, settings: PanelSettings) -> None:
+        self.auth_url = settings.auth_url.rstrip("/")
+        self.tickets_url = settings.tickets_url.rstrip("/")
+        self.http = aiohttp.ClientSession(
+            timeout=aiohttp.ClientTimeout(total=settings.backend_timeout, connect=2)
+        )
+
+    async def close(self) -> None:
+        await self.http.close()
+
+    async def call(
+        self,
+        base: str,
+        method: str,
+        path: str,
+        *,
+        token: str | None = None,
+        json: Any = None,
+        params: dict[str, str] | None = None,
+    ) -> Any:
+        headers = dict(CHANNEL_HEADERS)
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        if request_id := current_correlation_id():
+            headers["X-Request-ID"] = request_id
+        try:
+            async with self.http.request(
+                method, base + path, json=json, params=params, headers=headers
+            ) as response:
+                text = await response.text()
+                status = response.status
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            log.warning("panel.backend_unreachable", url=base + path, error=repr(exc))
+            raise Unavailable(503) from exc
+        if status >= 500:
+            log.warning("panel.backend_failed", url=base + path, status=status)
+            raise Unavailable(status)
+        body = _json(text)
+        if status >= 400:
+            raise _ERRORS.get(status, BackendError)(status, body if isinstance(body, dict) else {})
+        return body
+
+    # --- auth, without a session ---------------------------------------------------------------
+
+    async def login(self, username: str, password: str) -> dict[str, Any]:
+        return await self.call(
+            self.auth_url, "POST", "/v1/token", json={"username": username, "password": password}
+        )
+
+    async def refresh(self, refresh_token: str) -> dict[str, Any]:
+        return await self.call(
+            self.auth_url, "POST", "/v1/token/refresh", json={"refresh_token": refresh_token}
+        )
+
+    async def logout(self, refresh_token: str) -> None:
+        await self.call(self.auth_url, "POST", "/v1/logout", json={"refresh_token": refresh_token})
+
+    async def me(self, token: str) -> dict[str, Any]:
+        return await self.call(self.auth_url, "GET", "/v1/me", token=token)
+
+    async def recover(self, email: str) -> None:
+        await self.call(self.auth_url, "POST", "/v1/password-recovery", json={"email": email})
+
+    async def reset(self, token: str, password: str) -> None:
+        await self.call(
+            self.auth_url, "POST", "/v1/password-reset", json={"token": token, "password": password}
+        )
+
+
+def _json(text: str) -> Any:
+    try:
+        return json.loads(text) if text else None
+    except ValueError:
+        return None
+
+
+def expiry(pair: dict[str, Any]) -> datetime:
+    return datetime.now(UTC) + timedelta(seconds=int(pair.get("expires_in", 0)))
+
+
+class UserApi:
+    """auth and tickets on behalf of a signed-in session.
+
+    The access token is refreshed shortly before it expires, or once after a 401. The refresh
+    happens with the session's row locked, so two requests of one session (even on two panel
+    instances) never spend the same refresh token twice, which auth would take for a theft and
+    answer by revoking the whole login.
+    """
+
+    def __init__(self, backend: Backend, pool: asyncpg.Pool, session: Session, margin: int):
+        if not session.signed_in:
+            raise SessionExpired()
+        self.backend = backend
+        self.pool = pool
+        self.session = session
+        self.margin = timedelta(seconds=margin)
+
+    async def _fresh_token(self) -> str:
+        expires = self.session.access_expires_at
+        if expires is None or expires - datetime.now(UTC) < self.margin:
+            await self._refresh()
+        assert self.session.access_token is not None
+        return self.session.access_token
+
+    async def _refresh(self) -> None:
+        spent = self.session.access_token
+        expired = False
+        async with transaction(self.pool) as conn:
+            row = await store.live_session(conn, self.session.id, for_update=True)
+            if row is None or row["refresh_token"] is None:
+                expired = True
+            elif row["access_token"] != spent and row["access_expires_at"] > datetime.now(UTC):
+                self.session.load_tokens(row)  # another request refreshed it meanwhile
+            else:
+                try:
+                    pair = await self.backend.refresh(row["refresh_token"])
+                except AuthFailed:
+                    await store.expire_session(conn, self.session.id)
+                    expired = True
+                else:
+                    fields = {
+                        "access_token": pair["access_token"],
+                        "refresh_token": pair["refresh_token"],
+                        "access_expires_at": expiry(pair),
+                    }
+                    await store.set_tokens(conn, self.session.id, **fields)
+                    self.session.load_tokens(fields)
+        if expired:
+            raise SessionExpired()
+
+    async def _call(self, base: str, method: str, path: str, **kw: Any) -> Any:
+        token = await self._fresh_token()
+        try:
+            return await self.backend.call(base, method, path, token=token, **kw)
+        except AuthFailed:
+            await self._refresh()
+            return await self.backend.call(
+                base, method, path, token=self.session.access_token, **kw
+            )
+
+    async def tickets(self, method: str, path: str, **kw: Any) -> Any:
+        return await self._call(self.backend.tickets_url, method, path, **kw)
+
+    async def me(self) -> dict[str, Any]:
+        return await self._call(self.backend.auth_url, "GET", "/v1/me")
+
+    async def categories(self) -> list[dict[str, Any]]:
+        return await self.tickets("GET", "/v1/categories")
+
+    async def list_tickets(self, **params: str) -> dict[str, Any]:
+        return await self.tickets("GET", "/v1/tickets", params=params)
+
+    async def ticket(self, number: int) -> dict[str, Any]:
+        return await self.tickets("GET", f"/v1/tickets/{number}")
+
+    async def open_ticket(self, payload: dict[str, Any]) -> dict[str, Any]:
+        return await self.tickets("POST", "/v1/tickets", json=payload)
+
+    async def reply(self, number: int, body: str) -> dict[str, Any]:
+        return await self.tickets("POST", f"/v1/tickets/{number}/messages", json={"body": body})
+
+    async def reopen(self, number: int, body: str) -> dict[str, Any]:
+        return await self.tickets("POST", f"/v1/tickets/{number}/reopen", json={"body": body})
+
+    async def close(self, number: int) -> dict[str, Any]:
+        return await self.tickets("POST", f"/v1/tickets/{number}/close")

@@ -1,0 +1,372 @@
+"""The panel's pages: a validated form in, auth or tickets called, a template out."""
+
+import contextlib
+from typing import Any
+from urllib.parse import urlencode
+
+import aiohttp_jinja2
+import structlog
+from aiohttp import web
+
+from services.panel import forms, sessions
+from services.panel.backend import (
+    AuthFailed,
+    Backend,
+    BackendError,
+    Conflict,
+    Invalid,
+    Throttled,
+    UserApi,
+    expiry,
+)
+from services.panel.i18n import language_of
+from services.panel.sessions import STALE, Session, SessionExpired
+from services.panel.settings import PanelSettings
+
+log = structlog.get_logger(__name__)
+
+BACKEND = web.AppKey("panel_backend", Backend)
+SETTINGS = web.AppKey("panel_settings", PanelSettings)
+PAGE_SIZE = 20
+# Statuses sent to tickets for each choice of the status filter.
+STATUS_FILTERS = {"waiting": "open,customer_reply"}
+
+
+class PageForbidden(Exception):
+    """The signed-in user may not see this page (e.g. an operator opening a ticket)."""
+
+
+def render(request: web.Request, template: str, status: int = 200, **context: Any) -> web.Response:
+    response = aiohttp_jinja2.render_template(template, request, context, status=status)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def see_other(location: str) -> web.HTTPSeeOther:
+    return web.HTTPSeeOther(location)
+
+
+def user_api(request: web.Request) -> UserApi:
+    session = sessions.current(request)
+    if not session.signed_in:
+        if request.get(STALE):
+            raise SessionExpired()
+        raise see_other("/login")
+    settings = request.app[SETTINGS]
+    return UserApi(
+        request.app[BACKEND],
+        request.app[sessions.SESSION_POOL],
+        session,
+        settings.token_refresh_margin,
+    )
+
+
+def ticket_number(request: web.Request) -> int:
+    digits = request.match_info["number"]
+    if len(digits) > 18:
+        raise web.HTTPNotFound()
+    return int(digits)
+
+
+# --- signing in and out ------------------------------------------------------------------------
+
+
+async def home(request: web.Request) -> web.StreamResponse:
+    raise see_other("/tickets" if sessions.current(request).signed_in else "/login")
+
+
+async def login_page(request: web.Request) -> web.StreamResponse:
+    if sessions.current(request).signed_in:
+        raise see_other("/tickets")
+    return render(
+        request,
+        "login.html",
+        expired="expired" in request.query,
+        reset_done="reset" in request.query,
+        logged_out="bye" in request.query,
+        values={},
+        errors={},
+    )
+
+
+async def login(request: web.Request) -> web.StreamResponse:
+    data = await request.post()
+    form, errors = forms.parse(forms.LoginForm, data)
+    values = {"username": data.get("username", "")}
+    if form is None:
+        return render(request, "login.html", 422, values=values, errors=errors)
+    backend = request.app[BACKEND]
+    try:
+        pair = await backend.login(form.username.strip(), form.password)
+    except (AuthFailed, Invalid):
+        failure = "The client number or the password is not correct."
+        return render(request, "login.html", 401, values=values, errors={}, failure=failure)
+    except Throttled:
+        failure = "Too many failed attempts. Wait a few minutes and try again."
+        return render(request, "login.html", 429, values=values, errors={}, failure=failure)
+    me = await backend.me(pair["access_token"])
+    previous = sessions.current(request)
+    await sessions.end(request)
+    await sessions.create(
+        request,
+        language=previous.language or language_of(me.get("language")),
+        kind=me["kind"],
+        name=me["name"],
+        client_number=me.get("client_number"),
+        access_token=pair["access_token"],
+        refresh_token=pair["refresh_token"],
+        access_expires_at=expiry(pair),
+    )
+    log.info("panel.login", kind=me["kind"])
+    raise see_other("/tickets")
+
+
+async def logout(request: web.Request) -> web.StreamResponse:
+    session = sessions.current(request)
+    if session.refresh_token:
+        try:
+            await request.app[BACKEND].logout(session.refresh_token)
+        except BackendError as exc:
+            # The session ends here anyway; auth forgets the refresh token when it expires.
+            log.warning("panel.logout_not_revoked", status=exc.status)
+    await sessions.end(request)
+    await sessions.create(request, language=session.language)
+    raise see_other("/login?bye=1")
+
+
+async def set_language(request: web.Request) -> web.StreamResponse:
+    form, _ = forms.parse(forms.LanguageForm, await request.post())
+    if form is None:
+        raise see_other("/")
+    session = sessions.current(request)
+    await sessions.set_language(request, session, form.language)
+    raise see_other(form.next)
+
+
+# --- password recovery -------------------------------------------------------------------------
+
+
+async def recover_page(request: web.Request) -> web.StreamResponse:
+    return render(request, "recover.html", values={}, errors={}, sent=False)
+
+
+async def recover(request: web.Request) -> web.StreamResponse:
+    data = await request.post()
+    form, errors = forms.parse(forms.RecoveryForm, data)
+    if form is None:
+        values = {"email": data.get("email", "")}
+        return render(request, "recover.html", 422, values=values, errors=errors, sent=False)
+    try:
+        await request.app[BACKEND].recover(form.email)
+    except (Invalid, Throttled) as exc:
+        # Same answer whatever happened: the page must not tell which emails are known.
+        log.info("panel.recovery_refused", status=exc.status)
+    return render(request, "recover.html", values={}, errors={}, sent=True)
+
+
+async def reset_page(request: web.Request) -> web.StreamResponse:
+    token = request.query.get("token", "")
+    return render(request, "reset.html", token=token, errors={}, bad_token=not token)
+
+
+async def reset(request: web.Request) -> web.StreamResponse:
+    data = await request.post()
+    token = str(data.get("token", ""))
+    form, errors = forms.parse(forms.ResetForm, data)
+    if form is None:
+        bad = "token" in errors
+        return render(request, "reset.html", 422, token=token, errors=errors, bad_token=bad)
+    try:
+        await request.app[BACKEND].reset(form.token, form.password)
+    except Invalid as exc:
+        errors = {"password": "This password is too common. Choose another one."}
+        log.info("panel.reset_refused", fields=list(exc.field_errors))
+        return render(request, "reset.html", 422, token=token, errors=errors, bad_token=False)
+    except BackendError as exc:
+        if exc.status >= 500:
+            raise
+        return render(request, "reset.html", 400, token=token, errors={}, bad_token=True)
+    raise see_other("/login?reset=1")
+
+
+# --- tickets -----------------------------------------------------------------------------------
+
+
+def _list_params(session: Session, query: dict[str, str]) -> tuple[forms.ListFilter, dict, dict]:
+    """The filter as shown, the parameters for tickets, and the filter's errors."""
+    if session.is_operator and "status" not in query:
+        query = query | {"status": "waiting"}
+    shown, errors = forms.parse(forms.ListFilter, query)
+    if shown is None:
+        shown = forms.ListFilter()
+    params: dict[str, str] = {"limit": str(PAGE_SIZE)}
+    if shown.status:
+        params["status"] = STATUS_FILTERS.get(shown.status, shown.status)
+    if session.is_operator:
+        # The queue: longest wait first; any other view, newest activity first.
+        params["sort"] = "waiting" if shown.status == "waiting" else "activity"
+        if shown.client_number:
+            params["client_number"] = shown.client_number
+        if shown.q.strip():
+            params["q"] = shown.q.strip()
+    if shown.cursor:
+        params["cursor"] = shown.cursor
+    return shown, params, errors
+
+
+async def ticket_list(request: web.Request) -> web.StreamResponse:
+    api = user_api(request)
+    shown, params, errors = _list_params(api.session, dict(request.query))
+    try:
+        page = await api.list_tickets(**params)
+    except Invalid:
+        # A cursor from another filter or a stale one: start again from the first page.
+        params.pop("cursor", None)
+        page = await api.list_tickets(**params)
+    kept = shown.model_dump(exclude={"cursor"})
+    next_url = None
+    if page.get("next_cursor"):
+        next_url = "/tickets?" + urlencode(kept | {"cursor": page["next_cursor"]})
+    first_url = "/tickets?" + urlencode(kept) if shown.cursor else None
+    return render(
+        request,
+        "tickets.html",
+        tickets=page["items"],
+        filter=shown,
+        errors=errors,
+        next_url=next_url,
+        first_url=first_url,
+    )
+
+
+async def _new_ticket_form(
+    request: web.Request, api: UserApi, status: int = 200, **context: Any
+) -> web.Response:
+    me = await api.me()
+    categories = await api.categories()
+    context.setdefault("values", {})
+    context.setdefault("errors", {})
+    return render(
+        request,
+        "new_ticket.html",
+        status,
+        services=me.get("services") or [],
+        categories=categories,
+        **context,
+    )
+
+
+def _client_api(request: web.Request) -> UserApi:
+    api = user_api(request)
+    if api.session.is_operator:
+        raise PageForbidden()
+    return api
+
+
+async def new_ticket_page(request: web.Request) -> web.StreamResponse:
+    return await _new_ticket_form(request, _client_api(request))
+
+
+async def new_ticket(request: web.Request) -> web.StreamResponse:
+    api = _client_api(request)
+    data = await request.post()
+    values = {k: str(data.get(k, "")) for k in ("service_id", "category_id", "body")}
+    form, errors = forms.parse(forms.NewTicketForm, data)
+    if form is None:
+        return await _new_ticket_form(request, api, 422, values=values, errors=errors)
+    try:
+        ticket = await api.open_ticket(form.model_dump())
+    except Conflict as exc:
+        open_ticket = exc.problem.get("open_ticket")
+        if not isinstance(open_ticket, int):
+            raise
+        return await _new_ticket_form(request, api, 409, values=values, duplicate=open_ticket)
+    except Invalid as exc:
+        errors = {field: forms.CHOOSE for field in exc.field_errors if field != "body"}
+        if "body" in exc.field_errors:
+            errors["body"] = forms.INVALID
+        return await _new_ticket_form(request, api, 422, values=values, errors=errors or None)
+    raise see_other(f"/tickets/{ticket['number']}?done=created")
+
+
+async def _ticket_page(
+    request: web.Request, api: UserApi, number: int, status: int = 200, **context: Any
+) -> web.Response:
+    ticket = await api.ticket(number)
+    others: list[dict[str, Any]] = []
+    if api.session.is_operator:
+        page = await api.list_tickets(client_number=ticket["client_number"], limit="11")
+        others = [t for t in page["items"] if t["number"] != number][:10]
+    context.setdefault("errors", {})
+    context.setdefault("values", {})
+    return render(
+        request,
+        "ticket.html",
+        status,
+        ticket=ticket,
+        others=others,
+        done=request.query.get("done"),
+        **context,
+    )
+
+
+async def ticket_page(request: web.Request) -> web.StreamResponse:
+    return await _ticket_page(request, user_api(request), ticket_number(request))
+
+
+async def _post_message(request: web.Request, action: str) -> web.StreamResponse:
+    api = user_api(request)
+    number = ticket_number(request)
+    data = await request.post()
+    form, errors = forms.parse(forms.MessageForm, data)
+    values = {"body": str(data.get("body", ""))}
+    if form is None:
+        return await _ticket_page(request, api, number, 422, errors=errors, values=values)
+    try:
+        if action == "reopen":
+            await api.reopen(number, form.body)
+        else:
+            await api.reply(number, form.body)
+    except Conflict:
+        # The ticket changed meanwhile (closed, or reopened elsewhere): show it as it is now.
+        failure = "The ticket changed meanwhile; your text was not added. Check it and try again."
+        return await _ticket_page(request, api, number, 409, values=values, failure=failure)
+    raise see_other(f"/tickets/{number}?done={'reopened' if action == 'reopen' else 'replied'}")
+
+
+async def reply(request: web.Request) -> web.StreamResponse:
+    return await _post_message(request, "reply")
+
+
+async def reopen(request: web.Request) -> web.StreamResponse:
+    return await _post_message(request, "reopen")
+
+
+async def close(request: web.Request) -> web.StreamResponse:
+    api = user_api(request)
+    number = ticket_number(request)
+    if not api.session.is_operator:
+        raise PageForbidden()
+    with contextlib.suppress(Conflict):  # already closed: the page shows it so
+        await api.close(number)
+    raise see_other(f"/tickets/{number}?done=closed")
+
+
+def add_routes(app: web.Application) -> None:
+    number = "/tickets/{number:[0-9]+}"
+    app.router.add_get("/", home)
+    app.router.add_get("/login", login_page)
+    app.router.add_post("/login", login)
+    app.router.add_post("/logout", logout)
+    app.router.add_post("/language", set_language)
+    app.router.add_get("/password/recover", recover_page)
+    app.router.add_post("/password/recover", recover)
+    app.router.add_get("/password/reset", reset_page)
+    app.router.add_post("/password/reset", reset)
+    app.router.add_get("/tickets", ticket_list)
+    app.router.add_get("/tickets/new", new_ticket_page)
+    app.router.add_post("/tickets/new", new_ticket)
+    app.router.add_get(number, ticket_page)
+    app.router.add_post(number + "/reply", reply)
+    app.router.add_post(number + "/reopen", reopen)
+    app.router.add_post(number + "/close", close)

@@ -1,0 +1,59 @@
+"""auth, tickets and the panel running for real, once for the panel's tests; each test makes its
+own clients, so tests never see each other's tickets (operators filter by client number)."""
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import pytest
+from aiohttp import CookieJar
+from aiohttp.test_utils import TestClient
+
+from tests.support import stack
+from tests.support.infra import DatabaseFactory
+from tests.support.panel import Visitor, start_panel
+from tests.tickets.conftest import Desk
+
+
+@dataclass
+class Stack:
+    auth: TestClient
+    tickets: TestClient
+    panel: TestClient
+    desk: Desk
+
+    def url(self, path: str = "/") -> str:
+        return str(self.panel.make_url(path))
+
+
+def base_url(client: TestClient) -> str:
+    return str(client.make_url("")).rstrip("/")
+
+
+@pytest.fixture(scope="session")
+async def panel_stack(databases: DatabaseFactory, amqp_url: str) -> AsyncIterator[Stack]:
+    auth = await stack.start_auth(databases, amqp_url)
+    tickets_db = await stack.tickets_database(databases)
+    tickets = await stack.start_tickets(tickets_db, amqp_url, base_url(auth))
+    panel = await start_panel(databases, base_url(auth), base_url(tickets))
+    desk = Desk(auth, tickets)
+    await desk.sign_in_staff()
+    yield Stack(auth, tickets, panel, desk)
+    await panel.close()
+    await tickets.close()
+    await auth.close()
+
+
+@pytest.fixture
+async def desk(panel_stack: Stack) -> Desk:
+    await panel_stack.desk.sign_in_staff()  # fresh tokens: a session outlives their 15 minutes
+    return panel_stack.desk
+
+
+@pytest.fixture
+async def visitor(panel_stack: Stack) -> AsyncIterator[Visitor]:
+    """A new visitor (own cookies) of the shared panel."""
+    client = TestClient(panel_stack.panel.server, cookie_jar=CookieJar(unsafe=True))
+    # The server is already started: only the client session is new.
+    client._server = panel_stack.panel.server
+    yield Visitor(client)
+    await client.session.close()

@@ -1,0 +1,64 @@
+"""The panel running in-process against real auth and tickets, and a form-posting visitor."""
+
+import re
+from typing import Any
+
+from aiohttp.test_utils import TestClient, TestServer
+
+from services.panel.app import MIGRATIONS, create_app
+from services.panel.settings import PanelSettings
+from tests.support.infra import DatabaseFactory
+
+_CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+async def start_panel(
+    databases: DatabaseFactory, auth_url: str, tickets_url: str, **overrides: Any
+) -> TestClient:
+    settings = PanelSettings(
+        database_url=await databases.migrated("panel", MIGRATIONS),
+        auth_url=auth_url,
+        tickets_url=tickets_url,
+        **({"backend_timeout": 3.0} | overrides),
+    )
+    client = TestClient(TestServer(create_app(settings), host="127.0.0.1"))
+    await client.start_server()
+    return client
+
+
+def csrf_of(html: str) -> str:
+    match = _CSRF.search(html)
+    assert match, "the page has no CSRF token"
+    return match.group(1)
+
+
+class Visitor:
+    """A browser without JavaScript: GETs pages and posts their forms with the CSRF token."""
+
+    def __init__(self, client: TestClient) -> None:
+        self.client = client
+        self.csrf = ""
+
+    async def get(self, path: str, **kw: Any) -> tuple[int, str]:
+        response = await self.client.get(path, **kw)
+        text = await response.text()
+        if "csrf_token" in text:
+            self.csrf = csrf_of(text)
+        return response.status, text
+
+    async def post(
+        self, path: str, data: dict[str, str], *, csrf: bool = True, **kw: Any
+    ) -> tuple[int, str]:
+        if csrf and not self.csrf:
+            await self.get("/login")
+        form = data | ({"csrf_token": self.csrf} if csrf else {})
+        response = await self.client.post(path, data=form, **kw)
+        text = await response.text()
+        if "csrf_token" in text:
+            self.csrf = csrf_of(text)
+        return response.status, text
+
+    async def login(self, username: str, password: str) -> None:
+        await self.get("/login")
+        status, text = await self.post("/login", {"username": username, "password": password})
+        assert status == 200 and "/logout" in text, text
