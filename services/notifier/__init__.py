@@ -1,0 +1,1 @@
+"""The notifier: events in, email out; inbound email answered, never applied."""

@@ -1,0 +1,65 @@
+"""The notifier's admin routes: list and replay dead letters."""
+
+from aiohttp import web
+
+from services.notifier import models, store
+from services.notifier.delivery import Delivery
+from shared.auth import ADMIN, Principal
+from shared.errors import NotFound
+from shared.http import json_response
+from shared.lifecycle import POOL
+from shared.openapi import Route
+
+DELIVERY = web.AppKey("delivery", Delivery)
+ID = r"[0-9]+"
+
+
+def _record(row: object) -> models.DeadLetter:
+    return models.DeadLetter.model_validate(dict(row))  # type: ignore[call-overload]
+
+
+async def list_dead_letters(
+    request: web.Request, principal: Principal, query: models.DeadLetterQuery
+) -> web.Response:
+    async with request.app[POOL].acquire(timeout=3) as conn:
+        rows = await store.list_dead_letters(
+            conn,
+            include_replayed=query.include_replayed,
+            after_id=query.after_id,
+            limit=query.limit,
+        )
+    return json_response(models.DeadLetterList([_record(r) for r in rows]))
+
+
+async def replay_dead_letter(request: web.Request, principal: Principal) -> web.Response:
+    digits = request.match_info["id"]
+    if len(digits) > 18:
+        raise NotFound("There is no such dead letter.")
+    row = await request.app[DELIVERY].replay(int(digits))
+    return json_response(_record(row), status=202)
+
+
+ROUTES = (
+    Route(
+        "GET",
+        "/v1/dead-letters",
+        list_dead_letters,
+        "Emails that could not be sent and events dead-lettered from notifier.events, oldest first",
+        roles=ADMIN,
+        query=models.DeadLetterQuery,
+        response=models.DeadLetterList,
+        tag="dead-letters",
+    ),
+    Route(
+        "POST",
+        f"/v1/dead-letters/{{id:{ID}}}/replay",
+        replay_dead_letter,
+        "Put a dead letter back into notifier.events (its email is sent again)",
+        roles=ADMIN,
+        response=models.DeadLetter,
+        status=202,
+        errors=(404, 409),
+        path_params={"id": ID},
+        tag="dead-letters",
+    ),
+)

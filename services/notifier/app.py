@@ -1,0 +1,85 @@
+"""The notifier's app factory: resources through cleanup contexts, in order."""
+
+import contextlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiohttp
+from aiohttp import web
+
+from services.notifier.api import DELIVERY, ROUTES
+from services.notifier.composer import Composer
+from services.notifier.delivery import (
+    DEAD_QUEUE,
+    EVENTS_QUEUE,
+    Delivery,
+    Metrics,
+    delay_topology,
+)
+from services.notifier.inbound import InboundHandler, InboundServer
+from services.notifier.mailer import Mailer
+from services.notifier.settings import NotifierSettings
+from shared import lifecycle
+from shared.auth import TOKEN_VERIFIER, JwksVerifier
+from shared.http import METRICS, READINESS_CHECKS, create_base_app
+from shared.openapi import add_routes
+
+MIGRATIONS = Path(__file__).with_name("migrations")
+INBOUND = web.AppKey("inbound", InboundServer)
+
+
+def create_app(settings: NotifierSettings) -> web.Application:
+    app = create_base_app("notifier")
+    composer = Composer(sender=settings.sender, public_url=settings.public_url)
+    metrics = Metrics(app[METRICS].registry)
+
+    async def token_verifier(app: web.Application) -> AsyncIterator[None]:
+        verifier = JwksVerifier(settings.auth_url)
+        # auth being down at start is no reason not to start: keys are fetched on first use.
+        with contextlib.suppress(aiohttp.ClientError, TimeoutError, ValueError):
+            await verifier.refresh()
+        app[TOKEN_VERIFIER] = verifier
+        yield
+        await verifier.close()
+
+    async def consumers(app: web.Application) -> AsyncIterator[None]:
+        broker = app[lifecycle.BROKER]
+        delivery = Delivery(
+            pool=app[lifecycle.POOL],
+            broker=broker,
+            settings=settings,
+            composer=composer,
+            mailer=Mailer(settings),
+            metrics=metrics,
+        )
+        app[DELIVERY] = delivery
+        broker.add_topology(delay_topology(settings.retry_delays))
+        broker.add_consumer(EVENTS_QUEUE, delivery.on_event, prefetch=settings.consumer_prefetch)
+        broker.add_consumer(DEAD_QUEUE, delivery.on_dead, prefetch=8)
+        yield
+
+    async def inbound(app: web.Application) -> AsyncIterator[None]:
+        server = InboundServer(InboundHandler(app[lifecycle.POOL], settings), settings)
+        await server.start()
+        app[INBOUND] = server
+
+        async def inbound_listening() -> bool:
+            return server.is_serving()
+
+        app[READINESS_CHECKS].append(inbound_listening)
+        yield
+        await server.stop()
+
+    app.cleanup_ctx.extend(
+        [
+            lifecycle.database(settings, "notifier", MIGRATIONS),
+            token_verifier,
+            lifecycle.broker(settings, "notifier"),
+            consumers,
+            lifecycle.start_broker,
+            lifecycle.outbox_relay(settings),
+            inbound,
+        ]
+    )
+    add_routes(app, ROUTES, title="Helpdesk notifier", version="1")
+    return app

@@ -1,0 +1,442 @@
+"""Events in, email out, each at most once in practice: the consumer of `notifier.events`.
+
+For an event that asks for an email (SPEC §7):
+1. a session advisory lock on the event id (a second delivery of the same event waits, and the
+   lock goes away with the connection if the process dies);
+2. the attempt is recorded and committed (`emails.status = sending`); an email already `sent`
+   or `dead` is acknowledged without effect (a redelivered or duplicated event);
+3. the email is composed now, from the projection as it is now (an email change made after the
+   event was queued still applies), and sent;
+4. it is marked sent, then the message is acknowledged.
+A crash between 3 and 4 sends it again on redelivery (logged as `email.resent_after_interruption`).
+
+Failures: relay down, timeouts or 4xx (or a client the projection does not know yet): the message
+is acknowledged and a copy goes to the delay queue of its retry number, a quorum queue whose
+`x-message-ttl` dead-letters it back into `notifier.events` through the default exchange: growing
+pauses, no busy loop, and other messages flow meanwhile. A 5xx, an unusable address, or retries
+exhausted: the email is `dead` and the event is kept in `dead_letters`. Poison (a reply whose
+channel is not panel/api, an invalid event) is kept in `dead_letters` too and rejected to the
+queue's dead-letter queue, which is drained into the same table (with whatever else RabbitMQ
+dead-letters there, e.g. over the delivery limit). An admin replays a dead letter: its email (if
+any) becomes pending again and the event goes back into `notifier.events`.
+"""
+
+import asyncio
+import contextlib
+import uuid
+from typing import Any
+
+import aio_pika
+import asyncpg
+import structlog
+from aio_pika.abc import AbstractChannel, AbstractIncomingMessage
+from prometheus_client import CollectorRegistry, Counter
+from pydantic import ValidationError
+
+from services.notifier import store
+from services.notifier.composer import Composer, language_of
+from services.notifier.inbound import AutoReplyRequested
+from services.notifier.mailer import Mailer, SendFailed
+from services.notifier.settings import NotifierSettings
+from shared import events
+from shared.broker import Broker, BrokerUnavailable
+from shared.consumer import PoisonMessage, record_once
+from shared.db import DB_UNAVAILABLE_ERRORS
+from shared.errors import Conflict, NotFound, ServiceUnavailable
+from shared.events import EXCHANGE, Envelope
+from shared.logging import bind_correlation_id, current_correlation_id
+
+log = structlog.get_logger(__name__)
+
+EVENTS_QUEUE = "notifier.events"
+DEAD_QUEUE = "notifier.events.dead"
+PROJECTION_CONSUMER = "notifier.clients"
+RETRY_HEADER = "x-notifier-retry"
+CHANNELS = ("panel", "api")
+
+
+def delay_queue_name(seconds: float) -> str:
+    return f"{EVENTS_QUEUE}.retry.{round(seconds * 1000)}ms"
+
+
+def delay_topology(delays: list[float]):
+    """The delay queues and the binding of the notifier's own command (broker.add_topology)."""
+
+    async def declare(channel: AbstractChannel) -> None:
+        for seconds in sorted(set(delays)):
+            await channel.declare_queue(
+                delay_queue_name(seconds),
+                durable=True,
+                arguments={
+                    "x-queue-type": "quorum",
+                    "x-message-ttl": round(seconds * 1000),
+                    "x-dead-letter-exchange": "",
+                    "x-dead-letter-routing-key": EVENTS_QUEUE,
+                    "x-dead-letter-strategy": "at-least-once",
+                    "x-overflow": "reject-publish",
+                },
+            )
+        exchange = await channel.get_exchange(EXCHANGE, ensure=False)
+        queue = await channel.get_queue(EVENTS_QUEUE, ensure=False)
+        await queue.bind(exchange, AutoReplyRequested.routing_key)
+
+    return declare
+
+
+def email_kind(data: events.EventData) -> str | None:
+    """Which email an event asks for (None: none); PoisonMessage for a reply from an unknown
+    channel, which must never be sent."""
+    if isinstance(data, events.TicketReplied):
+        if data.channel not in CHANNELS:
+            raise PoisonMessage(f"reply from unknown channel {data.channel[:40]!r}")
+        return "reply" if data.author_kind == "operator" else None
+    if isinstance(data, events.TicketCreated):
+        return "receipt"
+    if isinstance(data, events.ClientCreated):
+        return "welcome" if data.set_password_token else None
+    if isinstance(data, events.PasswordRecoveryRequested):
+        return "recovery"
+    if isinstance(data, AutoReplyRequested):
+        return "auto_reply"
+    return None
+
+
+def parse(envelope: Envelope) -> events.EventData:
+    try:
+        if envelope.type == AutoReplyRequested.routing_key:
+            return AutoReplyRequested.model_validate(envelope.data)
+        return envelope.parsed()
+    except KeyError as exc:
+        raise PoisonMessage(f"unexpected event type {envelope.type[:80]}") from exc
+    except ValidationError as exc:
+        raise PoisonMessage(f"invalid {envelope.type}: {str(exc)[:300]}") from exc
+
+
+class Metrics:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.sent = Counter("emails_sent_total", "Emails sent", ["kind"], registry=registry)
+        self.failed = Counter(
+            "emails_failed_total", "Failed send attempts", ["kind", "permanent"], registry=registry
+        )
+        self.dead = Counter("emails_dead_total", "Dead letters recorded", registry=registry)
+        self.resent = Counter(
+            "emails_resent_after_interruption_total",
+            "Emails sent again after an attempt that was interrupted (possible duplicates)",
+            registry=registry,
+        )
+
+
+class Delivery:
+    def __init__(
+        self,
+        *,
+        pool: asyncpg.Pool,
+        broker: Broker,
+        settings: NotifierSettings,
+        composer: Composer,
+        mailer: Mailer,
+        metrics: Metrics,
+    ) -> None:
+        self.pool = pool
+        self.broker = broker
+        self.settings = settings
+        self.composer = composer
+        self.mailer = mailer
+        self.metrics = metrics
+
+    # --- notifier.events -----------------------------------------------------------------------
+
+    async def on_event(self, message: AbstractIncomingMessage) -> None:
+        bind_correlation_id(message.correlation_id)
+        try:
+            envelope = Envelope.model_validate_json(message.body)
+        except ValidationError as exc:
+            await self._poison(message, None, f"not a valid event envelope: {str(exc)[:300]}")
+            return
+        delay = 0.1
+        while True:
+            try:
+                await self._handle(message, envelope)
+                return
+            except PoisonMessage as exc:
+                await self._poison(message, envelope, str(exc))
+                return
+            except DB_UNAVAILABLE_ERRORS as exc:
+                # Not the message's fault: keep it (unacked) and try again.
+                log.warning("notifier.db_unavailable", error=repr(exc), retry_in=delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10.0)
+            except Exception:
+                log.exception("notifier.event_failed", event_id=str(envelope.id))
+                await asyncio.sleep(delay)
+                with contextlib.suppress(Exception):
+                    await message.nack(requeue=True)  # past the delivery limit: dead-lettered
+                return
+
+    async def _handle(self, message: AbstractIncomingMessage, envelope: Envelope) -> None:
+        data = parse(envelope)
+        if isinstance(data, events.ClientCreated | events.ClientUpdated):
+            async with self.pool.acquire(timeout=5) as conn, conn.transaction():
+                if await record_once(conn, PROJECTION_CONSUMER, envelope):
+                    await store.upsert_client(
+                        conn,
+                        data.client_number,
+                        envelope.occurred_at,
+                        name=data.name,
+                        email=data.email,
+                        language=data.language,
+                    )
+        kind = email_kind(data)
+        if kind is None:
+            await message.ack()
+            return
+        await self._deliver(message, envelope, data, kind)
+
+    async def _deliver(
+        self,
+        message: AbstractIncomingMessage,
+        envelope: Envelope,
+        data: events.EventData,
+        kind: str,
+    ) -> None:
+        bound = log.bind(event_id=str(envelope.id), kind=kind)
+        async with self.pool.acquire(timeout=5) as conn:
+            await store.lock_email(conn, envelope.id)
+            try:
+                attempt = await store.begin_attempt(conn, envelope.id, kind)
+                if attempt is None:
+                    bound.info("email.duplicate_ignored")
+                    await message.ack()
+                    return
+                if attempt["previous"] == "sending":
+                    bound.warning("email.resent_after_interruption", attempts=attempt["attempts"])
+                    self.metrics.resent.inc()
+                try:
+                    recipient, email = await self._compose(conn, envelope, data, kind)
+                    sender = "" if kind == "auto_reply" else self.composer.sender_address
+                    await self.mailer.send(email, sender=sender, recipients=[recipient])
+                except SendFailed as failure:
+                    self.metrics.failed.labels(kind, str(failure.permanent).lower()).inc()
+                    bound.warning("email.send_failed", error=failure.reason)
+                    await self._failed(conn, message, envelope, failure)
+                    return
+                except Exception as exc:
+                    # Nothing went out: the attempt is over (not interrupted).
+                    with contextlib.suppress(Exception):
+                        await store.mark_failed(conn, envelope.id, repr(exc))
+                    raise
+                await self._mark_sent(conn, envelope.id, recipient)
+                self.metrics.sent.labels(kind).inc()
+                bound.info("email.sent")
+            finally:
+                if not conn.is_closed():
+                    with contextlib.suppress(*DB_UNAVAILABLE_ERRORS, asyncpg.PostgresError):
+                        await store.unlock_email(conn, envelope.id)
+        await message.ack()
+
+    async def _compose(
+        self, conn: asyncpg.Connection, envelope: Envelope, data: Any, kind: str
+    ) -> tuple[str, Any]:
+        name: str | None = None
+        if kind in ("reply", "receipt"):
+            client = await store.get_client(conn, data.client_number)
+            if client is None or not client["email"]:
+                # The projection may not have caught up yet: worth another try later.
+                raise SendFailed(f"client {data.client_number} not known yet", permanent=False)
+            recipient, language, name = client["email"], client["language"], client["name"]
+            link = self.composer.ticket_link(data.number)
+            context = {"number": data.number, "subject": data.subject, "link": link}
+            context |= {"name": name or "", "body": data.body}
+            context["author_name"] = data.author_name if kind == "reply" else ""
+        elif kind == "welcome":
+            recipient, language, name = data.email, data.language, data.name
+            context = {
+                "client_number": data.client_number,
+                "name": data.name,
+                "link": self.composer.reset_link(data.set_password_token),
+            }
+        elif kind == "recovery":
+            recipient, language = data.email, data.language
+            link = self.composer.reset_link(data.reset_token)
+            context = {"client_number": data.client_number, "link": link}
+        else:  # auto_reply
+            recipient, language = data.to, data.language
+            link = (
+                self.composer.ticket_link(data.ticket_number)
+                if data.ticket_number
+                else self.composer.panel_link()
+            )
+            context = {"ticket_number": data.ticket_number, "subject": data.subject, "link": link}
+        try:
+            email = self.composer.compose(
+                kind,
+                context,
+                event_id=envelope.id,
+                recipient=recipient,
+                language=language_of(language),
+                recipient_name=name,
+                correlation_id=current_correlation_id(),
+                in_reply_to=getattr(data, "references", ()),
+            )
+        except (ValueError, TypeError) as exc:
+            raise SendFailed(f"cannot address the email: {exc}"[:500], permanent=True) from exc
+        return recipient, email
+
+    async def _mark_sent(self, conn: asyncpg.Connection, event_id: uuid.UUID, to: str) -> None:
+        # Sent is sent: if the database is away now, insist (on a fresh connection) rather than
+        # let a redelivery send the email a second time.
+        delay = 0.1
+        try:
+            await store.mark_sent(conn, event_id, to)
+            return
+        except DB_UNAVAILABLE_ERRORS as exc:
+            log.warning("email.mark_sent_retry", error=repr(exc))
+        while True:
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+            try:
+                async with self.pool.acquire(timeout=5) as fresh:
+                    await store.mark_sent(fresh, event_id, to)
+                return
+            except DB_UNAVAILABLE_ERRORS as exc:
+                log.warning("email.mark_sent_retry", error=repr(exc))
+
+    async def _failed(
+        self,
+        conn: asyncpg.Connection,
+        message: AbstractIncomingMessage,
+        envelope: Envelope,
+        failure: SendFailed,
+    ) -> None:
+        delays = self.settings.retry_delays
+        retry = _retry_number(message)
+        if failure.permanent or retry >= len(delays):
+            reason = failure.reason if failure.permanent else f"retries exhausted: {failure.reason}"
+            async with conn.transaction():
+                await store.mark_dead(conn, envelope.id, reason)
+                await self._add_dead_letter(conn, message, envelope, reason)
+            self.metrics.dead.inc()
+            log.error("email.dead", event_id=str(envelope.id), reason=reason)
+            await message.ack()
+            return
+        await store.mark_failed(conn, envelope.id, failure.reason)
+        copy = aio_pika.Message(
+            message.body,
+            message_id=message.message_id,
+            type=message.type,
+            content_type=message.content_type,
+            correlation_id=message.correlation_id,
+            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+            headers={RETRY_HEADER: retry + 1},
+        )
+        try:
+            await self.broker.send(copy, delay_queue_name(delays[retry]), to_queue=True)
+        except BrokerUnavailable:
+            await asyncio.sleep(1.0)
+            with contextlib.suppress(Exception):
+                await message.nack(requeue=True)
+            return
+        log.info("email.retry_scheduled", event_id=str(envelope.id), retry=retry + 1)
+        await message.ack()
+
+    async def _add_dead_letter(
+        self,
+        conn: asyncpg.Connection,
+        message: AbstractIncomingMessage,
+        envelope: Envelope | None,
+        reason: str,
+    ) -> None:
+        await store.add_dead_letter(
+            conn,
+            event_id=envelope.id if envelope else _event_id_of(message),
+            event_type=envelope.type if envelope else (message.type or "unknown"),
+            body=message.body,
+            correlation_id=message.correlation_id,
+            reason=reason,
+        )
+
+    async def _poison(
+        self, message: AbstractIncomingMessage, envelope: Envelope | None, reason: str
+    ) -> None:
+        log.error("notifier.poison", reason=reason)
+        # Recorded with its reason now; the copy RabbitMQ dead-letters is then the same entry.
+        with contextlib.suppress(*DB_UNAVAILABLE_ERRORS):
+            async with self.pool.acquire(timeout=5) as conn:
+                await self._add_dead_letter(conn, message, envelope, reason)
+        self.metrics.dead.inc()
+        await message.reject(requeue=False)
+
+    # --- notifier.events.dead: whatever RabbitMQ dead-lettered ---------------------------------
+
+    async def on_dead(self, message: AbstractIncomingMessage) -> None:
+        reason = _death_reason(message)
+        try:
+            envelope: Envelope | None = Envelope.model_validate_json(message.body)
+        except ValidationError:
+            envelope = None
+        delay = 0.1
+        while True:
+            try:
+                async with self.pool.acquire(timeout=5) as conn:
+                    await self._add_dead_letter(conn, message, envelope, reason)
+                break
+            except DB_UNAVAILABLE_ERRORS as exc:
+                log.warning("notifier.db_unavailable", error=repr(exc), retry_in=delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10.0)
+        await message.ack()
+
+    # --- replay (admin) ------------------------------------------------------------------------
+
+    async def replay(self, dead_letter_id: int) -> asyncpg.Record:
+        """Put a dead letter back into notifier.events; 404 unknown, 409 already replayed."""
+        async with self.pool.acquire(timeout=3) as conn, conn.transaction():
+            row = await store.get_dead_letter(conn, dead_letter_id, lock=True)
+            if row is None:
+                raise NotFound("There is no such dead letter.")
+            if row["replayed_at"] is not None:
+                raise Conflict("This dead letter was replayed already.")
+            # The email row stays locked until commit: the replayed event, if consumed at once,
+            # waits for it and then finds the email pending.
+            await store.reopen_email(conn, row["event_id"])
+            message = aio_pika.Message(
+                bytes(row["body"]),
+                message_id=str(row["event_id"]),
+                type=row["event_type"],
+                content_type="application/json",
+                correlation_id=row["correlation_id"],
+                delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+            )
+            try:
+                await self.broker.send(message, EVENTS_QUEUE, to_queue=True)
+            except BrokerUnavailable as exc:
+                raise ServiceUnavailable("The message broker is unavailable.") from exc
+            replayed = await store.mark_replayed(conn, dead_letter_id)
+        log.info("notifier.dead_letter_replayed", id=dead_letter_id, event_id=str(row["event_id"]))
+        return replayed
+
+
+def _retry_number(message: AbstractIncomingMessage) -> int:
+    value = (message.headers or {}).get(RETRY_HEADER, 0)
+    try:
+        return max(0, int(value))  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return 0
+
+
+def _event_id_of(message: AbstractIncomingMessage) -> uuid.UUID:
+    try:
+        return uuid.UUID(str(message.message_id))
+    except ValueError:
+        # Stable for the same bytes, so the same bad message is one entry.
+        return uuid.uuid5(uuid.NAMESPACE_OID, message.body.hex())
+
+
+def _death_reason(message: AbstractIncomingMessage) -> str:
+    deaths = (message.headers or {}).get("x-death")
+    if isinstance(deaths, list) and deaths and isinstance(deaths[0], dict):
+        reason = deaths[0].get("reason")
+        if isinstance(reason, bytes):
+            reason = reason.decode(errors="replace")
+        return f"dead-lettered by RabbitMQ: {reason}"
+    return "dead-lettered by RabbitMQ"

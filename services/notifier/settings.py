@@ -1,0 +1,48 @@
+"""The notifier's settings (SPEC §2), env prefix NOTIFIER_.
+
+Decisions where the SPEC is silent:
+- `retry_delays` (seconds, JSON list in `NOTIFIER_RETRY_DELAYS`): one delay queue per value, so the
+  growing back-off is 5 s, 30 s, 2 min, 10 min, 30 min, 1 h; after the last one the email is
+  dead-lettered ("retries exhausted"), about 1 h 45 min after the first failure.
+- `inbound_max_bytes`: 1 MiB. Replies to a notification are text; nothing inbound is kept
+  beyond its headers, so there is no reason to read attachments.
+"""
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import SettingsConfigDict
+
+from shared.settings import ServiceSettings
+
+
+class NotifierSettings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="NOTIFIER_", populate_by_name=True, extra="ignore")
+
+    database_url: str = "postgresql://127.0.0.1:5432/helpdesk_notifier"
+    host: str = "127.0.0.1"
+    port: int = 8083
+    # Where the public keys that verify admin tokens are (auth's JWKS route).
+    auth_url: str = "http://127.0.0.1:8081"
+
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 1025
+    smtp_starttls: bool = False
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_timeout: float = 10.0
+
+    inbound_host: str = "127.0.0.1"
+    inbound_port: int = 2525
+    inbound_max_bytes: int = 1024 * 1024
+    inbound_hostname: str = "helpdesk.example"
+    # RFC 3834 §2: at most one automatic answer per sender (and ticket) in this many days.
+    auto_reply_window_days: float = 7.0
+
+    sender: str = Field(
+        "Soporte <soporte@helpdesk.example>",
+        validation_alias=AliasChoices("NOTIFIER_FROM", "sender"),
+    )
+    retry_delays: list[float] = [5, 30, 120, 600, 1800, 3600]
+
+    # Each email being sent holds one pooled connection (see delivery.py): room for all of them.
+    db_pool_max: int = 24
+    consumer_prefetch: int = 16

@@ -1,0 +1,258 @@
+"""All of the notifier's SQL, and only SQL."""
+
+import uuid
+from datetime import datetime
+
+import asyncpg
+
+Conn = asyncpg.Connection
+Record = asyncpg.Record
+
+# --- the projection of clients' contact details ------------------------------------------------
+
+
+async def upsert_client(
+    conn: Conn,
+    client_number: str,
+    as_of: datetime,
+    *,
+    name: str | None,
+    email: str | None,
+    language: str | None,
+) -> None:
+    """Each given field replaces the stored one unless the stored one is newer."""
+    await conn.execute(
+        """
+        INSERT INTO clients (client_number, name, email, language,
+                             name_as_of, email_as_of, language_as_of)
+        VALUES ($1, $2, $3, $4,
+                CASE WHEN $2::text IS NULL THEN '-infinity'::timestamptz ELSE $5 END,
+                CASE WHEN $3::text IS NULL THEN '-infinity'::timestamptz ELSE $5 END,
+                CASE WHEN $4::text IS NULL THEN '-infinity'::timestamptz ELSE $5 END)
+        ON CONFLICT (client_number) DO UPDATE SET
+            name = CASE WHEN $2::text IS NOT NULL AND clients.name_as_of < $5
+                        THEN $2 ELSE clients.name END,
+            name_as_of = CASE WHEN $2::text IS NOT NULL AND clients.name_as_of < $5
+                              THEN $5 ELSE clients.name_as_of END,
+            email = CASE WHEN $3::text IS NOT NULL AND clients.email_as_of < $5
+                         THEN $3 ELSE clients.email END,
+            email_as_of = CASE WHEN $3::text IS NOT NULL AND clients.email_as_of < $5
+                               THEN $5 ELSE clients.email_as_of END,
+            language = CASE WHEN $4::text IS NOT NULL AND clients.language_as_of < $5
+                            THEN $4 ELSE clients.language END,
+            language_as_of = CASE WHEN $4::text IS NOT NULL AND clients.language_as_of < $5
+                                  THEN $5 ELSE clients.language_as_of END
+        """,
+        client_number,
+        name,
+        email,
+        language,
+        as_of,
+    )
+
+
+async def get_client(conn: Conn, client_number: str) -> Record | None:
+    return await conn.fetchrow(
+        "SELECT client_number, name, email, language FROM clients WHERE client_number = $1",
+        client_number,
+    )
+
+
+async def language_of_address(conn: Conn, address: str) -> str | None:
+    return await conn.fetchval(
+        "SELECT language FROM clients WHERE lower(email) = lower($1) LIMIT 1", address
+    )
+
+
+# --- outgoing emails ---------------------------------------------------------------------------
+
+
+async def lock_email(conn: Conn, event_id: uuid.UUID) -> None:
+    """A session lock on this email while it is being sent: a second delivery of the same event
+    waits here; the lock goes with the connection if the process dies."""
+    await conn.execute("SELECT pg_advisory_lock(hashtextextended($1::uuid::text, 0))", event_id)
+
+
+async def unlock_email(conn: Conn, event_id: uuid.UUID) -> None:
+    await conn.execute("SELECT pg_advisory_unlock(hashtextextended($1::uuid::text, 0))", event_id)
+
+
+async def begin_attempt(conn: Conn, event_id: uuid.UUID, kind: str) -> Record | None:
+    """Record an attempt (committed before sending); None when the email is sent or dead.
+
+    The returned `previous` status is `sending` when an earlier attempt was interrupted.
+    """
+    async with conn.transaction():
+        await conn.execute(
+            "INSERT INTO emails (event_id, kind) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+            event_id,
+            kind,
+        )
+        row = await conn.fetchrow(
+            "SELECT status FROM emails WHERE event_id = $1 FOR UPDATE", event_id
+        )
+        if row["status"] in ("sent", "dead"):
+            return None
+        return await conn.fetchrow(
+            """
+            UPDATE emails SET status = 'sending', attempts = attempts + 1,
+                last_attempt_at = now()
+            WHERE event_id = $1
+            RETURNING attempts, $2::text AS previous
+            """,
+            event_id,
+            row["status"],
+        )
+
+
+async def mark_sent(conn: Conn, event_id: uuid.UUID, recipient: str) -> None:
+    await conn.execute(
+        "UPDATE emails SET status = 'sent', sent_at = now(), recipient = $2, last_error = NULL"
+        " WHERE event_id = $1",
+        event_id,
+        recipient,
+    )
+
+
+async def mark_failed(conn: Conn, event_id: uuid.UUID, error: str) -> None:
+    """A failed attempt that will be tried again."""
+    await conn.execute(
+        "UPDATE emails SET status = 'pending', last_error = $2 WHERE event_id = $1",
+        event_id,
+        error[:1000],
+    )
+
+
+async def mark_dead(conn: Conn, event_id: uuid.UUID, error: str) -> None:
+    await conn.execute(
+        "UPDATE emails SET status = 'dead', last_error = $2 WHERE event_id = $1",
+        event_id,
+        error[:1000],
+    )
+
+
+async def reopen_email(conn: Conn, event_id: uuid.UUID) -> None:
+    """A replayed dead email may be sent again."""
+    await conn.execute(
+        "UPDATE emails SET status = 'pending' WHERE event_id = $1 AND status = 'dead'", event_id
+    )
+
+
+async def email_status(conn: Conn, event_id: uuid.UUID) -> Record | None:
+    return await conn.fetchrow(
+        "SELECT event_id, kind, status, attempts, recipient, last_error FROM emails"
+        " WHERE event_id = $1",
+        event_id,
+    )
+
+
+# --- dead letters ------------------------------------------------------------------------------
+
+_DEAD_LETTER_COLUMNS = (
+    "id, event_id, event_type, correlation_id, reason, created_at, replayed_at, body"
+)
+
+
+async def add_dead_letter(
+    conn: Conn,
+    *,
+    event_id: uuid.UUID,
+    event_type: str,
+    body: bytes,
+    correlation_id: str | None,
+    reason: str,
+) -> int | None:
+    """The new entry's id, or None when this event already waits in the list."""
+    return await conn.fetchval(
+        """
+        INSERT INTO dead_letters (event_id, event_type, body, correlation_id, reason)
+        VALUES ($1, $2, $3, $4, $5)
+        ON CONFLICT (event_id) WHERE replayed_at IS NULL DO NOTHING
+        RETURNING id
+        """,
+        event_id,
+        event_type,
+        body,
+        correlation_id,
+        reason[:1000],
+    )
+
+
+async def list_dead_letters(
+    conn: Conn, *, include_replayed: bool, after_id: int, limit: int
+) -> list[Record]:
+    return await conn.fetch(
+        f"""
+        SELECT {_DEAD_LETTER_COLUMNS} FROM dead_letters
+        WHERE ($1 OR replayed_at IS NULL) AND id > $2
+        ORDER BY id LIMIT $3
+        """,
+        include_replayed,
+        after_id,
+        limit,
+    )
+
+
+async def get_dead_letter(conn: Conn, dead_letter_id: int, *, lock: bool = False) -> Record | None:
+    suffix = " FOR UPDATE" if lock else ""
+    return await conn.fetchrow(
+        f"SELECT {_DEAD_LETTER_COLUMNS} FROM dead_letters WHERE id = $1{suffix}", dead_letter_id
+    )
+
+
+async def mark_replayed(conn: Conn, dead_letter_id: int) -> Record:
+    return await conn.fetchrow(
+        f"UPDATE dead_letters SET replayed_at = now() WHERE id = $1"
+        f" RETURNING {_DEAD_LETTER_COLUMNS}",
+        dead_letter_id,
+    )
+
+
+# --- inbound mail ------------------------------------------------------------------------------
+
+
+async def add_inbound(
+    conn: Conn,
+    *,
+    mail_from: str,
+    ticket_number: int | None,
+    message_id: str | None,
+    subject: str | None,
+    size: int,
+    answered: bool,
+    reason: str,
+) -> int:
+    return await conn.fetchval(
+        """
+        INSERT INTO inbound_messages
+            (mail_from, ticket_number, message_id, subject, size, answered, reason)
+        VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id
+        """,
+        mail_from,
+        ticket_number,
+        message_id,
+        subject,
+        size,
+        answered,
+        reason,
+    )
+
+
+async def claim_auto_reply(
+    conn: Conn, sender: str, ticket_number: int, window_seconds: float
+) -> bool:
+    """True when no automatic answer went to this sender about this ticket within the window
+    (and records this one); concurrent claims are settled by the primary key."""
+    return bool(
+        await conn.fetchval(
+            """
+            INSERT INTO auto_replies (sender, ticket_number, sent_at) VALUES ($1, $2, now())
+            ON CONFLICT (sender, ticket_number) DO UPDATE SET sent_at = excluded.sent_at
+                WHERE auto_replies.sent_at < now() - make_interval(secs => $3)
+            RETURNING true
+            """,
+            sender,
+            ticket_number,
+            window_seconds,
+        )
+    )
