@@ -3,7 +3,6 @@
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
-from typing import Any
 
 import aiohttp_jinja2
 import jinja2
@@ -12,8 +11,8 @@ from aiohttp import web
 
 from services.panel import sessions, views
 from services.panel.backend import Backend, NotFound, Unavailable
-from services.panel.i18n import LANGUAGE_NAMES, LANGUAGES, Locale, language_of, load_translations
-from services.panel.sessions import SESSION, CsrfFailed, SessionConfig
+from services.panel.i18n import load_translations
+from services.panel.sessions import CsrfFailed, SessionConfig
 from services.panel.settings import PanelSettings
 from services.panel.store import purge_expired, secret
 from shared import lifecycle
@@ -23,15 +22,7 @@ from shared.http import create_base_app
 
 HERE = Path(__file__).parent
 MIGRATIONS = HERE / "migrations"
-TRANSLATIONS = web.AppKey("panel_translations", dict)
 log = structlog.get_logger(__name__)
-
-STATUS_LABELS = {
-    "open": "Open",
-    "answered": "Answered",
-    "customer_reply": "Customer reply",
-    "closed": "Closed",
-}
 
 _ERROR_PAGES = {
     403: ("Access refused", "You cannot see this page."),
@@ -50,35 +41,9 @@ CSRF_PAGE = (
 )
 
 
-def locale_of(request: web.Request) -> Locale:
-    session: sessions.Session | None = request.get(SESSION)
-    language = language_of(session.language if session else None)
-    settings = request.app[views.SETTINGS]
-    return Locale(request.app[TRANSLATIONS][language], language, settings.time_zone)
-
-
-async def template_context(request: web.Request) -> dict[str, Any]:
-    locale = locale_of(request)
-    session: sessions.Session | None = request.get(SESSION)
-    return {
-        "_": locale.gettext,
-        "lang": locale.language,
-        "languages": [(code, LANGUAGE_NAMES[code]) for code in LANGUAGES],
-        "dt": locale.datetime,
-        "status_label": lambda status: locale.gettext(STATUS_LABELS.get(status, status)),
-        "session": session,
-        "user": session if session is not None and session.signed_in else None,
-        "csrf_token": session.csrf_token if session is not None else None,
-        "here": request.path_qs,
-        "path": request.path,
-    }
-
-
 def error_page(request: web.Request, status: int, title: str, detail: str) -> web.Response:
     try:
-        response = aiohttp_jinja2.render_template(
-            "error.html", request, {"title": title, "detail": detail}, status=status
-        )
+        response = views.render(request, "error.html", status, title=title, detail=detail)
     except Exception:
         log.exception("panel.error_page_failed")
         response = web.Response(
@@ -128,12 +93,11 @@ def create_app(settings: PanelSettings) -> web.Application:
     app = create_base_app("panel")
     app.middlewares.extend([error_pages, sessions.session_middleware])
     app[views.SETTINGS] = settings
-    app[TRANSLATIONS] = load_translations()
+    app[views.TRANSLATIONS] = load_translations()
     aiohttp_jinja2.setup(
         app,
         loader=jinja2.FileSystemLoader(HERE / "templates"),
         autoescape=True,
-        context_processors=[template_context],
     )
 
     async def session_store(app: web.Application) -> AsyncIterator[None]:

@@ -19,14 +19,15 @@ from services.panel.backend import (
     UserApi,
     expiry,
 )
-from services.panel.i18n import language_of
-from services.panel.sessions import STALE, Session, SessionExpired
+from services.panel.i18n import LANGUAGE_NAMES, LANGUAGES, Locale, language_of
+from services.panel.sessions import SESSION, STALE, Session, SessionExpired
 from services.panel.settings import PanelSettings
 
 log = structlog.get_logger(__name__)
 
 BACKEND = web.AppKey("panel_backend", Backend)
 SETTINGS = web.AppKey("panel_settings", PanelSettings)
+TRANSLATIONS = web.AppKey("panel_translations", dict)
 PAGE_SIZE = 20
 # Statuses sent to tickets for each choice of the status filter.
 STATUS_FILTERS = {"waiting": "open,customer_reply"}
@@ -36,7 +37,41 @@ class PageForbidden(Exception):
     """The signed-in user may not see this page (e.g. an operator opening a ticket)."""
 
 
+STATUS_LABELS = {
+    "open": "Open",
+    "answered": "Answered",
+    "customer_reply": "Customer reply",
+    "closed": "Closed",
+}
+
+
+def locale_of(request: web.Request) -> Locale:
+    session: Session | None = request.get(SESSION)
+    language = language_of(session.language if session else None)
+    settings = request.app[SETTINGS]
+    return Locale(request.app[TRANSLATIONS][language], language, settings.time_zone)
+
+
+def page_context(request: web.Request) -> dict[str, Any]:
+    """What every template may use: `_`, dates, statuses in words, the user, the CSRF token."""
+    locale = locale_of(request)
+    session: Session | None = request.get(SESSION)
+    return {
+        "_": locale.gettext,
+        "lang": locale.language,
+        "languages": [(code, LANGUAGE_NAMES[code]) for code in LANGUAGES],
+        "dt": locale.datetime,
+        "status_label": lambda status: locale.gettext(STATUS_LABELS.get(status, status)),
+        "session": session,
+        "user": session if session is not None and session.signed_in else None,
+        "csrf_token": session.csrf_token if session is not None else None,
+        "here": request.path_qs,
+        "path": request.path,
+    }
+
+
 def render(request: web.Request, template: str, status: int = 200, **context: Any) -> web.Response:
+    context = page_context(request) | context
     response = aiohttp_jinja2.render_template(template, request, context, status=status)
     response.headers["Cache-Control"] = "no-store"
     return response

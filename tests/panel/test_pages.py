@@ -1,0 +1,348 @@
+"""The panel's pages through a plain HTTP client (no JavaScript), against the real services."""
+
+import re
+import uuid
+from html import unescape
+
+import asyncpg
+
+from services.panel.sessions import COOKIE
+from shared.lifecycle import POOL
+from tests.panel.conftest import Stack
+from tests.support import stack
+from tests.support.events import EventTap
+from tests.support.panel import Visitor
+from tests.tickets.conftest import Desk
+
+
+def has_label(html: str, text: str) -> bool:
+    """A <label for=id> with that text, and a control with that id."""
+    match = re.search(r'<label for="([^"]+)">' + re.escape(text) + "</label>", html)
+    return bool(match) and f'id="{match.group(1)}"' in html
+
+
+async def signed_in_client(visitor: Visitor, desk: Desk) -> dict:
+    client = await desk.new_client()
+    await visitor.login(client["client_number"], stack.CLIENT_PASSWORD)
+    return client
+
+
+async def test_login_page_has_the_guides_labels(visitor: Visitor) -> None:
+    status, html = await visitor.get("/login")
+    assert status == 200
+    assert has_label(html, "Número de cliente") and has_label(html, "Clave")
+    assert ">Ingresar</button>" in html
+    assert '<a href="/password/recover">¿Olvidó sus datos de acceso?</a>' in html
+    assert '<html lang="es">' in html
+
+
+async def test_session_cookie_is_httponly_and_samesite_lax(panel_stack: Stack) -> None:
+    response = await panel_stack.panel.get("/login")
+    cookie = response.headers["Set-Cookie"]
+    assert cookie.startswith(COOKIE + "=")
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Secure" not in cookie
+
+
+async def test_tickets_page_without_session_goes_to_login(visitor: Visitor) -> None:
+    response = await visitor.client.get("/tickets", allow_redirects=False)
+    assert response.status == 303 and response.headers["Location"] == "/login"
+
+
+async def test_login_with_wrong_password_says_so(visitor: Visitor, desk: Desk) -> None:
+    client = await desk.new_client()
+    await visitor.get("/login")
+    status, html = await visitor.post(
+        "/login", {"username": client["client_number"], "password": "not the password at all"}
+    )
+    assert status == 401
+    assert "El número de cliente o la clave no son correctos." in html
+
+
+async def test_login_without_csrf_token_is_refused(visitor: Visitor, desk: Desk) -> None:
+    client = await desk.new_client()
+    await visitor.get("/login")
+    status, html = await visitor.post(
+        "/login",
+        {"username": client["client_number"], "password": stack.CLIENT_PASSWORD},
+        csrf=False,
+    )
+    assert status == 403
+    assert "Formulario caducado" in html and "código de seguridad" in html
+
+
+async def test_reply_without_csrf_token_is_refused(visitor: Visitor, desk: Desk) -> None:
+    client = await signed_in_client(visitor, desk)
+    ticket = await desk.open(client)
+    number = ticket["number"]
+    for token in (None, "forged-token"):
+        data = {"body": "Sin token"} | ({"csrf_token": token} if token else {})
+        response = await visitor.client.post(f"/tickets/{number}/reply", data=data)
+        assert response.status == 403
+        assert "text/html" in response.headers["Content-Type"]
+    _, body = await desk.get(number, client["headers"])
+    assert [m["body"] for m in body["messages"]] == ["No puedo enviar correos."]
+
+
+async def test_script_in_a_message_is_shown_as_text(visitor: Visitor, desk: Desk) -> None:
+    await signed_in_client(visitor, desk)
+    await visitor.get("/tickets/new")
+    status, html = await visitor.get("/tickets/new")
+    service = re.search(r'<option value="(\d+)">Hosting Linux Plus', html).group(1)
+    script = "<script>alert('xss')</script> & <b>bold</b>"
+    status, html = await visitor.post(
+        "/tickets/new", {"service_id": service, "category_id": "1", "body": script}
+    )
+    assert status == 200
+    assert "<script>alert" not in html and "<b>bold</b>" not in html
+    assert "&lt;script&gt;alert(&#39;xss&#39;)&lt;/script&gt; &amp; &lt;b&gt;bold&lt;/b&gt;" in html
+
+
+async def test_client_cannot_open_another_clients_ticket(visitor: Visitor, desk: Desk) -> None:
+    other = await desk.new_client(name="Otro Cliente")
+    theirs = await desk.open(other, body="Privado")
+    await signed_in_client(visitor, desk)
+    status, html = await visitor.get(f"/tickets/{theirs['number']}")
+    assert status == 404
+    assert "Página no encontrada" in html and "Privado" not in html
+    status, _ = await visitor.post(f"/tickets/{theirs['number']}/reply", {"body": "Hola"})
+    assert status == 404
+    status, html = await visitor.get("/tickets/99999999999999999999")
+    assert status == 404 and "Página no encontrada" in html
+
+
+async def test_unknown_page_is_an_html_404(visitor: Visitor) -> None:
+    status, html = await visitor.get("/no/such/page")
+    assert status == 404 and "Página no encontrada" in html
+
+
+async def test_expired_session_leads_to_the_login_page(
+    visitor: Visitor, desk: Desk, panel_stack: Stack
+) -> None:
+    client = await signed_in_client(visitor, desk)
+    pool = _panel_pool(panel_stack)
+    expire = "UPDATE sessions SET expires_at = now() WHERE client_number = $1"
+    await pool.execute(expire, client["client_number"])
+    # A form of the ended session is not a CSRF failure: the visitor is sent to log in again.
+    response = await visitor.client.post("/tickets/new", data={"csrf_token": visitor.csrf})
+    assert response.url.path == "/login"
+    assert "Su sesión ha caducado. Ingrese nuevamente." in await response.text()
+
+    await visitor.login(client["client_number"], stack.CLIENT_PASSWORD)
+    await pool.execute(expire, client["client_number"])
+    response = await visitor.client.get("/tickets")
+    assert response.url.path == "/login"
+    assert "Su sesión ha caducado. Ingrese nuevamente." in await response.text()
+
+
+def _panel_pool(panel_stack: Stack) -> asyncpg.Pool:
+    return panel_stack.panel.server.app[POOL]
+
+
+async def test_access_token_is_refreshed_transparently(
+    visitor: Visitor, desk: Desk, panel_stack: Stack
+) -> None:
+    client = await signed_in_client(visitor, desk)
+    pool = _panel_pool(panel_stack)
+    where = "WHERE client_number = $1"
+    before = await pool.fetchrow(
+        f"SELECT access_token, refresh_token FROM sessions {where}", client["client_number"]
+    )
+    # Shortly before expiry: refreshed before the call.
+    await pool.execute(
+        f"UPDATE sessions SET access_expires_at = now() {where}", client["client_number"]
+    )
+    status, html = await visitor.get("/tickets")
+    assert status == 200 and "No hay tickets para mostrar." in html
+    after = await pool.fetchrow(
+        f"SELECT access_token, refresh_token FROM sessions {where}", client["client_number"]
+    )
+    assert after["refresh_token"] != before["refresh_token"]
+    # A token auth no longer accepts: tickets answers 401, the panel refreshes and retries.
+    await pool.execute(
+        f"UPDATE sessions SET access_token = 'garbage' {where}", client["client_number"]
+    )
+    status, html = await visitor.get("/tickets")
+    assert status == 200 and "No hay tickets para mostrar." in html
+
+
+async def test_revoked_login_leads_to_the_login_page(
+    visitor: Visitor, desk: Desk, panel_stack: Stack
+) -> None:
+    client = await signed_in_client(visitor, desk)
+    pool = _panel_pool(panel_stack)
+    refresh = await pool.fetchval(
+        "SELECT refresh_token FROM sessions WHERE client_number = $1", client["client_number"]
+    )
+    response = await panel_stack.auth.post("/v1/logout", json={"refresh_token": refresh})
+    assert response.status == 204
+    await pool.execute(
+        "UPDATE sessions SET access_expires_at = now() WHERE client_number = $1",
+        client["client_number"],
+    )
+    _status, html = await visitor.get("/tickets")
+    assert "Su sesión ha caducado" in html
+
+
+async def test_logout_revokes_the_refresh_token(
+    visitor: Visitor, desk: Desk, panel_stack: Stack
+) -> None:
+    client = await signed_in_client(visitor, desk)
+    refresh = await _panel_pool(panel_stack).fetchval(
+        "SELECT refresh_token FROM sessions WHERE client_number = $1", client["client_number"]
+    )
+    status, html = await visitor.post("/logout", {})
+    assert status == 200 and "Ha cerrado la sesión." in html
+    response = await panel_stack.auth.post("/v1/token/refresh", json={"refresh_token": refresh})
+    assert response.status == 401
+    response = await visitor.client.get("/tickets", allow_redirects=False)
+    assert response.headers["Location"] == "/login"
+
+
+async def test_new_ticket_errors_are_shown_next_to_the_fields(visitor: Visitor, desk: Desk) -> None:
+    await signed_in_client(visitor, desk)
+    await visitor.get("/tickets/new")
+    status, html = await visitor.post(
+        "/tickets/new", {"service_id": "", "category_id": "abc", "body": "   "}
+    )
+    assert status == 422
+    assert 'id="body" name="body" rows="10" maxlength="20000" required aria-invalid="true"' in html
+    assert '<p class="field-error" id="body-error">Este campo es obligatorio.</p>' in html
+    assert '<p class="field-error" id="category_id-error">Elija una opción de la lista.</p>' in html
+    # A service that is not the client's: tickets refuses it, the form says so.
+    status, html = await visitor.post(
+        "/tickets/new", {"service_id": "987654", "category_id": "1", "body": "Hola"}
+    )
+    assert status == 422 and 'id="service_id-error"' in html
+
+
+async def test_duplicate_ticket_names_the_open_one(visitor: Visitor, desk: Desk) -> None:
+    client = await signed_in_client(visitor, desk)
+    first = await desk.open(client)
+    form = {
+        "service_id": str(client["services"][0]["id"]),
+        "category_id": str(await desk.category()),
+        "body": "Otra vez lo mismo",
+    }
+    await visitor.get("/tickets/new")
+    status, html = await visitor.post("/tickets/new", form)
+    assert status == 409
+    assert f'<a href="/tickets/{first["number"]}">' in html
+    assert f"Agregar al ticket #{first['number']}" in html
+    assert ">Abrir de todos modos</button>" in html
+    # Adding to it: the text goes to the open ticket.
+    status, html = await visitor.post(f"/tickets/{first['number']}/reply", {"body": form["body"]})
+    assert status == 200 and "Otra vez lo mismo" in html
+    # Or opening one anyway.
+    status, html = await visitor.post("/tickets/new", form | {"allow_duplicate": "true"})
+    assert status == 200 and "Su ticket fue abierto." in html
+    assert len(await desk.numbers(client["headers"])) == 2
+
+
+async def test_replies_from_the_panel_carry_the_panel_channel(
+    visitor: Visitor, desk: Desk, event_tap: EventTap
+) -> None:
+    client = await signed_in_client(visitor, desk)
+    ticket = await desk.open(client)
+    await visitor.get(f"/tickets/{ticket['number']}")
+    status, html = await visitor.post(f"/tickets/{ticket['number']}/reply", {"body": "Gracias"})
+    assert status == 200 and "Su respuesta fue agregada al ticket." in html
+    events = await event_tap.wait("tickets.ticket.replied")
+    mine = [e for e in events if e["data"]["number"] == ticket["number"]]
+    assert mine and mine[0]["data"]["channel"] == "panel"
+
+
+async def test_statuses_and_columns_in_words(visitor: Visitor, desk: Desk) -> None:
+    client = await signed_in_client(visitor, desk)
+    ticket = await desk.open(client)
+    await desk.reply(ticket["number"], desk.operator, "Respuesta", expect=201)
+    status, html = await visitor.get("/tickets")
+    assert status == 200
+    for column in ("Número", "Fecha", "Asunto", "Estado", "Acciones"):
+        assert f'<th scope="col">{column}</th>' in html
+    assert "Respondido" in html and "Correo electrónico" in html
+    assert f'href="/tickets/{ticket["number"]}" title="Leer ticket"' in html
+    _status, html = await visitor.get("/tickets?status=closed")
+    assert "No hay tickets para mostrar." in html
+
+
+async def test_english_is_selectable(visitor: Visitor) -> None:
+    await visitor.get("/login")
+    status, html = await visitor.post("/language", {"language": "en", "next": "/login"})
+    assert status == 200 and '<html lang="en">' in html
+    assert has_label(html, "Client number") and has_label(html, "Password")
+    assert ">Log in</button>" in html
+    status, html = await visitor.post("/language", {"language": "es", "next": "//evil.example"})
+    assert status == 200  # not sent elsewhere
+
+
+async def test_password_recovery_gives_the_same_answer_for_any_email(
+    visitor: Visitor, desk: Desk
+) -> None:
+    client = await desk.new_client()
+    await visitor.get("/password/recover")
+    answers = []
+    for email in (client["email"], "nobody@example.com"):
+        status, html = await visitor.post("/password/recover", {"email": email})
+        assert status == 200
+        answers.append(re.search(r'<p class="notice success".*?</p>', html, re.S).group(0))
+    assert answers[0] == answers[1]
+    status, html = await visitor.post("/password/recover", {"email": "not an email"})
+    assert status == 422 and "Escriba una dirección de email válida." in html
+
+
+async def test_password_reset_by_the_emailed_link(
+    visitor: Visitor, desk: Desk, event_tap: EventTap
+) -> None:
+    email = f"{uuid.uuid4().hex[:10]}@example.com"
+    response = await desk.auth.post(
+        "/v1/clients",
+        json={"name": "Rosa", "email": email, "services": [], "password": stack.CLIENT_PASSWORD},
+        headers=desk.admin,
+    )
+    number = (await response.json())["client_number"]
+    await visitor.get("/password/recover")
+    await visitor.post("/password/recover", {"email": email})
+    events = await event_tap.wait("auth.password_recovery.requested")
+    token = next(e["data"]["reset_token"] for e in events if e["data"]["email"] == email)
+
+    status, html = await visitor.get(f"/password/reset?token={token}")
+    assert has_label(html, "Nueva clave") and has_label(html, "Repetir clave")
+    assert ">Guardar</button>" in html
+    new = "a brand new passphrase of mine"
+    cases = [
+        ({"password": new, "password_repeat": new + "x"}, "Las dos claves no coinciden."),
+        ({"password": "short", "password_repeat": "short"}, "al menos 15 caracteres"),
+    ]
+    for fields, message in cases:
+        status, html = await visitor.post("/password/reset", {"token": token} | fields)
+        assert status == 422 and message in html
+    status, html = await visitor.post(
+        "/password/reset", {"token": "bogus", "password": new, "password_repeat": new}
+    )
+    assert status == 400 and "Este enlace no es válido" in html
+    status, html = await visitor.post(
+        "/password/reset", {"token": token, "password": new, "password_repeat": new}
+    )
+    assert status == 200 and "Su nueva clave fue guardada." in html
+    await visitor.login(number, new)
+
+
+async def test_operator_queue_filters_and_closes(visitor: Visitor, desk: Desk) -> None:
+    client = await desk.new_client(services=("Hosting Linux Plus", "VPS Pro"))
+    first = await desk.open(client, body="Primero")
+    second = await desk.open(client, body="Segundo", category_id=await desk.category("Otros"))
+    await visitor.login(stack.OPERATOR[0], stack.OPERATOR[1])
+    status, html = await visitor.get(f"/tickets?client_number={client['client_number']}")
+    assert "Cola de tickets" in html
+    numbers = [int(n) for n in re.findall(r'href="/tickets/(\d+)" title', html)]
+    assert numbers == [first["number"], second["number"]]  # oldest waiting first
+    status, html = await visitor.get(
+        f"/tickets?status=waiting&client_number={client['client_number']}&q=Segundo"
+    )
+    assert [int(n) for n in re.findall(r'href="/tickets/(\d+)" title', html)] == [second["number"]]
+    status, html = await visitor.get(f"/tickets/{first['number']}")
+    assert "Otros tickets de este cliente" in html and f"#{second['number']}" in html
+    assert ">Cerrar ticket</button>" in html
+    status, html = await visitor.post(f"/tickets/{first['number']}/close", {})
+    assert status == 200 and "El ticket está cerrado." in html
+    assert unescape("Cerrado") in html
