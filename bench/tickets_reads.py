@@ -69,7 +69,10 @@ async def fill(conn: asyncpg.Connection, count: int, bench_client: str, services
         client_services[number] = own
         service_rows.extend((sid, number, name) for sid, name in own)
     await conn.copy_records_to_table(
-        "client_services", records=service_rows, columns=["service_id", "client_number", "name"]
+        "client_services",
+        records=service_rows,
+        timeout=900,
+        columns=["service_id", "client_number", "name"],
     )
     categories = [(r["id"], r["name"]) for r in await store.list_categories(conn)]
     now = datetime.now(UTC)
@@ -111,13 +114,14 @@ async def fill(conn: asyncpg.Connection, count: int, bench_client: str, services
             print(f"  {number:>9,} tickets", flush=True)
     await _copy(conn, tickets, messages)
     await conn.execute("SELECT setval('ticket_number_seq', $1)", count)
-    await conn.execute("ANALYZE")
+    await conn.execute("ANALYZE", timeout=900)
 
 
 async def _copy(conn: asyncpg.Connection, tickets: list, messages: list) -> None:
     await conn.copy_records_to_table(
         "tickets",
         records=tickets,
+        timeout=900,
         columns=[
             "number",
             "client_number",
@@ -135,6 +139,7 @@ async def _copy(conn: asyncpg.Connection, tickets: list, messages: list) -> None
     await conn.copy_records_to_table(
         "messages",
         records=messages,
+        timeout=900,
         columns=[
             "ticket_number",
             "author_kind",
