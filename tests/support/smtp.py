@@ -37,14 +37,19 @@ class SmtpSink:
         self.port = 0
         # When set (e.g. "451 4.3.0 Try later" or "550 5.1.1 No such user"), DATA gets this.
         self.answer: str | None = None
+        # Answers for some recipients only, e.g. {"slow@example.com": "451 4.3.0 Later"}.
+        self.answer_for: dict[str, str] = {}
         self.refused = 0
         self._server: asyncio.Server | None = None
         self._transports: set[asyncio.BaseTransport] = set()
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
-        if self.answer is not None:
+        answer = self.answer or next(
+            (self.answer_for[r] for r in envelope.rcpt_tos if r in self.answer_for), None
+        )
+        if answer is not None:
             self.refused += 1
-            return self.answer
+            return answer
         raw = envelope.original_content or b""
         message = BytesParser(policy=policy.default).parsebytes(raw)
         self.received.append(Received(envelope.mail_from, list(envelope.rcpt_tos), message, raw))
