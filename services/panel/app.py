@@ -24,7 +24,7 @@ HERE = Path(__file__).parent
 MIGRATIONS = HERE / "migrations"
 log = structlog.get_logger(__name__)
 
-_ERROR_PAGES = {
+ERROR_PAGES = {
     403: ("Access refused", "You cannot see this page."),
     404: ("Page not found", "There is nothing here, or it is not yours to see."),
     405: ("Not allowed", "This page cannot be used like this."),
@@ -68,25 +68,25 @@ async def error_pages(
     try:
         return await handler(request)
     except web.HTTPException as exc:
-        if exc.status < 400 or exc.status not in _ERROR_PAGES:
+        if exc.status < 400 or exc.status not in ERROR_PAGES:
             raise
-        return error_page(request, exc.status, *_ERROR_PAGES[exc.status])
+        return error_page(request, exc.status, *ERROR_PAGES[exc.status])
     except CsrfFailed:
         log.info("panel.csrf_refused", path=request.path)
         return error_page(request, 403, *CSRF_PAGE)
     except views.PageForbidden:
-        return error_page(request, 403, *_ERROR_PAGES[403])
+        return error_page(request, 403, *ERROR_PAGES[403])
     except NotFound:
-        return error_page(request, 404, *_ERROR_PAGES[404])
+        return error_page(request, 404, *ERROR_PAGES[404])
     except Unavailable as exc:
         log.warning("panel.backend_unavailable", status=exc.status)
-        return error_page(request, 503, *_ERROR_PAGES[503])
+        return error_page(request, 503, *ERROR_PAGES[503])
     except (*DB_UNAVAILABLE_ERRORS, ServiceUnavailable) as exc:
         log.warning("panel.db_unavailable", error=repr(exc))
-        return error_page(request, 503, *_ERROR_PAGES[503])
+        return error_page(request, 503, *ERROR_PAGES[503])
     except Exception:
         log.exception("panel.unhandled_error")
-        return error_page(request, 500, *_ERROR_PAGES[500])
+        return error_page(request, 500, *ERROR_PAGES[500])
 
 
 def create_app(settings: PanelSettings) -> web.Application:

@@ -1,0 +1,125 @@
+"""When auth or tickets is away the panel answers a clear page quickly, never a 500 or a hang."""
+
+import asyncio
+import socket
+import time
+from collections.abc import AsyncIterator
+
+import pytest
+from aiohttp import CookieJar
+from aiohttp.test_utils import TestClient, TestServer
+
+from services.panel.app import MIGRATIONS, create_app
+from services.panel.settings import PanelSettings
+from tests.panel.conftest import Stack, base_url
+from tests.support import stack
+from tests.support.infra import DatabaseFactory
+from tests.support.panel import Visitor, start_panel
+from tests.tickets.conftest import Desk
+
+
+def closed_port_url() -> str:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}"
+
+
+@pytest.fixture
+async def silent_server() -> AsyncIterator[str]:
+    """Accepts connections and never answers (a service that hangs)."""
+    held: list[asyncio.StreamWriter] = []
+
+    async def hold(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        held.append(writer)
+
+    server = await asyncio.start_server(hold, "127.0.0.1", 0)
+    yield f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+    for writer in held:
+        writer.close()
+    server.close()
+
+
+async def test_auth_down_gives_a_clear_503_page(databases: DatabaseFactory) -> None:
+    panel = await start_panel(databases, closed_port_url(), closed_port_url())
+    try:
+        visitor = Visitor(panel)
+        status, html = await visitor.get("/login")
+        assert status == 200
+        status, html = await visitor.post(
+            "/login", {"username": "100001", "password": "whatever it is"}
+        )
+        assert status == 503
+        assert "Servicio no disponible momentáneamente" in html
+        assert "Traceback" not in html
+    finally:
+        await panel.close()
+
+
+async def test_tickets_hanging_gives_a_503_page_in_time(
+    databases: DatabaseFactory, panel_stack: Stack, desk: Desk, silent_server: str
+) -> None:
+    panel = await start_panel(
+        databases, base_url(panel_stack.auth), silent_server, backend_timeout=1.0
+    )
+    try:
+        client = await desk.new_client()
+        visitor = Visitor(panel)
+        await visitor.get("/login")
+        status, _ = await visitor.post(
+            "/login",
+            {"username": client["client_number"], "password": stack.CLIENT_PASSWORD},
+            allow_redirects=False,
+        )
+        assert status == 303
+        started = time.monotonic()
+        response = await panel.get("/tickets")
+        html = await response.text()
+        assert response.status == 503 and "Servicio no disponible" in html
+        assert response.headers["Retry-After"]
+        assert time.monotonic() - started < 3
+    finally:
+        await panel.close()
+
+
+async def test_cookie_is_secure_when_the_public_url_is_https(
+    databases: DatabaseFactory, panel_stack: Stack
+) -> None:
+    panel = await start_panel(
+        databases,
+        base_url(panel_stack.auth),
+        base_url(panel_stack.tickets),
+        public_url="https://helpdesk.example",
+        cookie_secret="a configured secret for this test",
+    )
+    try:
+        response = await panel.get("/login")
+        cookie = response.headers["Set-Cookie"]
+        assert "Secure" in cookie and "HttpOnly" in cookie and "SameSite=Lax" in cookie
+    finally:
+        await panel.close()
+
+
+async def test_the_cookie_secret_is_generated_once_and_kept(
+    databases: DatabaseFactory, panel_stack: Stack
+) -> None:
+    """Two panels on one database sign cookies alike: a session survives a restart or another
+    instance."""
+    dsn = await databases.migrated("panel", MIGRATIONS)
+    urls = {"auth_url": base_url(panel_stack.auth), "tickets_url": base_url(panel_stack.tickets)}
+    panels = []
+    for _ in range(2):
+        client = TestClient(
+            TestServer(create_app(PanelSettings(database_url=dsn, **urls))),
+            cookie_jar=CookieJar(unsafe=True),
+        )
+        await client.start_server()
+        panels.append(client)
+    try:
+        first = await panels[0].get("/login")
+        cookie = first.cookies["helpdesk_session"].value
+        second = await panels[1].get("/login", cookies={"helpdesk_session": cookie})
+        assert "Set-Cookie" not in second.headers  # the same session was found
+    finally:
+        for client in panels:
+            await client.close()
