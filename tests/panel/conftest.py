@@ -1,12 +1,14 @@
 """auth, tickets and the panel running for real, once for the panel's tests; each test makes its
 own clients, so tests never see each other's tickets (operators filter by client number)."""
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 from aiohttp import CookieJar
 from aiohttp.test_utils import TestClient
+from playwright.async_api import Browser, BrowserContext, Page, async_playwright
 
 from tests.support import stack
 from tests.support.infra import DatabaseFactory
@@ -57,3 +59,53 @@ async def visitor(panel_stack: Stack) -> AsyncIterator[Visitor]:
     client._server = panel_stack.panel.server
     yield Visitor(client)
     await client.session.close()
+
+
+# --- the browser: Debian's Chromium driven by Playwright (never `playwright install`) ---------
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+
+
+@pytest.fixture(scope="session")
+async def browser() -> AsyncIterator[Browser]:
+    assert CHROMIUM.exists(), (
+        "Chromium is missing: `make test` installs it (apt-get install chromium)"
+    )
+    playwright = await async_playwright().start()
+    browser = await playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+    yield browser
+    await browser.close()
+    await playwright.stop()
+
+
+@pytest.fixture
+async def new_page(browser: Browser) -> AsyncIterator[Callable[..., Awaitable[Page]]]:
+    """Pages in their own browser contexts (own cookies): a client and an operator side by side."""
+    contexts: list[BrowserContext] = []
+
+    async def make(width: int = 1280, height: int = 800) -> Page:
+        context = await browser.new_context(
+            viewport={"width": width, "height": height}, locale="es-ES"
+        )
+        context.set_default_timeout(10_000)
+        contexts.append(context)
+        return await context.new_page()
+
+    yield make
+    for context in contexts:
+        await context.close()
+
+
+async def screenshot(page: Page, name: str) -> None:
+    """A picture of the page for the README (docs/screenshots/<name>.png)."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    await page.screenshot(path=str(SCREENSHOTS / f"{name}.png"))
