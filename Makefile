@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint services clean
+.PHONY: run test lint services browser clean
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) is required"; exit 1; }
@@ -23,7 +23,15 @@ run: $(STAMP) services
 	$(BIN)/python -m deploy.demo
 	$(BIN)/honcho -f deploy/Procfile -d . start
 
-test: $(STAMP) services
+# Headless Chromium for the panel's browser tests: Debian's package (Playwright drives it through
+# its executable path; `playwright install` is never used), installed when missing and root.
+browser:
+	@test -x /usr/bin/chromium || { \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	  else echo "the browser tests need Debian's chromium: sudo apt-get install chromium"; exit 1; fi; }
+
+test: $(STAMP) services browser
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)
