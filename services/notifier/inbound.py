@@ -44,6 +44,7 @@ log = structlog.get_logger(__name__)
 
 REJECTED_REASON = "replies_by_email_not_considered"
 _TICKET = re.compile(r"\[#(\d{1,18})\]")
+_REPLY_PREFIX = re.compile(r"^(\s*(re|aw|sv|fwd?)\s*:\s*)+", re.IGNORECASE)
 
 
 class AutoReplyRequested(events.EventData):
@@ -88,6 +89,23 @@ class InboundHandler:
         self.pool = pool
         self.settings = settings
         self.received = 0
+
+    async def handle_MAIL(
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: Envelope,
+        address: str,
+        mail_options: list[str],
+    ) -> str:
+        if address not in ("", "<>"):
+            try:
+                Address(addr_spec=address)
+            except (ValueError, TypeError, IndexError):
+                return "553 5.1.7 The sender address is not valid"
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         bind_correlation_id(None)
@@ -155,7 +173,7 @@ class InboundHandler:
                     conn,
                     AutoReplyRequested(
                         to=mail_from,
-                        subject=fields["subject"] or "(sin asunto)",
+                        subject=_REPLY_PREFIX.sub("", fields["subject"]) or "(sin asunto)",
                         references=fields["references"],
                         ticket_number=ticket_number,
                         language=language,
