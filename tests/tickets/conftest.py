@@ -92,6 +92,80 @@ class Desk:
         assert response.status == 201, await response.text()
         return await response.json()
 
+    async def call(
+        self,
+        method: str,
+        path: str,
+        headers: dict[str, str] | None = None,
+        *,
+        expect: int | None = None,
+        **kw: Any,
+    ) -> tuple[int, Any]:
+        """One request to tickets: (status, JSON body or None); `expect` asserts the status."""
+        response = await self.tickets.request(method, path, headers=headers or {}, **kw)
+        text = await response.text()
+        if expect is not None:
+            assert response.status == expect, f"{method} {path}: {response.status} {text}"
+        if response.status >= 400:
+            assert response.content_type == "application/problem+json", text
+        try:
+            body = await response.json(content_type=None)
+        except ValueError:
+            body = None
+        return response.status, body
+
+    async def create(self, client: dict[str, Any], **payload: Any) -> tuple[int, Any]:
+        """POST /v1/tickets with the client's first service and the default category unless
+        given; answers (status, body) without asserting."""
+        payload = {
+            "service_id": client["services"][0]["id"],
+            "category_id": await self.category(),
+            "body": "No puedo enviar correos.",
+        } | payload
+        return await self.call("POST", "/v1/tickets", client["headers"], json=payload)
+
+    async def reply(
+        self, number: int, who: dict[str, str], body: str = "Más detalles.", **kw: Any
+    ) -> tuple[int, Any]:
+        return await self.call(
+            "POST", f"/v1/tickets/{number}/messages", who, json={"body": body}, **kw
+        )
+
+    async def reopen(
+        self, number: int, who: dict[str, str], body: str = "Sigue sin funcionar.", **kw: Any
+    ) -> tuple[int, Any]:
+        return await self.call(
+            "POST", f"/v1/tickets/{number}/reopen", who, json={"body": body}, **kw
+        )
+
+    async def close(self, number: int, who: dict[str, str], **kw: Any) -> tuple[int, Any]:
+        return await self.call("POST", f"/v1/tickets/{number}/close", who, **kw)
+
+    async def get(self, number: int, who: dict[str, str], **kw: Any) -> tuple[int, Any]:
+        return await self.call("GET", f"/v1/tickets/{number}", who, **kw)
+
+    async def list_page(self, who: dict[str, str], **params: Any) -> tuple[int, Any]:
+        return await self.call("GET", "/v1/tickets", who, params=params)
+
+    async def numbers(self, who: dict[str, str], **params: Any) -> list[int]:
+        """The numbers of one page of GET /v1/tickets (asserting 200)."""
+        status, body = await self.list_page(who, **params)
+        assert status == 200, body
+        return [t["number"] for t in body["items"]]
+
+    async def all_numbers(self, who: dict[str, str], **params: Any) -> list[int]:
+        """Every page of GET /v1/tickets, following next_cursor."""
+        out: list[int] = []
+        cursor = None
+        while True:
+            page = params | ({"cursor": cursor} if cursor else {})
+            status, body = await self.list_page(who, **page)
+            assert status == 200, body
+            out += [t["number"] for t in body["items"]]
+            cursor = body["next_cursor"]
+            if cursor is None:
+                return out
+
 
 @pytest.fixture
 async def desk(auth: TestClient, tickets: TestClient) -> Desk:
