@@ -214,7 +214,10 @@ class Delivery:
                 try:
                     recipient, email = await self._compose(conn, envelope, data, kind)
                     sender = "" if kind == "auto_reply" else self.composer.sender_address
-                    await self.mailer.send(email, sender=sender, recipients=[recipient])
+                    async with self.mailer.connection() as relay:
+                        await relay.send(email, sender=sender, recipients=[recipient])
+                        # Before QUIT: the shortest window in which a crash repeats the email.
+                        await self._mark_sent(conn, envelope.id, recipient)
                 except SendFailed as failure:
                     self.metrics.failed.labels(kind, str(failure.permanent).lower()).inc()
                     bound.warning("email.send_failed", error=failure.reason)
@@ -225,7 +228,6 @@ class Delivery:
                     with contextlib.suppress(Exception):
                         await store.mark_failed(conn, envelope.id, repr(exc))
                     raise
-                await self._mark_sent(conn, envelope.id, recipient)
                 self.metrics.sent.labels(kind).inc()
                 bound.info("email.sent")
             finally:

@@ -1,6 +1,8 @@
 """Sending through the relay with aiosmtplib, and the one decision that matters about a failure:
 may it work later (relay down, timeouts, 4xx) or never (5xx, an address that is not one)."""
 
+import contextlib
+from collections.abc import AsyncIterator
 from email.message import EmailMessage
 
 import aiosmtplib
@@ -26,25 +28,47 @@ def classify(exc: BaseException) -> SendFailed:
     return SendFailed(f"relay unavailable: {exc!r}"[:500], permanent=False)
 
 
-class Mailer:
-    def __init__(self, settings: NotifierSettings) -> None:
-        self._settings = settings
+class Relay:
+    """One open connection to the relay."""
+
+    def __init__(self, client: aiosmtplib.SMTP) -> None:
+        self._client = client
 
     async def send(self, message: EmailMessage, *, sender: str, recipients: list[str]) -> None:
         """Send with the envelope given explicitly (never read from the headers); raises
         SendFailed. `sender` "" is the null sender."""
-        s = self._settings
         try:
-            await aiosmtplib.send(
-                message,
-                sender=sender,
-                recipients=recipients,
-                hostname=s.smtp_host,
-                port=s.smtp_port,
-                start_tls=s.smtp_starttls,
-                username=s.smtp_username,
-                password=s.smtp_password.get_secret_value() if s.smtp_password else None,
-                timeout=s.smtp_timeout,
-            )
+            await self._client.send_message(message, sender=sender, recipients=recipients)
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
             raise classify(exc) from exc
+
+
+class Mailer:
+    def __init__(self, settings: NotifierSettings) -> None:
+        self._settings = settings
+
+    @contextlib.asynccontextmanager
+    async def connection(self) -> AsyncIterator[Relay]:
+        """A connection to the relay (SendFailed if there is none), closed with QUIT on the way
+        out: the caller records "sent" as soon as DATA is accepted, before the QUIT round trip,
+        which keeps the window where a crash causes a duplicate as short as it can be."""
+        s = self._settings
+        client = aiosmtplib.SMTP(
+            hostname=s.smtp_host,
+            port=s.smtp_port,
+            start_tls=s.smtp_starttls,
+            username=s.smtp_username,
+            password=s.smtp_password.get_secret_value() if s.smtp_password else None,
+            timeout=s.smtp_timeout,
+        )
+        try:
+            await client.connect()
+        except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
+            raise classify(exc) from exc
+        try:
+            yield Relay(client)
+        finally:
+            try:
+                await client.quit()
+            except (aiosmtplib.SMTPException, OSError, TimeoutError):
+                client.close()
