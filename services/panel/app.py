@@ -10,7 +10,7 @@ import structlog
 from aiohttp import web
 
 from services.panel import sessions, views
-from services.panel.backend import Backend, NotFound, Unavailable
+from services.panel.backend import Backend, BackendError, NotFound, Unavailable
 from services.panel.i18n import load_translations
 from services.panel.sessions import CsrfFailed, SessionConfig
 from services.panel.settings import PanelSettings
@@ -25,6 +25,8 @@ MIGRATIONS = HERE / "migrations"
 log = structlog.get_logger(__name__)
 
 ERROR_PAGES = {
+    400: ("Request not understood", "The page could not understand what was sent."),
+    413: ("Too large", "What you sent is too large. Messages have at most 20,000 characters."),
     403: ("Access refused", "You cannot see this page."),
     404: ("Page not found", "There is nothing here, or it is not yours to see."),
     405: ("Not allowed", "This page cannot be used like this."),
@@ -81,6 +83,11 @@ async def error_pages(
     except Unavailable as exc:
         log.warning("panel.backend_unavailable", status=exc.status)
         return error_page(request, 503, *ERROR_PAGES[503])
+    except BackendError as exc:
+        if exc.status == 403:
+            return error_page(request, 403, *ERROR_PAGES[403])
+        log.warning("panel.backend_refused", status=exc.status, problem=exc.problem)
+        return error_page(request, 500, *ERROR_PAGES[500])
     except (*DB_UNAVAILABLE_ERRORS, ServiceUnavailable) as exc:
         log.warning("panel.db_unavailable", error=repr(exc))
         return error_page(request, 503, *ERROR_PAGES[503])

@@ -211,9 +211,14 @@ class UserApi:
             return await self.backend.call(base, method, path, token=token, **kw)
         except AuthFailed:
             await self._refresh()
+        try:
             return await self.backend.call(
                 base, method, path, token=self.session.access_token, **kw
             )
+        except AuthFailed as exc:
+            # A token just issued and still refused: the service cannot verify tokens now
+            # (auth's keys out of reach), which the user sees as a service being down.
+            raise Unavailable(exc.status, exc.problem) from exc
 
     async def tickets(self, method: str, path: str, **kw: Any) -> Any:
         return await self._call(self.backend.tickets_url, method, path, **kw)

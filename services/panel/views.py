@@ -22,6 +22,7 @@ from services.panel.backend import (
 from services.panel.i18n import LANGUAGE_NAMES, LANGUAGES, Locale, language_of
 from services.panel.sessions import SESSION, STALE, Session, SessionExpired
 from services.panel.settings import PanelSettings
+from services.panel.store import purge_expired
 
 log = structlog.get_logger(__name__)
 
@@ -142,6 +143,7 @@ async def login(request: web.Request) -> web.StreamResponse:
     me = await backend.me(pair["access_token"])
     previous = sessions.current(request)
     await sessions.end(request)
+    await purge_expired(request.app[sessions.SESSION_POOL])
     await sessions.create(
         request,
         language=previous.language or language_of(me.get("language")),

@@ -12,6 +12,7 @@ from tests.panel.conftest import Stack
 from tests.support import stack
 from tests.support.events import EventTap
 from tests.support.panel import Visitor
+from tests.support.waiting import wait_for
 from tests.tickets.conftest import Desk
 
 
@@ -246,9 +247,13 @@ async def test_replies_from_the_panel_carry_the_panel_channel(
     await visitor.get(f"/tickets/{ticket['number']}")
     status, html = await visitor.post(f"/tickets/{ticket['number']}/reply", {"body": "Gracias"})
     assert status == 200 and "Su respuesta fue agregada al ticket." in html
-    events = await event_tap.wait("tickets.ticket.replied")
-    mine = [e for e in events if e["data"]["number"] == ticket["number"]]
-    assert mine and mine[0]["data"]["channel"] == "panel"
+
+    def replied() -> list[dict]:
+        events = event_tap.bodies("tickets.ticket.replied")
+        return [e for e in events if e["data"]["number"] == ticket["number"]]
+
+    mine = await wait_for(replied, timeout=20, message="the reply event")
+    assert mine[0]["data"]["channel"] == "panel"
 
 
 async def test_statuses_and_columns_in_words(visitor: Visitor, desk: Desk) -> None:
@@ -302,8 +307,12 @@ async def test_password_reset_by_the_emailed_link(
     number = (await response.json())["client_number"]
     await visitor.get("/password/recover")
     await visitor.post("/password/recover", {"email": email})
-    events = await event_tap.wait("auth.password_recovery.requested")
-    token = next(e["data"]["reset_token"] for e in events if e["data"]["email"] == email)
+
+    def emailed_token() -> str | None:
+        events = event_tap.bodies("auth.password_recovery.requested")
+        return next((e["data"]["reset_token"] for e in events if e["data"]["email"] == email), None)
+
+    token = await wait_for(emailed_token, timeout=20, message="the recovery event")
 
     status, html = await visitor.get(f"/password/reset?token={token}")
     assert has_label(html, "Nueva clave") and has_label(html, "Repetir clave")
