@@ -6,7 +6,7 @@ first) or after the page already read, so no item is repeated or skipped because
 
 import base64
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from shared.errors import ValidationFailed
@@ -27,7 +27,11 @@ def decode_cursor(cursor: str, kinds: tuple[type, ...]) -> tuple[Any, ...]:
         out = []
         for value, kind in zip(values, kinds, strict=True):
             if kind is datetime:
-                out.append(datetime.fromisoformat(value))
+                # Aware UTC, as PostgreSQL takes it; a time that cannot be (year 1 at +01:00)
+                # fails here rather than at the query. Naive times are read as UTC.
+                moment = datetime.fromisoformat(value)
+                moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+                out.append(moment.astimezone(UTC))
             elif kind is int and isinstance(value, int) and not isinstance(value, bool):
                 if not 0 <= value < 2**63:
                     raise ValueError("out of range")
@@ -35,6 +39,6 @@ def decode_cursor(cursor: str, kinds: tuple[type, ...]) -> tuple[Any, ...]:
             else:
                 raise ValueError("wrong type")
         return tuple(out)
-    except (ValueError, TypeError, UnicodeDecodeError) as exc:
+    except (ValueError, TypeError, UnicodeDecodeError, OverflowError) as exc:
         message = "This cursor is not valid; start again from the first page."
         raise ValidationFailed(message, [{"field": "cursor", "message": message}]) from exc
