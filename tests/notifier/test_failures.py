@@ -2,9 +2,11 @@
 
 from collections.abc import AsyncIterator
 
+import aio_pika
 import pytest
 from aiohttp.test_utils import TestClient
 
+from services.notifier.delivery import DEAD_QUEUE
 from shared import events
 from tests.notifier.conftest import Notifier, Publisher, StartNotifier
 from tests.support import stack
@@ -160,3 +162,33 @@ async def test_openapi_documents_the_admin_routes(notifier: Notifier) -> None:
     assert {"401", "403", "404", "409"} <= set(replay["responses"])
     for path in ("/healthz", "/readyz", "/metrics"):
         assert (await notifier.client.get(path)).status == 200
+
+
+async def test_what_rabbitmq_dead_letters_is_listed_and_replayable(
+    admin_notifier: Notifier, auth: TestClient, publisher: Publisher, smtp: SmtpSink
+) -> None:
+    """A message RabbitMQ put in notifier.events.dead (here: over the delivery limit) is drained
+    into the list; replayed, it is handled like any event."""
+    envelope = events.Envelope.wrap(recovery("limit@example.com"))
+    connection = await aio_pika.connect(publisher.url)
+    async with connection:
+        channel = await connection.channel(publisher_confirms=True)
+        await channel.default_exchange.publish(
+            aio_pika.Message(
+                envelope.model_dump_json().encode(),
+                message_id=str(envelope.id),
+                type=envelope.type,
+                content_type="application/json",
+                headers={"x-death": [{"reason": "delivery_limit", "queue": "notifier.events"}]},
+            ),
+            DEAD_QUEUE,
+        )
+    row = await dead_letter_of(admin_notifier, envelope)
+    assert row["reason"] == "dead-lettered by RabbitMQ: delivery_limit"
+    admin = await stack.bearer(auth, *stack.ADMIN)
+    response = await admin_notifier.client.post(
+        f"/v1/dead-letters/{row['id']}/replay", headers=admin
+    )
+    assert response.status == 202
+    await smtp.wait(1, address="limit@example.com")
+    assert len(smtp.with_id(mid(envelope))) == 1
