@@ -355,3 +355,22 @@ async def test_operator_queue_filters_and_closes(visitor: Visitor, desk: Desk) -
     status, html = await visitor.post(f"/tickets/{first['number']}/close", {})
     assert status == 200 and "El ticket está cerrado." in html
     assert unescape("Cerrado") in html
+
+
+async def test_ticket_list_pages_with_next_cursor(visitor: Visitor, desk: Desk) -> None:
+    client = await signed_in_client(visitor, desk)
+    for i in range(21):
+        await desk.open(client, body=f"Consulta {i}", allow_duplicate=True)
+    status, html = await visitor.get("/tickets")
+    assert status == 200 and len(re.findall(r'title="Leer ticket"', html)) == 20
+    next_url = unescape(re.search(r'<a href="([^"]+)" rel="next">Página siguiente</a>', html)[1])
+    status, html = await visitor.get(next_url)
+    assert len(re.findall(r'title="Leer ticket"', html)) == 1
+    assert 'rel="next"' not in html and "Primera página" in html
+
+
+async def test_pages_forbid_scripts_and_framing(visitor: Visitor) -> None:
+    response = await visitor.client.get("/login")
+    policy = response.headers["Content-Security-Policy"]
+    assert "default-src 'none'" in policy and "frame-ancestors 'none'" in policy
+    assert response.headers["Referrer-Policy"] == "no-referrer"
