@@ -37,7 +37,6 @@ class ClientCreated(EventData):
 class ClientUpdated(EventData):
     routing_key = "auth.client.updated"
     client_number: str
-    name: str | None = None
     email: str | None = None
     language: str | None = None
     services: list[ServiceRef] | None = None
@@ -127,7 +126,9 @@ class Envelope(BaseModel):
             id=uuid.uuid4(),
             type=data.routing_key,
             occurred_at=datetime.now(UTC),
-            data=data.model_dump(mode="json", by_alias=True, exclude_none=False),
+            # Optional fields left unset are absent, not null: `auth.client.updated` carries only
+            # what changed, and a consumer may read a present `services` as "replace them".
+            data=data.model_dump(mode="json", by_alias=True, exclude_none=True),
         )
 
     def parsed(self) -> EventData:

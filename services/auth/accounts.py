@@ -341,8 +341,11 @@ async def request_recovery(pool: asyncpg.Pool, deps: Deps, email: str) -> None:
     The caller answers 202 whatever happens here, so nobody learns which emails exist."""
     async with transaction(pool) as conn:
         for client in await store.clients_by_email(conn, email):
-            token = new_secret_token()
             number = client["client_number"]
+            sent = await store.recent_reset_links(conn, number, 3600)
+            if sent >= deps.settings.recovery_max_per_hour:
+                continue
+            token = new_secret_token()
             await store.insert_password_token(
                 conn,
                 token_hash=token_hash(token),

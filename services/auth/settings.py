@@ -15,6 +15,10 @@ class AuthSettings(ServiceSettings):
     reset_token_ttl: int = 3_600  # recovery links live an hour
     welcome_token_ttl: int = 7 * 86_400  # a new client may read the welcome email days later
 
+    # At most this many recovery emails per client account and hour, so nobody can flood an
+    # inbox through the public recovery route (the answer stays 202 either way).
+    recovery_max_per_hour: int = 3
+
     login_max_failures: int = 10
     login_window: int = 900  # seconds: 15 minutes
 

@@ -243,6 +243,18 @@ async def peek_password_token(conn: Conn, token_hash: bytes) -> Record | None:
     )
 
 
+async def recent_reset_links(conn: Conn, client_number: int, window: int) -> int:
+    return await conn.fetchval(
+        """
+        SELECT count(*) FROM password_tokens
+        WHERE client_number = $1 AND purpose = 'reset'
+          AND created_at > now() - make_interval(secs => $2)
+        """,
+        client_number,
+        window,
+    )
+
+
 async def claim_password_token(conn: Conn, token_hash: bytes) -> Record | None:
     """The client of a token that is unused and unexpired, marking it used; else None."""
     return await conn.fetchrow(

@@ -139,3 +139,17 @@ async def test_recovery_refuses_a_bad_email_with_422(api, pool):
     async with pool.acquire() as conn:
         assert await conn.fetchval("SELECT count(*) FROM password_tokens") == 0
         assert await conn.fetchval("SELECT count(*) FROM outbox") == 0
+
+
+async def test_recovery_emails_are_limited_to_three_an_hour_per_account(
+    api, client, event_tap, pool
+):
+    for _ in range(5):
+        assert (await recover(api, "juana@example.com")).status == 202
+    await event_tap.wait("auth.password_recovery.requested", count=3)
+    async with pool.acquire() as conn:
+        assert await conn.fetchval("SELECT count(*) FROM password_tokens") == 3
+        # An hour later, a new request is answered again.
+        await conn.execute("UPDATE password_tokens SET created_at = now() - interval '61 minutes'")
+    assert (await recover(api, "juana@example.com")).status == 202
+    await event_tap.wait("auth.password_recovery.requested", count=4)
