@@ -1,5 +1,6 @@
 """The panel's pages through a plain HTTP client (no JavaScript), against the real services."""
 
+import asyncio
 import re
 import uuid
 from html import unescape
@@ -374,3 +375,20 @@ async def test_pages_forbid_scripts_and_framing(visitor: Visitor) -> None:
     policy = response.headers["Content-Security-Policy"]
     assert "default-src 'none'" in policy and "frame-ancestors 'none'" in policy
     assert response.headers["Referrer-Policy"] == "no-referrer"
+
+
+async def test_concurrent_pages_refresh_the_token_once(
+    visitor: Visitor, desk: Desk, panel_stack: Stack
+) -> None:
+    """Requests of one session racing past the token's expiry must not spend the refresh token
+    twice: auth would take that for a theft and revoke the login."""
+    client = await signed_in_client(visitor, desk)
+    await _panel_pool(panel_stack).execute(
+        "UPDATE sessions SET access_expires_at = now() WHERE client_number = $1",
+        client["client_number"],
+    )
+    answers = await asyncio.gather(*(visitor.get("/tickets") for _ in range(6)))
+    assert [status for status, _ in answers] == [200] * 6
+    assert all("No hay tickets para mostrar." in html for _, html in answers)
+    status, html = await visitor.get("/tickets")
+    assert status == 200 and "Su sesión ha caducado" not in html
