@@ -171,10 +171,17 @@ class Broker:
         self._task = asyncio.create_task(self._supervise(), name=f"{self._service}-broker")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
+        task = self._task
+        if task is not None:
+            # Cancel again until the task has ended: a cancellation landing while the
+            # connection is being set up can be swallowed (Python 3.11's wait_for, used by
+            # aio-pika, loses one that races with the awaited call finishing), and a single
+            # cancel() then left stop(), and the service's shutdown, waiting forever.
+            while not task.done():
+                task.cancel()
+                await asyncio.wait({task}, timeout=0.5)
             with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+                await task
         await self._close()
 
     async def publish(
@@ -231,6 +238,9 @@ class Broker:
             closed = asyncio.Event()
             try:
                 await self._connect(closed)
+                task = asyncio.current_task()
+                if task is not None and task.cancelling():
+                    raise asyncio.CancelledError  # a stop() whose cancel was swallowed
                 delay = min(0.2, self._reconnect_interval)
                 log.info("broker.connected", consumers=[c.queue for c in self._consumers])
                 await closed.wait()

@@ -82,6 +82,7 @@ def outbox_relay(settings: ServiceSettings) -> CleanupContext:
             poll_interval=settings.outbox_poll_interval,
         )
         app[RELAY] = relay
+        app[BROKER].add_ready_listener(relay.wake)
         await relay.start()
         yield
         await relay.stop()

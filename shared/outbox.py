@@ -133,6 +133,9 @@ class OutboxRelay:
         last_purge = 0.0
         loop = asyncio.get_running_loop()
         while True:
+            # Cleared before the round, not after: a NOTIFY arriving while a round runs must
+            # start another round, not be forgotten until the next poll.
+            self._wake.clear()
             try:
                 sent = await self.relay_once()
                 delay = self._poll_interval
@@ -146,7 +149,6 @@ class OutboxRelay:
             except Exception as exc:  # broker or database away: rows stay unsent, try later
                 log.warning("outbox.relay_failed", error=repr(exc))
                 delay = min(delay * 2, 10.0)
-            self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=delay)
 

@@ -1,0 +1,254 @@
+"""shared.outbox: events stored in the caller's transaction and published by OutboxRelay with
+publisher confirms; nothing lost and nothing doubled while RabbitMQ is away."""
+
+import asyncio
+import contextlib
+import json
+import time
+from collections import Counter, defaultdict
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import aio_pika
+import asyncpg
+import pytest
+from aiohttp.test_utils import TestClient
+
+from shared import db
+from shared.broker import Broker
+from shared.events import TicketClosed
+from shared.lifecycle import BROKER, POOL
+from shared.logging import bind_correlation_id
+from shared.outbox import OutboxRelay, add_event, backlog
+from tests.support.events import EventTap
+from tests.support.waiting import wait_for
+
+
+def closed_event(number: int, client: str = "1000") -> TicketClosed:
+    return TicketClosed(number=number, client_number=client, closed_by="operator:1")
+
+
+@pytest.fixture
+async def broker(amqp_url: str) -> AsyncIterator[Broker]:
+    instance = Broker(amqp_url, service="outbox-test", reconnect_interval=0.5)
+    await instance.start()
+    await instance.wait_ready(10)
+    yield instance
+    await instance.stop()
+
+
+@pytest.fixture
+async def start_relay(
+    pool: asyncpg.Pool, shared_db: str
+) -> AsyncIterator[Callable[..., Awaitable[OutboxRelay]]]:
+    relays: list[OutboxRelay] = []
+
+    async def start(publish, **options) -> OutboxRelay:
+        relay = OutboxRelay(pool, shared_db, publish, **options)
+        await relay.start()
+        relays.append(relay)
+        return relay
+
+    yield start
+    for relay in relays:
+        await relay.stop()
+
+
+def arrived(tap: EventTap, ids: set[str]) -> list[aio_pika.abc.AbstractIncomingMessage]:
+    return [m for m in tap.messages if m.message_id in ids]
+
+
+async def test_an_event_added_in_a_rolled_back_transaction_is_not_stored(pool):
+    with pytest.raises(RuntimeError):
+        async with db.transaction(pool) as conn:
+            await add_event(conn, closed_event(1), aggregate="ticket:1")
+            raise RuntimeError("the handler failed after adding its event")
+
+    async with db.acquire(pool) as conn:
+        assert await conn.fetchval("SELECT count(*) FROM outbox") == 0
+
+
+async def test_a_committed_event_is_published_with_its_id_type_and_correlation_id(
+    pool, broker, start_relay, event_tap
+):
+    bind_correlation_id("corr-outbox-1")
+    async with db.transaction(pool) as conn:
+        envelope = await add_event(conn, closed_event(7), aggregate="ticket:7")
+    await start_relay(broker.publish, poll_interval=0.2)
+
+    await wait_for(lambda: arrived(event_tap, {str(envelope.id)}), message="the event")
+    [message] = arrived(event_tap, {str(envelope.id)})
+    assert message.message_id == str(envelope.id)
+    assert message.type == "tickets.ticket.closed" == message.routing_key
+    assert message.content_type == "application/json"
+    assert message.correlation_id == "corr-outbox-1"
+    assert message.delivery_mode == aio_pika.DeliveryMode.PERSISTENT
+    body = message.body.decode()
+    assert envelope.model_validate_json(body) == envelope
+    async with db.acquire(pool) as conn:
+        await wait_for(lambda: _no_backlog(conn), message="the row marked sent")
+
+
+async def _no_backlog(conn: asyncpg.Connection) -> bool:
+    return await backlog(conn) == 0
+
+
+async def test_two_relays_on_one_database_keep_per_aggregate_order_without_duplicates(
+    pool, amqp_url, start_relay, event_tap
+):
+    brokers = [Broker(amqp_url, service=f"relay-{i}") for i in range(2)]
+    for b in brokers:
+        await b.start()
+    try:
+        for b in brokers:
+            await b.wait_ready(10)
+        relays = [await start_relay(b.publish, poll_interval=0.05, batch_size=5) for b in brokers]
+        aggregates = [f"ticket:{n}" for n in range(4)]
+        ids: set[str] = set()
+
+        async def writer(aggregate: str) -> None:
+            for seq in range(30):
+                async with db.transaction(pool) as conn:
+                    env = await add_event(conn, closed_event(seq, aggregate), aggregate=aggregate)
+                ids.add(str(env.id))
+
+        await asyncio.gather(*(writer(a) for a in aggregates))
+        await wait_for(
+            lambda: len({m.message_id for m in arrived(event_tap, ids)}) == len(ids),
+            timeout=20,
+            message="all 120 events",
+        )
+        async with db.acquire(pool) as conn:
+            await wait_for(lambda: _no_backlog(conn), message="every row marked sent")
+    finally:
+        for b in brokers:
+            await b.stop()
+
+    messages = arrived(event_tap, ids)
+    assert len(messages) == len(ids) == 120
+    assert all(n == 1 for n in Counter(m.message_id for m in messages).values())
+    per_aggregate: dict[str, list[int]] = defaultdict(list)
+    for m in messages:
+        data = TicketClosed.model_validate(json.loads(m.body)["data"])
+        per_aggregate[data.client_number].append(data.number)
+    assert per_aggregate == {a: list(range(30)) for a in aggregates}
+    # Both relays did part of the work (otherwise the test proves nothing about two).
+    assert all(r.published > 0 for r in relays), [r.published for r in relays]
+
+
+async def _listening(conn: asyncpg.Connection, database: str) -> bool:
+    return bool(
+        await conn.fetchval(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND query LIKE 'LISTEN%'",
+            database,
+        )
+    )
+
+
+async def test_the_relay_wakes_on_notify_long_before_its_poll_interval(
+    pool, shared_db, broker, start_relay, event_tap
+):
+    await start_relay(broker.publish, poll_interval=60)
+    async with db.acquire(pool) as conn:
+        await wait_for(lambda: _listening(conn, shared_db.rsplit("/", 1)[1]), message="LISTEN")
+
+    for number in range(3):  # several rounds: each wake-up must be caught, not only the first
+        started = time.monotonic()
+        async with db.transaction(pool) as conn:
+            env = await add_event(conn, closed_event(number), aggregate="ticket:n")
+        await wait_for(lambda e=env: arrived(event_tap, {str(e.id)}), timeout=3)
+        assert time.monotonic() - started < 3
+
+
+async def test_the_relay_polls_so_an_event_without_a_notification_is_still_published(
+    pool, broker, start_relay, event_tap
+):
+    async with db.acquire(pool) as conn:
+        await conn.execute("ALTER TABLE outbox DISABLE TRIGGER outbox_notify")
+    await start_relay(broker.publish, poll_interval=0.3)
+
+    async with db.transaction(pool) as conn:
+        env = await add_event(conn, closed_event(1), aggregate="ticket:p")
+
+    await wait_for(lambda: arrived(event_tap, {str(env.id)}), timeout=5, message="polled event")
+
+
+async def test_events_wait_in_the_outbox_while_the_relay_cannot_publish(
+    pool, broker_proxy, amqp_url, start_relay, event_tap
+):
+    broker = Broker(broker_proxy.url_for(amqp_url), service="outbox-cut", reconnect_interval=0.3)
+    await broker.start()
+    try:
+        await broker.wait_ready(10)
+        await start_relay(broker.publish, poll_interval=0.1)
+        broker_proxy.cut()
+        await wait_for(lambda: not broker.is_ready, message="broker connection lost")
+
+        ids = set()
+        for number in range(5):
+            async with db.transaction(pool) as conn:
+                ids.add(str((await add_event(conn, closed_event(number), aggregate="t:c")).id))
+        async with db.acquire(pool) as conn:
+            assert await backlog(conn) == 5
+        assert arrived(event_tap, ids) == []
+
+        broker_proxy.restore()
+        await wait_for(lambda: len(arrived(event_tap, ids)) == 5, timeout=15)
+        async with db.acquire(pool) as conn:
+            await wait_for(lambda: _no_backlog(conn), message="rows marked sent")
+    finally:
+        await broker.stop()
+    assert sorted(m.message_id for m in arrived(event_tap, ids)) == sorted(ids)
+
+
+# The issue's requirement, end to end with the real auth service.
+
+
+@pytest.fixture
+async def auth(make_proxied_auth) -> TestClient:
+    """auth whose only way to RabbitMQ goes through the cuttable proxy."""
+    return await make_proxied_auth()
+
+
+async def test_with_the_broker_unreachable_auth_still_answers_and_every_event_is_published_once(
+    api, admin, broker_proxy, event_tap
+):
+    app = api.http.server.app
+    auth_pool = app[POOL]
+    await wait_for(lambda: app[BROKER].is_ready, message="auth connected to RabbitMQ")
+    async with db.acquire(auth_pool) as conn:
+        await wait_for(lambda: _no_backlog(conn), message="earlier events published")
+
+    broker_proxy.cut()
+    await wait_for(lambda: not app[BROKER].is_ready, message="auth lost RabbitMQ")
+
+    numbers = []
+    for i in range(5):
+        started = time.monotonic()
+        response = await api.http.post(
+            "/v1/clients",
+            json={"name": f"Cliente {i}", "email": f"c{i}@example.com", "services": []},
+            headers=admin,
+        )
+        assert response.status == 201, await response.text()
+        assert time.monotonic() - started < 2
+        numbers.append((await response.json())["client_number"])
+
+    async with db.acquire(auth_pool) as conn:
+        rows = await conn.fetch(
+            "SELECT event_id, payload->'data'->>'client_number' AS number FROM outbox"
+            " WHERE routing_key = 'auth.client.created' AND sent_at IS NULL"
+        )
+    assert sorted(r["number"] for r in rows) == sorted(numbers)
+    ids = {str(r["event_id"]) for r in rows}
+    assert arrived(event_tap, ids) == []
+    # Still reachable, still ready to answer, while the relay keeps failing.
+    assert (await api.http.get("/healthz")).status == 200
+
+    broker_proxy.restore()
+    # Soon after the broker is back (reconnect interval 0.5 s), not after the relay's back-off.
+    await wait_for(lambda: len(arrived(event_tap, ids)) >= 5, timeout=4, message="5 events")
+    async with db.acquire(auth_pool) as conn:
+        await wait_for(lambda: _no_backlog(conn), message="outbox drained")
+    with contextlib.suppress(AssertionError):  # give a duplicate the chance to show up
+        await wait_for(lambda: len(arrived(event_tap, ids)) > 5, timeout=0.5)
+    assert Counter(m.message_id for m in arrived(event_tap, ids)) == dict.fromkeys(ids, 1)
