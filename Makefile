@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint services browser clean
+.PHONY: run test lint services browser screenshots clean
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) is required"; exit 1; }
@@ -33,6 +33,10 @@ browser:
 
 test: $(STAMP) services browser
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Re-make the README's screenshots (docs/screenshots/) with the panel's browser tests.
+screenshots: $(STAMP) services browser
+	UPDATE_SCREENSHOTS=1 $(BIN)/python -m pytest tests/panel/test_browser.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

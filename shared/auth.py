@@ -103,7 +103,7 @@ class JwksVerifier:
     """
 
     def __init__(
-        self, auth_url: str, *, min_refresh_interval: float = 10.0, timeout: float = 3.0
+        self, auth_url: str, *, min_refresh_interval: float = 1.0, timeout: float = 3.0
     ) -> None:
         self._url = auth_url.rstrip("/") + "/.well-known/jwks.json"
         self._keys: dict[str, object] = {}

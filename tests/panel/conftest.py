@@ -1,6 +1,7 @@
 """auth, tickets and the panel running for real, once for the panel's tests; each test makes its
 own clients, so tests never see each other's tickets (operators filter by client number)."""
 
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -72,7 +73,14 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+# The README's pictures are re-made with `make screenshots` (UPDATE_SCREENSHOTS=1); an ordinary
+# test run photographs into var/ so that it leaves the work tree clean.
+_ROOT = Path(__file__).resolve().parents[2]
+SCREENSHOTS = (
+    _ROOT / "docs" / "screenshots"
+    if os.environ.get("UPDATE_SCREENSHOTS") == "1"
+    else _ROOT / "var" / "screenshots"
+)
 
 
 @pytest.fixture(scope="session")
@@ -106,6 +114,6 @@ async def new_page(browser: Browser) -> AsyncIterator[Callable[..., Awaitable[Pa
 
 
 async def screenshot(page: Page, name: str) -> None:
-    """A picture of the page for the README (docs/screenshots/<name>.png)."""
+    """A picture of the page (docs/screenshots/<name>.png with UPDATE_SCREENSHOTS=1)."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     await page.screenshot(path=str(SCREENSHOTS / f"{name}.png"))
