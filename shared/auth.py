@@ -142,7 +142,9 @@ class JwksVerifier:
         if kid in self._keys:
             return self._keys[kid]
         async with self._lock:
-            if kid not in self._keys and time.monotonic() - self._last_refresh >= self._min_refresh:
+            # Without any key yet (auth was down when we started), every request may try again.
+            due = time.monotonic() - self._last_refresh >= self._min_refresh or not self._keys
+            if kid not in self._keys and due:
                 try:
                     await self.refresh()
                 except (aiohttp.ClientError, TimeoutError, ValueError) as exc:

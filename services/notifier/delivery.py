@@ -182,7 +182,8 @@ class Delivery:
                         conn,
                         data.client_number,
                         envelope.occurred_at,
-                        name=data.name,
+                        # auth.client.updated never changes the name (no route does).
+                        name=data.name if isinstance(data, events.ClientCreated) else None,
                         email=data.email,
                         language=data.language,
                     )

@@ -1,0 +1,138 @@
+"""The suite's programs as real processes (`python -m <module>`), for end-to-end tests."""
+
+import asyncio
+import os
+import signal
+import socket
+import sys
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from tests.support.waiting import wait_for
+
+ROOT = Path(__file__).resolve().parents[2]
+# Cheap hashing keeps tests fast; production uses the defaults of AuthSettings.
+CHEAP_ARGON2 = {
+    "AUTH_ARGON2_TIME_COST": "1",
+    "AUTH_ARGON2_MEMORY_COST": "1024",
+    "AUTH_ARGON2_PARALLELISM": "1",
+}
+_OUR_PREFIXES = ("AUTH_", "TICKETS_", "NOTIFIER_", "PANEL_", "HELPDESK_")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    """The environment without any setting of ours, plus `extra`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(_OUR_PREFIXES)}
+    return env | {"HELPDESK_LOG_FORMAT": "json"} | extra
+
+
+async def run_module(
+    module: str, *args: str, env: dict[str, str], stdin: str = "", timeout: float = 60
+) -> tuple[int, str, str]:
+    """`python -m <module> <args>` to completion: (exit code, stdout, stderr)."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        module,
+        *args,
+        cwd=ROOT,
+        env=env,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(stdin.encode()), timeout)
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(), err.decode()
+
+
+class Program:
+    """A long-running `python -m <module> <args>`, its output in a log file."""
+
+    def __init__(
+        self, name: str, module: str, env: dict[str, str], log_dir: Path, *args: str
+    ) -> None:
+        self.name = name
+        self.module = module
+        self.args = args
+        self.env = env
+        self.log_path = log_dir / f"{name}.log"
+        self.proc: asyncio.subprocess.Process | None = None
+
+    async def start(self) -> "Program":
+        self._log = self.log_path.open("ab")
+        self.proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            self.module,
+            *self.args,
+            cwd=ROOT,
+            env=self.env,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=self._log,
+            stderr=self._log,
+        )
+        return self
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def check_running(self) -> None:
+        assert self.proc is not None
+        if self.proc.returncode is not None:
+            raise AssertionError(f"{self.name} exited {self.proc.returncode}:\n{self.log()}")
+
+    async def stop(self, sig: int = signal.SIGTERM) -> int | None:
+        """Signal and wait; kill only if it does not stop in time."""
+        if self.proc is None:
+            return None
+        if self.proc.returncode is None:
+            self.proc.send_signal(sig)
+            try:
+                await asyncio.wait_for(self.proc.wait(), 15)
+            except TimeoutError:
+                self.proc.kill()
+                await self.proc.wait()
+        self._log.close()
+        return self.proc.returncode
+
+
+class Service(Program):
+    """`python -m services.<service>` on a free port, with an HTTP helper."""
+
+    def __init__(self, service: str, env: dict[str, str], log_dir: Path, name: str = "") -> None:
+        self.port = free_port()
+        prefix = service.upper()
+        env = env | {f"{prefix}_PORT": str(self.port), f"{prefix}_HOST": "127.0.0.1"}
+        super().__init__(name or service, f"services.{service}", env, log_dir)
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    async def request(self, method: str, path: str, **kw: Any) -> tuple[int, Any]:
+        async with (
+            aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session,
+            session.request(method, self.url + path, **kw) as response,
+        ):
+            text = await response.text()
+            try:
+                return response.status, await response.json(content_type=None)
+            except ValueError:
+                return response.status, text
+
+    async def wait_ready(self, timeout: float = 30) -> None:
+        async def ready() -> bool:
+            self.check_running()
+            try:
+                status, _ = await self.request("GET", "/readyz")
+            except (aiohttp.ClientError, OSError, TimeoutError):
+                return False
+            return status == 200
+
+        await wait_for(ready, timeout=timeout, interval=0.1, message=f"{self.name} ready")
