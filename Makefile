@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint services browser screenshots clean
+.PHONY: run test lint services browser screenshots bench faults clean
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) is required"; exit 1; }
@@ -37,6 +37,17 @@ test: $(STAMP) services browser
 # Re-make the README's screenshots (docs/screenshots/) with the panel's browser tests.
 screenshots: $(STAMP) services browser
 	UPDATE_SCREENSHOTS=1 $(BIN)/python -m pytest tests/panel/test_browser.py
+
+# Benchmarks (slow, not part of make test): figures beside their ceilings, JSON and plots in
+# bench/results/.
+bench: $(STAMP) services
+	$(BIN)/pip install --quiet -e '.[dev,bench]'
+	$(BIN)/python -m bench
+
+# The fault suite (slow, not part of make test): services on private PostgreSQL and RabbitMQ
+# instances that it stops, restarts and kills, checking that nothing accepted is lost.
+faults: $(STAMP) services
+	$(BIN)/python -m pytest faults $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
