@@ -47,7 +47,7 @@ bench: $(STAMP) services
 # The fault suite (slow, not part of make test): services on private PostgreSQL and RabbitMQ
 # instances that it stops, restarts and kills, checking that nothing accepted is lost.
 faults: $(STAMP) services
-	$(BIN)/python -m pytest faults $(PYTEST_ARGS)
+	HELPDESK_FAULTS=1 $(BIN)/python -m pytest tests/faults $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
