@@ -1,0 +1,463 @@
+"""`make bench`: the suite's figures beside their ceilings, in one table.
+
+    .venv/bin/python -m bench [--duration 10] [--reply-seconds 15] [--connections 16] [--skip-reads]
+
+Starts the suite as `make run` does (separate processes: auth, two tickets, the notifier and an
+SMTP sink that notes when each email is accepted) on databases helpdesk_bench_suite_* and a
+RabbitMQ vhost of its own (deleted at the end), then measures from a separate load-generator
+process (bench/load.py):
+1. ticket creation through the API (client JWTs, allow_duplicate, outbox relayed) for 1 and 2
+   tickets instances, beside pgbench running the same transaction (bench/create_ticket.sql) with
+   as many connections;
+2. notification latency, operator reply request -> email accepted by the sink, at 50 and 200
+   replies per second (open loop);
+3. read latency with 1,000,000 tickets (bench/tickets_reads.py --reuse, as a step);
+4. resident memory of every service process after the load.
+Results: bench/results/suite.json (+ tickets_reads.json) and bench/results/*.png.
+"""
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import re
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+import aiohttp
+import asyncpg
+
+from bench.support import ROOT, dsn, percentile, recreate_database
+from tests.support.infra import create_vhost, delete_vhost
+from tests.support.processes import CHEAP_ARGON2, Program, Service, clean_env, free_port, run_module
+
+RESULTS = ROOT / "bench" / "results"
+DB_PREFIX = "helpdesk_bench_suite"
+ADMIN = ("bench-admin@helpdesk.example", "bench admin passphrase 2026")
+OPERATOR = ("bench-operator@helpdesk.example", "bench operator passphrase 2026")
+CLIENT_PASSWORD = "bench client passphrase 2026"
+TARGETS = {"creation_ratio": 0.5, "notify_p99_ms": 100.0, "read_p99_ms": 20.0, "rss_mb": 150.0}
+
+
+def log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+def summary(latencies: list[float]) -> dict:
+    return {
+        "p50_ms": percentile(latencies, 50),
+        "p99_ms": percentile(latencies, 99),
+        "max_ms": max(latencies) if latencies else float("nan"),
+    }
+
+
+def rss_mb(pid: int) -> dict:
+    fields = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        key, _, value = line.partition(":")
+        if key in ("VmRSS", "VmHWM"):
+            fields[key] = int(value.split()[0]) / 1024
+    return {"rss_mb": fields["VmRSS"], "peak_rss_mb": fields["VmHWM"]}
+
+
+def machine() -> str:
+    model = "unknown CPU"
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            model = line.split(":", 1)[1].strip()
+            break
+    mem = int(Path("/proc/meminfo").read_text().split()[1]) / 1024 / 1024
+    pg = subprocess.run(["pgbench", "--version"], capture_output=True, text=True).stdout.strip()
+    return (
+        f"{os.cpu_count()} × {model}, {mem:.0f} GiB, {platform.system()} {platform.release()}; {pg}"
+    )
+
+
+async def run_load(kind: str, job: dict, timeout: float) -> dict:
+    """bench/load.py in a process of its own."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bench.load",
+        kind,
+        cwd=ROOT,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(json.dumps(job).encode()), timeout)
+    if proc.returncode != 0:
+        raise RuntimeError(f"load generator failed: {err.decode()[-2000:]}")
+    return json.loads(out)
+
+
+def pgbench(url: str, connections: int, seconds: int, variables: dict[str, int]) -> dict:
+    with tempfile.TemporaryDirectory() as tmp:
+        prefix = Path(tmp) / "pgbench"
+        args = ["pgbench", "-n", "-M", "prepared", "-c", str(connections), "-j", "2"]
+        args += ["-T", str(seconds), "-f", str(ROOT / "bench" / "create_ticket.sql")]
+        args += ["-l", f"--log-prefix={prefix}"]
+        for key, value in variables.items():
+            args += ["-D", f"{key}={value}"]
+        result = subprocess.run(
+            [*args, url], capture_output=True, text=True, timeout=seconds + 60, check=False
+        )
+        if result.returncode != 0:
+            raise RuntimeError(f"pgbench failed: {result.stderr[-2000:]}")
+        latencies = []
+        for path in Path(tmp).glob("pgbench*"):
+            for line in path.read_text().splitlines():
+                latencies.append(int(line.split()[2]) / 1000)
+    tps = float(re.search(r"tps = ([\d.]+)", result.stdout).group(1))  # type: ignore[union-attr]
+    return {"tps": tps, "transactions": len(latencies), **summary(latencies)}
+
+
+async def rabbit_queue_depth(vhost: str, queue: str) -> int:
+    proc = await asyncio.create_subprocess_exec(
+        "rabbitmqctl", "-q", "list_queues", "-p", vhost, "name", "messages",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
+    )  # fmt: skip
+    out, _ = await asyncio.wait_for(proc.communicate(), 60)
+    for line in out.decode().splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[0] == queue:
+            return int(parts[1])
+    return 0
+
+
+async def drain(vhost: str, tickets_db: asyncpg.Pool, timeout: float) -> float:
+    """Wait until the outbox is relayed and the notifier's queue is empty; seconds taken."""
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        unsent = await tickets_db.fetchval("SELECT count(*) FROM outbox WHERE sent_at IS NULL")
+        if unsent == 0 and await rabbit_queue_depth(vhost, "notifier.events") == 0:
+            return time.monotonic() - started
+        await asyncio.sleep(1)
+    raise RuntimeError(f"the suite did not drain in {timeout:.0f} s")
+
+
+async def wait_until(check, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if await check():
+            return
+        await asyncio.sleep(0.2)
+    raise RuntimeError(f"timed out waiting for {what}")
+
+
+async def suite_benchmarks(args: argparse.Namespace, var: Path) -> dict:
+    vhost = f"helpdesk-bench-{uuid.uuid4().hex[:8]}"
+    amqp_url = create_vhost(vhost)
+    names = {s: f"{DB_PREFIX}_{s}" for s in ("auth", "tickets", "notifier")}
+    urls = {s: await recreate_database(n) for s, n in names.items()}
+    sink_port = free_port()
+    sink_out = var / "bench-sink.jsonl"
+    sink_out.unlink(missing_ok=True)
+    env = clean_env(
+        HELPDESK_AMQP_URL=amqp_url,
+        AUTH_DATABASE_URL=urls["auth"],
+        TICKETS_DATABASE_URL=urls["tickets"],
+        NOTIFIER_DATABASE_URL=urls["notifier"],
+        NOTIFIER_SMTP_HOST="127.0.0.1",
+        NOTIFIER_SMTP_PORT=str(sink_port),
+        NOTIFIER_INBOUND_PORT=str(free_port()),
+        **CHEAP_ARGON2,
+    )
+    for (email, password), role in ((ADMIN, "admin"), (OPERATOR, "operator")):
+        code, _, err = await run_module(
+            "services.auth", "create-operator", "--email", email, "--name", f"Bench {role}",
+            "--role", role, "--password-stdin", env=env, stdin=password + "\n",
+        )  # fmt: skip
+        assert code == 0, err
+    logs = var / "bench-logs"
+    logs.mkdir(exist_ok=True)
+    sink = Program(
+        "sink", "bench.sink", env, logs, "--port", str(sink_port), "--out", str(sink_out)
+    )
+    auth = Service("auth", env, logs)
+    env |= {"TICKETS_AUTH_URL": auth.url, "NOTIFIER_AUTH_URL": auth.url}
+    tickets = [Service("tickets", env, logs, name=f"tickets-{i}") for i in (1, 2)]
+    notifier = Service("notifier", env, logs)
+    programs: list[Program] = [sink, auth, *tickets, notifier]
+    result: dict = {"vhost": vhost}
+    tickets_db = await asyncpg.create_pool(urls["tickets"], min_size=1, max_size=2)
+    notifier_db = await asyncpg.create_pool(urls["notifier"], min_size=1, max_size=2)
+    try:
+        for program in programs:
+            await program.start()
+        for service in (auth, *tickets, notifier):
+            await service.wait_ready(timeout=60)
+        pids = {s.name: s.proc.pid for s in (auth, *tickets, notifier)}
+        log(f"suite ready (auth, tickets ×2, notifier, SMTP sink), pids {pids}")
+        result["memory_idle"] = {s.name: rss_mb(s.proc.pid) for s in (auth, *tickets, notifier)}
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as http:
+
+            async def call(method: str, url: str, headers=None, **kw) -> dict:
+                async with http.request(method, url, headers=headers, **kw) as r:
+                    assert r.status in (200, 201), f"{method} {url}: {r.status} {await r.text()}"
+                    return await r.json()
+
+            async def token(username: str, password: str) -> str:
+                body = {"username": username, "password": password}
+                return (await call("POST", f"{auth.url}/v1/token", json=body))["access_token"]
+
+            admin = {"Authorization": f"Bearer {await token(*ADMIN)}"}
+            operator = await token(*OPERATOR)
+            # One client per load connection (ticket creation serialises per client), created
+            # first and in order, plus one client whose replies the notifier emails.
+            clients = []
+            for i in range(args.connections + 1):
+                body = {
+                    "name": f"Bench client {i}",
+                    "email": f"client{i}@bench.example",
+                    "services": [{"name": f"Hosting bench {i}"}],
+                    "password": CLIENT_PASSWORD,
+                }
+                clients.append(await call("POST", f"{auth.url}/v1/clients", admin, json=body))
+            numbers = [c["client_number"] for c in clients]
+
+            async def projected() -> bool:
+                known_t = await tickets_db.fetchval(
+                    "SELECT count(DISTINCT client_number) FROM client_services"
+                    " WHERE client_number = ANY($1::text[])",
+                    numbers,
+                )
+                known_n = await notifier_db.fetchval(
+                    "SELECT count(*) FROM clients WHERE client_number::text = ANY($1::text[])"
+                    " AND email IS NOT NULL",
+                    numbers,
+                )
+                return known_t == known_n == len(numbers)
+
+            await wait_until(projected, 60, "the clients in the tickets and notifier projections")
+            load_clients, notify_client = clients[:-1], clients[-1]
+            cbase, sbase = int(numbers[0]), int(load_clients[0]["services"][0]["id"])
+            for i, c in enumerate(load_clients):  # the arithmetic bench/create_ticket.sql uses
+                assert int(c["client_number"]) == cbase + i, c
+                assert int(c["services"][0]["id"]) == sbase + i, c
+            category = await call("GET", f"{tickets[0].url}/v1/categories", admin)
+            category_id = (category["items"] if isinstance(category, dict) else category)[0]["id"]
+            workers = [
+                {
+                    "token": await token(c["client_number"], CLIENT_PASSWORD),
+                    "service_id": c["services"][0]["id"],
+                }
+                for c in load_clients
+            ]
+
+            # 1. Ticket creation: pgbench's ceiling, then the API with 1 and 2 instances.
+            creation: dict = {"connections": args.connections, "seconds": args.duration}
+            log(f"pgbench: {args.connections} connections, {args.duration} s")
+            creation["pgbench"] = pgbench(
+                urls["tickets"],
+                args.connections,
+                args.duration,
+                {"cbase": cbase, "sbase": sbase, "cat": category_id},
+            )
+            log(f"  {creation['pgbench']['tps']:.0f} transactions/s")
+            for count in (1, 2):
+                log(f"API, {count} tickets instance(s): {args.connections} connections")
+                job = {
+                    "urls": [t.url for t in tickets[:count]],
+                    "workers": workers,
+                    "category_id": category_id,
+                    "duration": args.duration,
+                    "warmup": 2,
+                }
+                load = await run_load("create", job, args.duration + 60)
+                latencies = load.pop("latencies_ms")
+                load |= summary(latencies)
+                load["ratio"] = load["rps"] / creation["pgbench"]["tps"]
+                creation[f"api_{count}"] = load
+                log(
+                    f"  {load['rps']:.0f} requests/s, ratio {load['ratio']:.2f}"
+                    f", errors {load['errors']}"
+                )
+                waited = await drain(vhost, tickets_db, args.drain_timeout)
+                log(f"  outbox relayed and notifier queue empty after {waited:.0f} s more")
+                creation[f"api_{count}"]["drain_seconds"] = waited
+            result["creation"] = creation
+
+            # 2. Notification latency: tickets to reply to, then open-loop replies.
+            notify_token = await token(notify_client["client_number"], CLIENT_PASSWORD)
+            reply_tickets = []
+            for i in range(100):
+                body = {
+                    "service_id": notify_client["services"][0]["id"],
+                    "category_id": category_id,
+                    "body": f"Bench ticket {i} to reply to.",
+                    "allow_duplicate": True,
+                }
+                headers = {"Authorization": f"Bearer {notify_token}"}
+                made = await call("POST", f"{tickets[0].url}/v1/tickets", headers, json=body)
+                reply_tickets.append(made["number"])
+            await drain(vhost, tickets_db, args.drain_timeout)
+            notification: dict = {}
+            for rate in args.rates:
+                log(f"replies at {rate}/s for {args.reply_seconds} s (open loop)")
+                job = {
+                    "url": tickets[0].url,
+                    "token": operator,
+                    "tickets": reply_tickets,
+                    "rate": rate,
+                    "duration": args.reply_seconds,
+                }
+                load = await run_load("replies", job, args.reply_seconds + 60)
+                waited = await drain(vhost, tickets_db, args.drain_timeout)
+                await asyncio.sleep(1)
+                notification[str(rate)] = load
+                log(f"  sent; suite drained {waited:.0f} s after the last request")
+            result["memory_after_load"] = {
+                s.name: rss_mb(s.proc.pid) for s in (auth, *tickets, notifier)
+            }
+    finally:
+        for program in reversed(programs):
+            await program.stop()
+        await tickets_db.close()
+        await notifier_db.close()
+        delete_vhost(vhost)
+    # The sink wrote what it received on SIGTERM: match the reply tokens.
+    accepted = {}
+    for line in sink_out.read_text().splitlines():
+        row = json.loads(line)
+        if row["token"]:
+            accepted.setdefault(row["token"], row["t"])
+    result["emails_received"] = len(sink_out.read_text().splitlines())
+    for rate, load in notification.items():
+        rows = load.pop("rows")
+        ok = [r for r in rows if r["status"] == 201]
+        e2e = [(accepted[r["token"]] - r["due"]) * 1000 for r in ok if r["token"] in accepted]
+        request = [r["latency_ms"] for r in ok]
+        notification[rate] = {
+            "rate": float(rate),
+            "requests": len(rows),
+            "accepted_201": len(ok),
+            "emails_matched": len(e2e),
+            "lost": len(ok) - len(e2e),
+            "e2e": summary(e2e),
+            "request": summary(request),
+            "e2e_ms": sorted(e2e),
+        }
+    result["notification"] = notification
+    for name in names.values():  # the suite's databases go; the reads database is kept
+        conn = await asyncpg.connect(dsn("postgres"))
+        try:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await conn.close()
+    return result
+
+
+def reads_benchmark(requests: int) -> dict:
+    log("reads with 1,000,000 tickets: python -m bench.tickets_reads --reuse")
+    subprocess.run(
+        [sys.executable, "-m", "bench.tickets_reads", "--reuse", "--requests", str(requests)],
+        cwd=ROOT,
+        check=True,
+        timeout=900,
+    )
+    return json.loads((RESULTS / "tickets_reads.json").read_text())
+
+
+def table(result: dict) -> str:
+    lines = [f"Helpdesk benchmarks, {result['measured_at'][:16]} UTC; {result['machine']}", ""]
+    c = result["creation"]
+    pg = c["pgbench"]
+    lines.append(f"1. Ticket creation, {c['connections']} connections, {c['seconds']} s each")
+    lines.append(f"   {'':34}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'ratio':>8}  target ≥ 0.50")
+    lines.append(
+        f"   {'pgbench, same transaction (ceiling)':34}{pg['tps']:>9.0f}"
+        f"{pg['p50_ms']:>9.1f}{pg['p99_ms']:>9.1f}{1:>8.2f}"
+    )
+    for count in (1, 2):
+        a = c[f"api_{count}"]
+        label = f"tickets API, {count} instance{'s' if count > 1 else ''}"
+        errors = f"  errors {a['errors']}" if a["errors"] else ""
+        lines.append(
+            f"   {label:34}{a['rps']:>9.0f}{a['p50_ms']:>9.1f}{a['p99_ms']:>9.1f}"
+            f"{a['ratio']:>8.2f}  {'met' if a['ratio'] >= TARGETS['creation_ratio'] else 'NOT met'}"
+            + errors
+        )
+    lines.append("")
+    lines.append("2. Notification, operator reply request -> email accepted by the SMTP sink")
+    lines.append(
+        f"   {'rate':>8}{'replies':>9}{'emails':>8}{'p50 ms':>9}{'p99 ms':>9}{'max ms':>9}"
+        f"{'reply p99':>11}  target p99 < 100 ms at 200/s"
+    )
+    for n in result["notification"].values():
+        e = n["e2e"]
+        lines.append(
+            f"   {n['rate']:>6.0f}/s{n['accepted_201']:>9}{n['emails_matched']:>8}"
+            f"{e['p50_ms']:>9.1f}{e['p99_ms']:>9.1f}{e['max_ms']:>9.1f}{n['request']['p99_ms']:>11.1f}"
+            + (
+                f"  {'met' if e['p99_ms'] < TARGETS['notify_p99_ms'] else 'NOT met'}"
+                if n["rate"] == 200
+                else ""
+            )
+        )
+    if "reads" in result:
+        r = result["reads"]
+        lines.append("")
+        lines.append(f"3. Reads with {r['tickets']:,} tickets, server-side (Server-Timing) vs SQL")
+        lines.append(
+            f"   {'case':34}{'p50 ms':>9}{'p99 ms':>9}{'SQL p50':>9}{'SQL p99':>9}{'ratio p50':>11}"
+            "  target p99 < 20 ms"
+        )
+        for case in r["results"]:
+            ok = case["server_p99_ms"] < TARGETS["read_p99_ms"]
+            lines.append(
+                f"   {case['case']:34}{case['server_p50_ms']:>9.2f}{case['server_p99_ms']:>9.2f}"
+                f"{case['sql_p50_ms']:>9.2f}{case['sql_p99_ms']:>9.2f}{case['ratio_p50']:>10.1f}x"
+                f"  {'met' if ok else 'NOT met'}"
+            )
+    lines.append("")
+    lines.append("4. Resident memory (VmRSS) after the load, MB (peak VmHWM)   target < 150 MB")
+    for name, m in result["memory_after_load"].items():
+        idle = result["memory_idle"][name]["rss_mb"]
+        ok = m["peak_rss_mb"] < TARGETS["rss_mb"]
+        lines.append(
+            f"   {name:12}{m['rss_mb']:>8.1f}  (peak {m['peak_rss_mb']:.1f}, idle {idle:.1f})"
+            f"  {'met' if ok else 'NOT met'}"
+        )
+    return "\n".join(lines)
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--duration", type=int, default=10, help="seconds per creation run")
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--reply-seconds", type=int, default=15)
+    parser.add_argument("--rates", type=int, nargs="+", default=[50, 200])
+    parser.add_argument("--drain-timeout", type=float, default=240)
+    parser.add_argument("--read-requests", type=int, default=300)
+    parser.add_argument("--skip-reads", action="store_true", help="keep the last reads result")
+    args = parser.parse_args()
+    var = ROOT / "var"
+    var.mkdir(exist_ok=True)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    result = {"measured_at": datetime.now(UTC).isoformat(), "machine": machine()}
+    result |= await suite_benchmarks(args, var)
+    if args.skip_reads:
+        result["reads"] = json.loads((RESULTS / "tickets_reads.json").read_text())
+    else:
+        result["reads"] = reads_benchmark(args.read_requests)
+    result["seconds"] = time.monotonic() - started
+    (RESULTS / "suite.json").write_text(json.dumps(result, indent=2))
+    from bench.plots import draw
+
+    for path in draw(result, RESULTS):
+        log(f"drew {path.relative_to(ROOT)}")
+    print()
+    print(table(result))
+    print(f"\n({result['seconds']:.0f} s; results in bench/results/suite.json)")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,97 @@
+"""The benchmark's figures as PNG (matplotlib, Agg backend) for the README."""
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+
+
+def draw(result: dict, out: Path) -> list[Path]:
+    paths = []
+    c = result["creation"]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    labels = ["pgbench\n(ceiling)", "API\n1 instance", "API\n2 instances"]
+    rates = [c["pgbench"]["tps"], c["api_1"]["rps"], c["api_2"]["rps"]]
+    bars = left.bar(labels, rates, color=["#999999", "#3b75af", "#1f4e79"])
+    left.axhline(c["pgbench"]["tps"] / 2, color="#c0392b", ls="--", lw=1, label="target: ½ ceiling")
+    for bar, value in zip(bars, rates, strict=True):
+        left.annotate(f"{value:.0f}", (bar.get_x() + bar.get_width() / 2, value), ha="center",
+                      va="bottom")  # fmt: skip
+    left.set_ylabel("tickets created per second")
+    left.set_title(f"Ticket creation, {c['connections']} connections")
+    left.legend(loc="upper right")
+    p50 = [c["pgbench"]["p50_ms"], c["api_1"]["p50_ms"], c["api_2"]["p50_ms"]]
+    p99 = [c["pgbench"]["p99_ms"], c["api_1"]["p99_ms"], c["api_2"]["p99_ms"]]
+    x = range(len(labels))
+    right.bar([i - 0.2 for i in x], p50, width=0.4, label="p50", color="#3b75af")
+    right.bar([i + 0.2 for i in x], p99, width=0.4, label="p99", color="#e67e22")
+    right.set_xticks(list(x), labels)
+    right.set_ylabel("latency (ms)")
+    right.set_title("Ticket creation latency")
+    right.legend()
+    fig.tight_layout()
+    paths.append(out / "creation.png")
+    fig.savefig(paths[-1], dpi=100)
+    plt.close(fig)
+
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for rate, n in result["notification"].items():
+        values = n["e2e_ms"]
+        if values:
+            ys = [(i + 1) / len(values) * 100 for i in range(len(values))]
+            ax.plot(
+                values, ys, label=f"{float(rate):.0f} replies/s (p99 {n['e2e']['p99_ms']:.0f} ms)"
+            )
+    ax.axvline(100, color="#c0392b", ls="--", lw=1, label="target p99: 100 ms")
+    ax.set_xscale("log")
+    ax.set_xlabel("reply request -> email accepted by the SMTP sink (ms, log scale)")
+    ax.set_ylabel("% of emails")
+    ax.set_title("End-to-end notification latency (CDF)")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(loc="lower right")
+    fig.tight_layout()
+    paths.append(out / "notification.png")
+    fig.savefig(paths[-1], dpi=100)
+    plt.close(fig)
+
+    if "reads" in result:
+        cases = result["reads"]["results"]
+        fig, ax = plt.subplots(figsize=(9, 4))
+        names = [r["case"].replace(", ", ",\n").replace(" (", "\n(") for r in cases]
+        x = range(len(cases))
+        for offset, key, label, color in (
+            (-0.3, "server_p50_ms", "API p50", "#3b75af"),
+            (-0.1, "server_p99_ms", "API p99", "#e67e22"),
+            (0.1, "sql_p50_ms", "SQL p50", "#aaaaaa"),
+            (0.3, "sql_p99_ms", "SQL p99", "#666666"),
+        ):
+            ax.bar([i + offset for i in x], [r[key] for r in cases], width=0.2, label=label,
+                   color=color)  # fmt: skip
+        ax.axhline(20, color="#c0392b", ls="--", lw=1, label="target p99: 20 ms")
+        ax.set_xticks(list(x), names, fontsize=8)
+        ax.set_ylabel("ms (server-side)")
+        ax.set_title(f"Reads with {result['reads']['tickets']:,} tickets")
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        paths.append(out / "reads.png")
+        fig.savefig(paths[-1], dpi=100)
+        plt.close(fig)
+
+    fig, ax = plt.subplots(figsize=(7, 3.5))
+    mem = result["memory_after_load"]
+    names = list(mem)
+    ax.bar(names, [result["memory_idle"][n]["rss_mb"] for n in names], width=0.25,
+           align="edge", label="after start", color="#aaaaaa")  # fmt: skip
+    ax.bar(names, [mem[n]["rss_mb"] for n in names], width=-0.25, align="edge",
+           label="after the load", color="#3b75af")  # fmt: skip
+    ax.axhline(150, color="#c0392b", ls="--", lw=1, label="target: 150 MB")
+    ax.set_ylabel("VmRSS (MB)")
+    ax.set_title("Resident memory per service process")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    paths.append(out / "memory.png")
+    fig.savefig(paths[-1], dpi=100)
+    plt.close(fig)
+    return paths
