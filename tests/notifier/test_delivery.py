@@ -72,8 +72,16 @@ async def test_operator_reply_reaches_the_client_once_with_headers_and_link(
         assert f"{PUBLIC_URL}/tickets/42" in part
         assert "Revise la configuración SMTP" in part
         assert "no serán consideradas" in part
-    row = await notifier.email_row(envelope.id)
-    assert (row["status"], row["attempts"], row["recipient"]) == ("sent", 1, "juana@example.com")
+
+    async def marked() -> bool:
+        row = await notifier.email_row(envelope.id)
+        return (row["status"], row["attempts"], row["recipient"]) == (
+            "sent",
+            1,
+            "juana@example.com",
+        )
+
+    await wait_for(marked, message="the email marked sent once")
 
 
 async def test_emails_are_in_the_clients_language(

@@ -49,7 +49,10 @@ async def test_relay_down_for_a_while_loses_nothing_and_sends_each_once(
     await smtp.wait(5, timeout=15)
     for envelope in sent:
         assert len(smtp.with_id(mid(envelope))) == 1
-    assert await notifier.pool.fetchval("SELECT count(*) FROM emails WHERE status='sent'") == 5
+    await wait_for(
+        lambda: notifier.pool.fetchval("SELECT count(*) = 5 FROM emails WHERE status='sent'"),
+        message="every email marked sent",
+    )
     assert await notifier.dead_letters() == []
 
 

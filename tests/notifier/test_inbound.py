@@ -106,7 +106,7 @@ async def test_one_answer_per_sender_and_ticket_within_seven_days(
         await send(notifier, "Juana@Example.com", mail(subject=subject))
     await tap.wait(REJECTED, 5)
     autos = await tap.wait(AUTO, 3)
-    assert sorted(a["data"]["ticket_number"] or 0 for a in autos) == [0, 42, 43]
+    assert sorted(a["data"].get("ticket_number") or 0 for a in autos) == [0, 42, 43]
     await smtp.wait(3, address="Juana@Example.com")
     subjects = sorted(r.message["Subject"] for r in smtp.received)
     assert subjects == ["Re: Sin ticket", "Re: [#42] Hola", "Re: [#43] Otro ticket"]
