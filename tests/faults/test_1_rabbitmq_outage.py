@@ -1,0 +1,78 @@
+"""RabbitMQ stopped for 30 s under load, then started again: nothing accepted is lost, no email
+is sent twice."""
+
+import asyncio
+import json
+import time
+
+import aio_pika
+
+from shared.broker import declare_topology
+from tests.faults.conftest import Load, Stack, all_delivered, exactly_once, report
+from tests.support.waiting import wait_for
+
+OUTAGE = 30.0
+TAP = "faults.tap.tickets"
+
+
+async def declare_tap(url: str) -> None:
+    """A durable queue of the test's own on every tickets.* event: it outlives the outage."""
+    connection = await aio_pika.connect(url)
+    async with connection:
+        channel = await connection.channel()
+        exchange = await declare_topology(channel)
+        queue = await channel.declare_queue(TAP, durable=True)
+        await queue.bind(exchange, "tickets.#")
+
+
+async def drain_tap(url: str) -> list[dict]:
+    connection = await aio_pika.connect(url)
+    bodies = []
+    async with connection:
+        channel = await connection.channel()
+        queue = await channel.get_queue(TAP)
+        while (message := await queue.get(no_ack=True, fail=False)) is not None:
+            bodies.append(json.loads(message.body) | {"_routing_key": message.routing_key})
+        await queue.delete(if_unused=False, if_empty=False)
+    return bodies
+
+
+async def test_rabbitmq_stopped_30s_under_load_loses_and_repeats_nothing(stack: Stack) -> None:
+    await declare_tap(stack.rabbit.url)
+    await stack.refresh_tokens()
+    since = len(stack.relay.received)
+    load = Load(stack, "s1").start(await stack.operator())
+    await wait_for(lambda: len(load.tickets) >= 3, timeout=30, message="load before the fault")
+    stopped_at = time.monotonic()
+    await stack.rabbit.stop_app()
+    during_before = len(load.tickets)
+    await asyncio.sleep(OUTAGE - (time.monotonic() - stopped_at))  # hold the outage
+    await stack.rabbit.start_app()
+    outage = time.monotonic() - stopped_at
+    during = len(load.tickets) - during_before
+    after = len(load.tickets)
+    await wait_for(lambda: len(load.tickets) >= after + 3, timeout=30, message="load after it")
+    await load.finish()
+
+    statuses = load.statuses()
+    await stack.all_ready(timeout=60)
+    await all_delivered(stack, load, since, timeout=120)
+    n_receipts, n_answers = exactly_once(stack, load, since)
+
+    events = await drain_tap(stack.rabbit.url)
+    created = {e["data"]["number"] for e in events if e["type"] == "tickets.ticket.created"}
+    replied = {e["data"]["body"] for e in events if e["type"] == "tickets.ticket.replied"}
+    missing_created = set(load.tickets) - created
+    missing_replied = {text for _, text in load.replies} - replied
+    report(
+        f"[1] RabbitMQ node stop_app for {outage:.0f} s under load (3 clients opening tickets, "
+        f"an operator answering and closing): {len(load.tickets)} tickets and "
+        f"{len(load.replies)} replies accepted (201), {during} tickets during the outage; "
+        f"request statuses {dict(statuses)}; {len(events)} tickets.* events on a durable tap "
+        f"queue, missing: {len(missing_created)} created, {len(missing_replied)} replied; "
+        f"emails: {n_receipts} receipts + {n_answers} answers, each exactly once, "
+        "no Message-ID twice"
+    )
+    assert during > 0, "no ticket was opened while RabbitMQ was down"
+    assert set(statuses) <= {200, 201}, f"requests failed while only RabbitMQ was away: {statuses}"
+    assert not missing_created and not missing_replied, (missing_created, missing_replied)
