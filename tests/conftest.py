@@ -1,6 +1,9 @@
 """Fixtures that build real things: databases, a RabbitMQ vhost, running services."""
 
+import asyncio
 import os
+import signal
+import sys
 import uuid
 from collections.abc import AsyncIterator
 
@@ -14,6 +17,20 @@ configure_logging("tests", "console")
 
 # The fault suite stops and kills infrastructure: only `make faults` (HELPDESK_FAULTS=1) runs it.
 collect_ignore = [] if os.environ.get("HELPDESK_FAULTS") == "1" else ["faults"]
+
+
+def _dump_tasks(*_: object) -> None:
+    """`kill -USR1 <pytest pid>` prints every asyncio task's stack: what a hung test waits on."""
+    try:
+        tasks = asyncio.all_tasks(asyncio.get_event_loop_policy().get_event_loop())
+    except RuntimeError:
+        return
+    for task in tasks:
+        print(f"--- {task!r}", file=sys.stderr)
+        task.print_stack(file=sys.stderr)
+
+
+signal.signal(signal.SIGUSR1, _dump_tasks)
 
 
 @pytest.fixture(scope="session")

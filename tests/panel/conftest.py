@@ -12,7 +12,8 @@ from aiohttp.test_utils import TestClient
 from playwright.async_api import Browser, BrowserContext, Page, async_playwright
 
 from tests.support import stack
-from tests.support.infra import DatabaseFactory
+from tests.support.events import EventTap
+from tests.support.infra import DatabaseFactory, create_vhost, delete_vhost
 from tests.support.panel import Visitor, start_panel
 from tests.tickets.conftest import Desk
 
@@ -23,6 +24,7 @@ class Stack:
     tickets: TestClient
     panel: TestClient
     desk: Desk
+    amqp_url: str
 
     def url(self, path: str = "/") -> str:
         return str(self.panel.make_url(path))
@@ -33,17 +35,30 @@ def base_url(client: TestClient) -> str:
 
 
 @pytest.fixture(scope="session")
-async def panel_stack(databases: DatabaseFactory, amqp_url: str) -> AsyncIterator[Stack]:
+async def panel_stack(databases: DatabaseFactory, run_id: str) -> AsyncIterator[Stack]:
+    """One stack for the panel's tests, on a vhost of its own: its tickets instance lives for
+    the whole session and must not consume the events meant for other tests' instances."""
+    vhost = f"panel-{run_id}"
+    amqp_url = create_vhost(vhost)
     auth = await stack.start_auth(databases, amqp_url)
     tickets_db = await stack.tickets_database(databases)
     tickets = await stack.start_tickets(tickets_db, amqp_url, base_url(auth))
     panel = await start_panel(databases, base_url(auth), base_url(tickets))
     desk = Desk(auth, tickets)
     await desk.sign_in_staff()
-    yield Stack(auth, tickets, panel, desk)
+    yield Stack(auth, tickets, panel, desk, amqp_url)
     await panel.close()
     await tickets.close()
     await auth.close()
+    delete_vhost(vhost)
+
+
+@pytest.fixture
+async def event_tap(panel_stack: Stack) -> AsyncIterator[EventTap]:
+    """What the panel's stack publishes (on its own vhost)."""
+    tap = await EventTap(panel_stack.amqp_url).start()
+    yield tap
+    await tap.close()
 
 
 @pytest.fixture
