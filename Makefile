@@ -23,13 +23,11 @@ run: $(STAMP) services
 	$(BIN)/python -m deploy.demo
 	$(BIN)/honcho -f deploy/Procfile -d . start
 
-# Headless Chromium for the panel's browser tests: Debian's package (Playwright drives it through
-# its executable path; `playwright install` is never used), installed when missing and root.
+# Tools of the tests, from Debian's packages, installed when missing and root: headless Chromium
+# for the panel's browser tests (Playwright drives it through its executable path; `playwright
+# install` is never used) and docker-compose, which validates docker-compose.yml offline.
 browser:
-	@test -x /usr/bin/chromium || { \
-	  if [ "$$(id -u)" = 0 ]; then \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
-	  else echo "the browser tests need Debian's chromium: sudo apt-get install chromium"; exit 1; fi; }
+	@deploy/ensure-debian-packages.sh /usr/bin/chromium:chromium /usr/bin/docker-compose:docker-compose
 
 test: $(STAMP) services browser
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

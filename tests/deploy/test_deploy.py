@@ -1,0 +1,85 @@
+"""The deployment files, checked where no Docker engine or cluster runs: the compose file against
+the Compose specification (Debian's docker-compose validates it offline), the gateway's routes,
+the Kubernetes manifests and the Procfile of `make run`."""
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+SERVICES = ("auth", "tickets", "notifier", "panel")
+
+
+def compose_config() -> dict:
+    docker_compose = shutil.which("docker-compose")
+    assert docker_compose, "docker-compose is missing: `make test` installs it (apt-get)"
+    result = subprocess.run(
+        [docker_compose, "-f", "docker-compose.yml", "config"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    return yaml.safe_load(result.stdout)
+
+
+def test_compose_file_is_valid_and_runs_the_whole_suite() -> None:
+    services = compose_config()["services"]
+    assert {"postgres", "rabbitmq", "mailpit", "gateway", *SERVICES} <= set(services)
+    assert "management" in services["rabbitmq"]["image"]
+    for name in SERVICES:
+        service = services[name]
+        assert service["build"]["dockerfile"] == "deploy/Dockerfile"
+        assert service["command"] == ["python", "-m", f"services.{name}"]
+        assert "/readyz" in " ".join(service["healthcheck"]["test"])
+        assert service["environment"]["HELPDESK_AMQP_URL"].startswith("amqp://")
+    assert services["notifier"]["environment"]["NOTIFIER_SMTP_HOST"] == "mailpit"
+
+
+def test_the_image_runs_as_a_non_root_user() -> None:
+    dockerfile = (ROOT / "deploy" / "Dockerfile").read_text()
+    assert "\nUSER helpdesk\n" in dockerfile
+    assert "HEALTHCHECK" in dockerfile
+
+
+def test_the_gateway_serves_the_panel_and_both_apis() -> None:
+    conf = (ROOT / "deploy" / "nginx.conf").read_text()
+    assert "location /api/auth/ {\n        proxy_pass http://auth/;" in conf
+    assert "location /api/tickets/ {\n        proxy_pass http://tickets/;" in conf
+    assert "location / {\n        proxy_pass http://panel;" in conf
+
+
+@pytest.mark.parametrize("name", SERVICES)
+def test_each_service_has_a_deployment_with_probes_and_a_service(name: str) -> None:
+    documents = list(yaml.safe_load_all((ROOT / "deploy" / "k8s" / f"{name}.yaml").read_text()))
+    deployment = next(d for d in documents if d["kind"] == "Deployment")
+    service = next(d for d in documents if d["kind"] == "Service")
+    assert deployment["spec"]["replicas"] >= 2
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    assert container["command"] == ["python", "-m", f"services.{name}"]
+    assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    sources = {next(iter(s)): s[next(iter(s))]["name"] for s in container["envFrom"]}
+    assert sources == {"configMapRef": "helpdesk-settings", "secretRef": "helpdesk-secrets"}
+    assert deployment["spec"]["template"]["spec"]["securityContext"]["runAsNonRoot"] is True
+    assert service["spec"]["selector"] == {"app": name}
+
+
+def test_kustomization_lists_every_manifest() -> None:
+    kustomization = yaml.safe_load((ROOT / "deploy" / "k8s" / "kustomization.yaml").read_text())
+    for resource in kustomization["resources"]:
+        assert (ROOT / "deploy" / "k8s" / resource).exists(), resource
+    assert {f"{name}.yaml" for name in SERVICES} <= set(kustomization["resources"])
+
+
+def test_make_run_starts_the_four_services_and_the_mail_sink() -> None:
+    procfile = (ROOT / "deploy" / "Procfile").read_text().splitlines()
+    commands = dict(line.split(": ", 1) for line in procfile if line.strip())
+    for name in SERVICES:
+        assert commands[name] == f".venv/bin/python -m services.{name}"
+    assert "deploy.mailsink" in commands["mailsink"]
