@@ -49,7 +49,7 @@ def create_app(settings: NotifierSettings) -> web.Application:
             broker=broker,
             settings=settings,
             composer=composer,
-            mailer=Mailer(settings),
+            mailer=(mailer := Mailer(settings)),
             metrics=metrics,
         )
         app[DELIVERY] = delivery
@@ -57,6 +57,7 @@ def create_app(settings: NotifierSettings) -> web.Application:
         broker.add_consumer(EVENTS_QUEUE, delivery.on_event, prefetch=settings.consumer_prefetch)
         broker.add_consumer(DEAD_QUEUE, delivery.on_dead, prefetch=8)
         yield
+        await mailer.close()
 
     async def inbound(app: web.Application) -> AsyncIterator[None]:
         server = InboundServer(InboundHandler(app[lifecycle.POOL], settings), settings)
