@@ -4,7 +4,6 @@ import argparse
 import asyncio
 import sys
 
-from aiohttp import web
 from pydantic import ValidationError
 
 from services.auth import keys
@@ -15,6 +14,7 @@ from services.auth.settings import AuthSettings
 from shared import db
 from shared.errors import ProblemError
 from shared.logging import configure_logging
+from shared.serve import serve
 
 
 async def _create_operator(settings: AuthSettings, args: argparse.Namespace) -> int:
@@ -70,19 +70,13 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("rotate-key", help="start signing with a new key")
     args = parser.parse_args(argv)
     settings = AuthSettings()
-    configure_logging("auth", settings.log_format)
     if args.command == "create-operator":
+        configure_logging("auth", settings.log_format)
         return asyncio.run(_create_operator(settings, args))
     if args.command == "rotate-key":
+        configure_logging("auth", settings.log_format)
         return asyncio.run(_rotate_key(settings))
-    web.run_app(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        access_log=None,
-        print=None,
-        shutdown_timeout=10,
-    )
+    serve("auth", settings, create_app)
     return 0
 
 
