@@ -2,7 +2,7 @@
 
 import asyncpg
 
-from tests.auth.procs import auth_env, create_operator, run_command
+from tests.support.processes import auth_env, create_operator, run_module
 
 PASSWORD = "the first admin passphrase"
 
@@ -56,16 +56,18 @@ async def test_create_operator_refuses_a_short_or_common_password(databases, amq
 
 async def test_create_operator_needs_its_arguments(databases, amqp_url):
     env = auth_env(await databases.empty("auth"), amqp_url)
-    code, _, err = await run_command("create-operator", "--email", "a@b.example", env=env)
+    code, _, err = await run_module(
+        "services.auth", "create-operator", "--email", "a@b.example", env=env
+    )
     assert code != 0 and "--name" in err
 
 
 async def test_rotate_key_exits_0_and_starts_a_new_signing_key(databases, amqp_url):
     dsn = await databases.empty("auth")
     env = auth_env(dsn, amqp_url)
-    code, _, err = await run_command("rotate-key", env=env)
+    code, _, err = await run_module("services.auth", "rotate-key", env=env)
     assert code == 0, err
-    code, out2, err = await run_command("rotate-key", env=env)
+    code, out2, err = await run_module("services.auth", "rotate-key", env=env)
     assert code == 0, err
     conn = await asyncpg.connect(dsn)
     try:

@@ -6,7 +6,7 @@ import json
 
 import asyncpg
 
-from tests.auth.procs import AuthProcess, auth_env
+from tests.support.processes import Service, auth_env
 from tests.support.waiting import wait_for
 
 
@@ -26,15 +26,17 @@ async def test_serves_health_readiness_and_one_json_log_line_per_request(
     databases, amqp_url, tmp_path
 ):
     env = auth_env(await databases.empty("auth"), amqp_url)
-    auth = await AuthProcess(env, tmp_path / "auth.log").start()
+    auth = await Service("auth", env, tmp_path).start()
     try:
-        await auth.wait_healthy("/healthz")
-        await auth.wait_healthy("/readyz")
-        status, text = await auth.get("/readyz")
-        assert status == 200 and json.loads(text)["status"] == "ready"
+        await auth.wait_ok("/healthz")
+        await auth.wait_ready()
+        status, body = await auth.request("GET", "/readyz")
+        assert status == 200 and body["status"] == "ready"
 
         request_id = "test-one-request-1234"
-        status, _ = await auth.get("/.well-known/jwks.json", headers={"X-Request-ID": request_id})
+        status, _ = await auth.request(
+            "GET", "/.well-known/jwks.json", headers={"X-Request-ID": request_id}
+        )
         assert status == 200
 
         def lines_of_request() -> list[dict]:
@@ -48,7 +50,7 @@ async def test_serves_health_readiness_and_one_json_log_line_per_request(
         assert line["path"] == "/.well-known/jwks.json" and line["status"] == 200
         assert line["method"] == "GET" and line["service"] == "auth"
         assert "timestamp" in line and "duration_ms" in line
-        status, text = await auth.get("/metrics")
+        status, text = await auth.request("GET", "/metrics")
         assert status == 200 and "http_requests_total" in text
     finally:
         code = await auth.stop()
@@ -62,13 +64,13 @@ async def test_serves_health_readiness_and_one_json_log_line_per_request(
 async def test_two_instances_on_one_empty_database_both_come_up(databases, amqp_url, tmp_path):
     dsn = await databases.empty("auth")
     env = auth_env(dsn, amqp_url)
-    instances = [AuthProcess(env, tmp_path / f"auth{i}.log") for i in range(2)]
+    instances = [Service("auth", env, tmp_path, name=f"auth{i}") for i in range(2)]
     try:
         await asyncio.gather(*(i.start() for i in instances))
-        await asyncio.gather(*(i.wait_healthy("/healthz") for i in instances))
-        await asyncio.gather(*(i.wait_healthy("/readyz") for i in instances))
+        await asyncio.gather(*(i.wait_ok("/healthz") for i in instances))
+        await asyncio.gather(*(i.wait_ready() for i in instances))
         # Both sign with the same key.
-        documents = [json.loads((await i.get("/.well-known/jwks.json"))[1]) for i in instances]
+        documents = [(await i.request("GET", "/.well-known/jwks.json"))[1] for i in instances]
         assert documents[0] == documents[1] and len(documents[0]["keys"]) == 1
     finally:
         codes = [await i.stop() for i in instances]

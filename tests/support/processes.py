@@ -34,6 +34,13 @@ def clean_env(**extra: str) -> dict[str, str]:
     return env | {"HELPDESK_LOG_FORMAT": "json"} | extra
 
 
+def auth_env(database_url: str, amqp_url: str, **extra: str) -> dict[str, str]:
+    """`clean_env` for auth on `database_url`, with cheap hashing."""
+    return clean_env(
+        **CHEAP_ARGON2, AUTH_DATABASE_URL=database_url, HELPDESK_AMQP_URL=amqp_url, **extra
+    )
+
+
 async def run_module(
     module: str, *args: str, env: dict[str, str], stdin: str = "", timeout: float = 60
 ) -> tuple[int, str, str]:
@@ -52,6 +59,25 @@ async def run_module(
     out, err = await asyncio.wait_for(proc.communicate(stdin.encode()), timeout)
     assert proc.returncode is not None
     return proc.returncode, out.decode(), err.decode()
+
+
+async def create_operator(
+    env: dict[str, str], email: str, password: str, role: str = "admin", name: str = "Ada"
+) -> tuple[int, str, str]:
+    """`python -m services.auth create-operator`, the password on stdin: (code, stdout, stderr)."""
+    return await run_module(
+        "services.auth",
+        "create-operator",
+        "--email",
+        email,
+        "--name",
+        name,
+        "--role",
+        role,
+        "--password-stdin",
+        env=env,
+        stdin=password + "\n",
+    )
 
 
 class Program:
@@ -127,12 +153,17 @@ class Service(Program):
                 return response.status, text
 
     async def wait_ready(self, timeout: float = 30) -> None:
-        async def ready() -> bool:
+        await self.wait_ok("/readyz", timeout, message=f"{self.name} ready")
+
+    async def wait_ok(self, path: str, timeout: float = 30, message: str = "") -> None:
+        """Until GET `path` answers 200; fails at once if the process exits."""
+
+        async def ok() -> bool:
             self.check_running()
             try:
-                status, _ = await self.request("GET", "/readyz")
+                status, _ = await self.request("GET", path)
             except (aiohttp.ClientError, OSError, TimeoutError):
                 return False
             return status == 200
 
-        await wait_for(ready, timeout=timeout, interval=0.1, message=f"{self.name} ready")
+        await wait_for(ok, timeout=timeout, interval=0.1, message=message or f"{self.name} {path}")
