@@ -1,0 +1,61 @@
+"""Schemathesis (`st run`) against a running service's own OpenAPI document."""
+
+import asyncio
+import os
+import sys
+from pathlib import Path
+
+ST = Path(sys.executable).with_name("st")
+# No 5xx, and every answer (status, content type, body) is one the document allows.
+CHECKS = (
+    "not_a_server_error,status_code_conformance,content_type_conformance,"
+    "response_schema_conformance"
+)
+
+
+async def run_schemathesis(
+    base_url: str,
+    token: str,
+    workdir: Path,
+    *,
+    max_examples: int,
+    workers: int,
+    timeout: float,
+    max_time: int | None = None,
+) -> tuple[int, str]:
+    """`st run <base_url>/openapi.json` as `token`, in `workdir`: (exit code, output).
+
+    A run that outlasts `timeout` seconds is killed and counts as a failure (-1)."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    proc = await asyncio.create_subprocess_exec(
+        str(ST),
+        "run",
+        f"{base_url}/openapi.json",
+        "--checks",
+        CHECKS,
+        "--max-examples",
+        str(max_examples),
+        *(["--max-time", str(max_time)] if max_time is not None else []),
+        "--workers",
+        str(workers),
+        "--seed",
+        "20261125",
+        "--request-timeout",
+        "10",
+        "-H",
+        f"Authorization: Bearer {token}",
+        "--report-dir",
+        str(workdir / "report"),
+        cwd=workdir,
+        env=os.environ | {"NO_COLOR": "1", "SCHEMATHESIS_HOOKS": ""},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    try:
+        out, _ = await asyncio.wait_for(proc.communicate(), timeout)
+    except TimeoutError:
+        proc.kill()
+        out, _ = await proc.communicate()
+        return -1, "schemathesis timed out\n" + out.decode(errors="replace")
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(errors="replace")
