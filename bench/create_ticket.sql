@@ -9,14 +9,15 @@
 \set sid :sbase + :client_id
 BEGIN;
 SELECT pg_advisory_xact_lock(hashtext('tickets:' || :client::text));
-SELECT service_id, name FROM client_services WHERE service_id = :sid AND client_number = :client::text;
-SELECT id, name FROM categories WHERE id = :cat;
-INSERT INTO tickets (client_number, service_id, service_name, category_id, subject, status, waiting_since, excerpt)
+SELECT (SELECT name FROM client_services WHERE service_id = :sid AND client_number = :client::text) AS service_name,
+       (SELECT name FROM categories WHERE id = :cat) AS category_name;
+INSERT INTO tickets AS t (client_number, service_id, service_name, category_id, subject, status, waiting_since, excerpt)
     VALUES (:client::text, :sid, 'Hosting bench', :cat, 'Hosting / sitio web', 'open', now(), 'Bench ticket: the site answers slowly since this morning.')
-    RETURNING number \gset
+    RETURNING t.number, t.client_number, t.service_id, t.service_name, t.category_id, t.subject,
+              t.status, t.created_at, t.updated_at, t.excerpt, t.waiting_since \gset
 INSERT INTO messages (ticket_number, author_kind, author_sub, author_name, body, channel)
     VALUES (:number, 'client', 'client:' || :client::text, 'Bench client', 'Bench ticket: the site answers slowly since this morning.', 'api')
-    RETURNING id;
+    RETURNING id, created_at;
 INSERT INTO outbox (event_id, routing_key, aggregate, payload, correlation_id, sent_at)
     VALUES (gen_random_uuid(), 'tickets.ticket.created', 'ticket:' || :number::bigint,
             jsonb_build_object('id', gen_random_uuid(), 'type', 'tickets.ticket.created', 'version', 1,
@@ -24,8 +25,4 @@ INSERT INTO outbox (event_id, routing_key, aggregate, payload, correlation_id, s
                 'subject', 'Hosting / sitio web', 'service', jsonb_build_object('id', :sid::bigint, 'name', 'Hosting bench'),
                 'body', 'Bench ticket: the site answers slowly since this morning.')),
             md5(random()::text), now());
-SELECT t.number, t.client_number, t.service_id, t.service_name, t.category_id, t.subject, t.status,
-       t.created_at, t.updated_at, t.excerpt, t.waiting_since, c.name AS category_name
-    FROM tickets t JOIN categories c ON c.id = t.category_id WHERE t.number = :number;
-SELECT id, author_kind, author_name, body, created_at FROM messages WHERE ticket_number = :number ORDER BY id;
 END;

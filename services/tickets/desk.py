@@ -89,11 +89,13 @@ async def open_ticket(
     assert client_number is not None
     async with transaction(pool) as conn:
         await store.lock_client(conn, client_number)
-        service = await store.get_client_service(conn, client_number, new.service_id)
-        if service is None:
+        found = await store.service_and_category(
+            conn, client_number, new.service_id, new.category_id
+        )
+        service_name, category_name = found["service_name"], found["category_name"]
+        if service_name is None:
             raise _invalid("service_id", "This service is not one of yours.")
-        category = await store.get_category(conn, new.category_id)
-        if category is None:
+        if category_name is None:
             raise _invalid("category_id", "There is no such category.")
         if not new.allow_duplicate:
             duplicate = await store.open_duplicate(
@@ -105,16 +107,17 @@ async def open_ticket(
                     "add to it instead, or send allow_duplicate to open another.",
                     open_ticket=duplicate,
                 )
-        number = await store.insert_ticket(
+        row = await store.insert_ticket(
             conn,
             client_number=client_number,
             service_id=new.service_id,
-            service_name=service["name"],
+            service_name=service_name,
             category_id=new.category_id,
-            subject=category["name"],
+            subject=category_name,
             excerpt=lifecycle.excerpt(new.body),
         )
-        await store.insert_message(
+        number = row["number"]
+        message = await store.insert_message(
             conn,
             ticket_number=number,
             author_kind="client",
@@ -128,13 +131,23 @@ async def open_ticket(
             events.TicketCreated(
                 number=number,
                 client_number=client_number,
-                subject=category["name"],
-                service=events.ServiceRef(id=new.service_id, name=service["name"]),
+                subject=category_name,
+                service=events.ServiceRef(id=new.service_id, name=service_name),
                 body=new.body,
             ),
             aggregate=_aggregate(number),
         )
-        return await _ticket(conn, number)
+    # What was just inserted, as `_ticket` would read it back (two round trips fewer).
+    summary = _summary({**dict(row), "category_name": category_name}).model_dump(
+        exclude={"excerpt"}
+    )
+    first = models.Message(
+        id=message["id"],
+        author=models.Author(kind="client", name=principal.name),
+        body=new.body,
+        created_at=message["created_at"],
+    )
+    return models.Ticket(**summary, messages=[first])
 
 
 def _invalid(field: str, message: str) -> ValidationFailed:
@@ -153,7 +166,7 @@ async def reply(
     async with transaction(pool) as conn:
         row = await _visible_ticket(conn, principal, number, for_update=True)
         status = lifecycle.status_after_reply(row["status"], principal.kind)
-        message_id = await store.insert_message(
+        message = await store.insert_message(
             conn,
             ticket_number=number,
             author_kind=principal.kind,
@@ -175,7 +188,7 @@ async def reply(
                 number=number,
                 client_number=row["client_number"],
                 subject=row["subject"],
-                message_id=message_id,
+                message_id=message["id"],
                 author_kind=principal.kind,
                 author_name=principal.name,
                 body=body,
@@ -183,13 +196,11 @@ async def reply(
             ),
             aggregate=_aggregate(number),
         )
-        messages = await store.ticket_messages(conn, number)
-    created = next(m for m in messages if m["id"] == message_id)
     return models.Message(
-        id=message_id,
+        id=message["id"],
         author=models.Author(kind=principal.kind, name=principal.name),
         body=body,
-        created_at=created["created_at"],
+        created_at=message["created_at"],
     )
 
 

@@ -70,6 +70,23 @@ async def replace_client_services(
     )
 
 
+async def service_and_category(
+    conn: Conn, client_number: str, service_id: int, category_id: int
+) -> Record:
+    """One round trip for both lookups of a new ticket: `service_name` is null when the service
+    is not the client's, `category_name` when there is no such category."""
+    return await conn.fetchrow(
+        """
+        SELECT (SELECT name FROM client_services
+                WHERE service_id = $1 AND client_number = $2) AS service_name,
+               (SELECT name FROM categories WHERE id = $3) AS category_name
+        """,
+        service_id,
+        client_number,
+        category_id,
+    )
+
+
 async def get_client_service(conn: Conn, client_number: str, service_id: int) -> Record | None:
     return await conn.fetchrow(
         "SELECT service_id, name FROM client_services WHERE service_id = $1 AND client_number = $2",
@@ -110,13 +127,14 @@ async def insert_ticket(
     category_id: int,
     subject: str,
     excerpt: str,
-) -> int:
-    return await conn.fetchval(
-        """
-        INSERT INTO tickets (client_number, service_id, service_name, category_id, subject,
-                             status, waiting_since, excerpt)
+) -> Record:
+    """The new ticket's row (its columns as `get_ticket` has them, without `category_name`)."""
+    return await conn.fetchrow(
+        f"""
+        INSERT INTO tickets AS t (client_number, service_id, service_name, category_id, subject,
+                                  status, waiting_since, excerpt)
         VALUES ($1, $2, $3, $4, $5, 'open', now(), $6)
-        RETURNING number
+        RETURNING {_TICKET_COLUMNS}
         """,
         client_number,
         service_id,
@@ -136,12 +154,13 @@ async def insert_message(
     author_name: str,
     body: str,
     channel: str,
-) -> int:
-    return await conn.fetchval(
+) -> Record:
+    """The new message's `id` and `created_at`."""
+    return await conn.fetchrow(
         """
         INSERT INTO messages (ticket_number, author_kind, author_sub, author_name, body, channel)
         VALUES ($1, $2, $3, $4, $5, $6)
-        RETURNING id
+        RETURNING id, created_at
         """,
         ticket_number,
         author_kind,
