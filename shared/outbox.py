@@ -1,11 +1,11 @@
 """The transactional outbox: `add_event` in the caller's transaction, `OutboxRelay` publishes.
 
 The relay takes a batch of unsent rows with `FOR UPDATE SKIP LOCKED` (so several instances can
-relay at once), publishes each with publisher confirms and marks it sent only after the broker
-confirmed. A row whose aggregate has an earlier unsent row held by another relay is left for a
-later round, which keeps per-aggregate order. It wakes on NOTIFY and polls as a fallback, since a
-notification is only a wake-up and can be missed (for instance while reconnecting).
-"""
+relay at once), publishes them with publisher confirms (a wave at a time, at most one event per
+aggregate in a wave) and marks a row sent only after the broker confirmed it. A row whose
+aggregate has an earlier unsent row held by another relay is left for a later round, which keeps
+per-aggregate order. It wakes on NOTIFY and polls as a fallback, since a notification is only a
+wake-up and can be missed (for instance while reconnecting)."""
 
 import asyncio
 import contextlib
@@ -50,7 +50,7 @@ WITH batch AS (
     LIMIT $1
     FOR UPDATE SKIP LOCKED
 )
-SELECT o.id, o.event_id, o.routing_key, o.payload::text AS payload, o.correlation_id
+SELECT o.id, o.event_id, o.routing_key, o.aggregate, o.payload::text AS payload, o.correlation_id
 FROM outbox o JOIN batch b ON b.id = o.id
 WHERE NOT EXISTS (
     SELECT 1 FROM outbox p
@@ -158,19 +158,37 @@ class OutboxRelay:
         done: list[int] = []
         async with self._pool.acquire(timeout=5) as conn, conn.transaction():
             rows = await conn.fetch(_CLAIM_BATCH, self._batch_size)
-            for row in rows:
-                try:
-                    await self._publish(
-                        row["routing_key"],
-                        row["payload"].encode(),
-                        str(row["event_id"]),
-                        row["correlation_id"],
-                    )
-                except Exception as exc:
-                    failure = exc
-                    break
-                done.append(row["id"])
-            # What the broker confirmed is marked sent even when a later publish failed.
+            # Published in waves holding at most one event per aggregate: a wave is published
+            # at once and its confirms awaited together (one round trip, not one per event);
+            # the next wave only after every confirm of this one, and none after a failure, so
+            # an aggregate's events still reach the broker one after the other, in order.
+            waiting = list(rows)
+            while waiting and failure is None:
+                wave, later, seen = [], [], set()
+                for row in waiting:
+                    (later if row["aggregate"] in seen else wave).append(row)
+                    seen.add(row["aggregate"])
+                waiting = later
+                results = await asyncio.gather(
+                    *(
+                        self._publish(
+                            row["routing_key"],
+                            row["payload"].encode(),
+                            str(row["event_id"]),
+                            row["correlation_id"],
+                        )
+                        for row in wave
+                    ),
+                    return_exceptions=True,
+                )
+                for row, result in zip(wave, results, strict=True):
+                    if isinstance(result, asyncio.CancelledError):
+                        raise result
+                    if isinstance(result, BaseException):
+                        failure = failure or result
+                    else:
+                        done.append(row["id"])
+            # What the broker confirmed is marked sent even when another publish failed.
             if done:
                 await conn.execute(_MARK_SENT, done)
         if failure is not None:
