@@ -352,18 +352,29 @@ def duplicate_ids(received: list[Received]) -> int:
     return sum(n - 1 for n in counts.values())
 
 
+def missing_emails(stack: Stack, load: Load, since: int) -> tuple[set[int], set[str]]:
+    """Accepted tickets without a receipt, accepted replies without an answer."""
+    got = stack.relay.received[since:]
+    return (
+        set(load.tickets) - set(receipts(got)),
+        {text for _, text in load.replies} - set(answers(got, load.label)),
+    )
+
+
 async def all_delivered(stack: Stack, load: Load, since: int, timeout: float) -> None:
     """Wait until every accepted ticket has its receipt and every accepted reply its answer."""
-    wanted_tickets = set(load.tickets)
-    wanted_replies = {text for _, text in load.replies}
-
-    def complete() -> bool:
-        got = stack.relay.received[since:]
-        return wanted_tickets <= set(receipts(got)) and wanted_replies <= set(
-            answers(got, load.label)
+    try:
+        await wait_for(
+            lambda: missing_emails(stack, load, since) == (set(), set()),
+            timeout=timeout,
+            interval=0.5,
+            message="every due email",
         )
-
-    await wait_for(complete, timeout=timeout, interval=0.5, message="every due email")
+    except AssertionError as exc:
+        tickets, replies = missing_emails(stack, load, since)
+        raise AssertionError(
+            f"{exc}: no receipt for tickets {sorted(tickets)}, no answer to {sorted(replies)}"
+        ) from None
 
 
 def exactly_once(stack: Stack, load: Load, since: int) -> tuple[int, int]:

@@ -44,8 +44,9 @@ async def _run(*args: str, timeout: float = 60) -> str:
 
 
 class PrivatePostgres:
-    """`initdb` + `pg_ctl` on a free port with trust authentication (fsync off: nothing here
-    outlives the run, and a crash of the OS is not a fault this suite injects)."""
+    """`initdb` + `pg_ctl` on a free port with trust authentication. fsync is off (a crash of
+    the OS is not a fault this suite injects) but synchronous_commit stays on: a crash of
+    PostgreSQL (`stop -m immediate`) must not lose a commit it acknowledged."""
 
     def __init__(self) -> None:
         self.port = free_port()
@@ -67,7 +68,7 @@ class PrivatePostgres:
             )  # fmt: skip
         options = (
             f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off "
-            "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
+            "-c full_page_writes=off -c max_connections=200"
         )
         await self._pg(
             str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-l", str(self.log), "-o", options,

@@ -99,6 +99,7 @@ async def test_postgres_restarted_under_load_answers_503_fast_and_keeps_every_20
         bodies = [m["body"] for m in ticket["messages"]] if status == 200 else []
         if status != 200 or (number in accepted_replies and accepted_replies[number] not in bodies):
             lost.append((number, status))
+    assert not lost, lost
     await all_delivered(stack, load, since, timeout=120)
     n_receipts, n_answers = exactly_once(stack, load, since)
     report(
