@@ -18,18 +18,22 @@ Results: bench/results/suite.json (+ tickets_reads.json) and bench/results/*.png
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import platform
 import re
+import resource
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
+from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 
+import aio_pika
 import aiohttp
 import asyncpg
 
@@ -64,6 +68,69 @@ def rss_mb(pid: int) -> dict:
         if key in ("VmRSS", "VmHWM"):
             fields[key] = int(value.split()[0]) / 1024
     return {"rss_mb": fields["VmRSS"], "peak_rss_mb": fields["VmHWM"]}
+
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of a process so far (0 when it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def children_of(parent: int) -> list[int]:
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(stat[1]) == parent:
+                pids.append(int(entry.name))
+    return pids
+
+
+class CpuMeter:
+    """CPU seconds of the suite's processes, PostgreSQL (the postmaster's children, i.e. every
+    backend of this server) and RabbitMQ (beam.smp) over a phase."""
+
+    def __init__(self, services: dict[str, int], postmaster: int | None, rabbit: int | None):
+        self.services, self.postmaster, self.rabbit = services, postmaster, rabbit
+
+    def snapshot(self) -> dict[str, float]:
+        out = {name: cpu_seconds(pid) for name, pid in self.services.items()}
+        if self.postmaster:
+            out["postgresql"] = sum(cpu_seconds(p) for p in children_of(self.postmaster))
+        if self.rabbit:
+            out["rabbitmq"] = cpu_seconds(self.rabbit)
+        usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+        out["finished children (load generator, pgbench)"] = usage.ru_utime + usage.ru_stime
+        return out
+
+    @staticmethod
+    def delta(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+        return {k: round(after[k] - before.get(k, 0.0), 2) for k in after}
+
+
+async def postmaster_pid(pool: asyncpg.Pool) -> int | None:
+    try:
+        directory = await pool.fetchval("SHOW data_directory")
+        return int((Path(directory) / "postmaster.pid").read_text().split()[0])
+    except (OSError, ValueError, asyncpg.PostgresError):
+        return None
+
+
+def rabbit_pid() -> int | None:
+    out = subprocess.run(
+        ["rabbitmqctl", "-q", "eval", "os:getpid()."], capture_output=True, text=True, timeout=60
+    ).stdout
+    digits = out.strip().strip('"')
+    return int(digits) if digits.isdigit() else None
 
 
 def machine() -> str:
@@ -118,27 +185,31 @@ def pgbench(url: str, connections: int, seconds: int, variables: dict[str, int])
     return {"tps": tps, "transactions": len(latencies), **summary(latencies)}
 
 
-async def rabbit_queue_depth(vhost: str, queue: str) -> int:
-    proc = await asyncio.create_subprocess_exec(
-        "rabbitmqctl", "-q", "list_queues", "-p", vhost, "name", "messages",
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
-    )  # fmt: skip
-    out, _ = await asyncio.wait_for(proc.communicate(), 60)
-    for line in out.decode().splitlines():
-        parts = line.split()
-        if len(parts) == 2 and parts[0] == queue:
-            return int(parts[1])
-    return 0
+async def queue_depth(amqp_url: str, queue: str) -> int:
+    """Messages ready in `queue` (a passive declare; rabbitmqctl would cost a CPU-second)."""
+    connection = await aio_pika.connect(amqp_url, timeout=10)
+    try:
+        channel = await connection.channel()
+        declared = await channel.declare_queue(queue, passive=True)
+        return declared.declaration_result.message_count or 0
+    finally:
+        await connection.close()
 
 
-async def drain(vhost: str, tickets_db: asyncpg.Pool, timeout: float) -> float:
-    """Wait until the outbox is relayed and the notifier's queue is empty; seconds taken."""
+async def drain(
+    amqp_url: str, tickets_db: asyncpg.Pool, notifier_db: asyncpg.Pool, timeout: float
+) -> float:
+    """Wait until the outbox is relayed, the notifier's queue is empty and no email is being
+    sent; seconds taken."""
     started = time.monotonic()
     while time.monotonic() - started < timeout:
         unsent = await tickets_db.fetchval("SELECT count(*) FROM outbox WHERE sent_at IS NULL")
-        if unsent == 0 and await rabbit_queue_depth(vhost, "notifier.events") == 0:
+        busy = await notifier_db.fetchval(
+            "SELECT count(*) FROM emails WHERE status NOT IN ('sent', 'dead')"
+        )
+        if unsent == 0 and busy == 0 and await queue_depth(amqp_url, "notifier.events") == 0:
             return time.monotonic() - started
-        await asyncio.sleep(1)
+        await asyncio.sleep(0.5)
     raise RuntimeError(f"the suite did not drain in {timeout:.0f} s")
 
 
@@ -183,7 +254,8 @@ async def suite_benchmarks(args: argparse.Namespace, var: Path) -> dict:
     auth = Service("auth", env, logs)
     env |= {"TICKETS_AUTH_URL": auth.url, "NOTIFIER_AUTH_URL": auth.url}
     tickets = [Service("tickets", env, logs, name=f"tickets-{i}") for i in (1, 2)]
-    notifier = Service("notifier", env, logs)
+    notifier_env = env
+    notifier = Service("notifier", notifier_env, logs)
     programs: list[Program] = [sink, auth, *tickets, notifier]
     result: dict = {"vhost": vhost}
     tickets_db = await asyncpg.create_pool(urls["tickets"], min_size=1, max_size=2)
@@ -195,6 +267,10 @@ async def suite_benchmarks(args: argparse.Namespace, var: Path) -> dict:
             await service.wait_ready(timeout=60)
         pids = {s.name: s.proc.pid for s in (auth, *tickets, notifier)}
         log(f"suite ready (auth, tickets ×2, notifier, SMTP sink), pids {pids}")
+        meter = CpuMeter(
+            pids | {"sink": sink.proc.pid}, await postmaster_pid(tickets_db), rabbit_pid()
+        )
+        result["cpu_seconds"] = cpu = {}
         result["memory_idle"] = {s.name: rss_mb(s.proc.pid) for s in (auth, *tickets, notifier)}
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as http:
 
@@ -251,16 +327,23 @@ async def suite_benchmarks(args: argparse.Namespace, var: Path) -> dict:
                 for c in load_clients
             ]
 
-            # 1. Ticket creation: pgbench's ceiling, then the API with 1 and 2 instances.
+            # 1. Ticket creation: pgbench's ceiling, then the API with 1 and 2 instances. The
+            # notifier is stopped meanwhile: each ticket asks for a receipt email, and sending
+            # hundreds a second would take the CPU the ceiling did not have to share. Events
+            # wait in its durable queue; it is started again afterwards and drains them.
+            await notifier.stop()
             creation: dict = {"connections": args.connections, "seconds": args.duration}
             log(f"pgbench: {args.connections} connections, {args.duration} s")
+            before = meter.snapshot()
             creation["pgbench"] = pgbench(
                 urls["tickets"],
                 args.connections,
                 args.duration,
                 {"cbase": cbase, "sbase": sbase, "cat": category_id},
             )
-            log(f"  {creation['pgbench']['tps']:.0f} transactions/s")
+            cpu["pgbench"] = meter.delta(before, meter.snapshot())
+            result["load_average"] = {"pgbench": os.getloadavg()[0]}
+            log(f"  {creation['pgbench']['tps']:.0f} transactions/s; CPU s {cpu['pgbench']}")
             for count in (1, 2):
                 log(f"API, {count} tickets instance(s): {args.connections} connections")
                 job = {
@@ -270,7 +353,10 @@ async def suite_benchmarks(args: argparse.Namespace, var: Path) -> dict:
                     "duration": args.duration,
                     "warmup": 2,
                 }
+                before = meter.snapshot()
                 load = await run_load("create", job, args.duration + 60)
+                cpu[f"api_{count}"] = meter.delta(before, meter.snapshot())
+                result["load_average"][f"api_{count}"] = os.getloadavg()[0]
                 latencies = load.pop("latencies_ms")
                 load |= summary(latencies)
                 load["ratio"] = load["rps"] / creation["pgbench"]["tps"]
@@ -279,10 +365,27 @@ async def suite_benchmarks(args: argparse.Namespace, var: Path) -> dict:
                     f"  {load['rps']:.0f} requests/s, ratio {load['ratio']:.2f}"
                     f", errors {load['errors']}"
                 )
-                waited = await drain(vhost, tickets_db, args.drain_timeout)
-                log(f"  outbox relayed and notifier queue empty after {waited:.0f} s more")
-                creation[f"api_{count}"]["drain_seconds"] = waited
+                log(f"  CPU s {cpu[f'api_{count}']}")
             result["creation"] = creation
+            backlog = await queue_depth(amqp_url, "notifier.events")
+            notifier = Service("notifier", notifier_env, logs)
+            programs[-1] = notifier
+            await notifier.start()
+            await notifier.wait_ready(timeout=60)
+            meter.services["notifier"] = notifier.proc.pid
+            log(f"notifier started again; draining {backlog} receipt events")
+            before = meter.snapshot()
+            waited = await drain(amqp_url, tickets_db, notifier_db, args.drain_timeout)
+            cpu["receipts_backlog"] = meter.delta(before, meter.snapshot())
+            result["receipts_backlog"] = {
+                "events": backlog,
+                "seconds": waited,
+                "emails_per_second": backlog / waited if waited else float("nan"),
+            }
+            log(
+                f"  drained in {waited:.0f} s ({backlog / max(waited, 1e-9):.0f}/s)"
+                f"; CPU s {cpu['receipts_backlog']}"
+            )
 
             # 2. Notification latency: tickets to reply to, then open-loop replies.
             notify_token = await token(notify_client["client_number"], CLIENT_PASSWORD)
@@ -297,7 +400,7 @@ async def suite_benchmarks(args: argparse.Namespace, var: Path) -> dict:
                 headers = {"Authorization": f"Bearer {notify_token}"}
                 made = await call("POST", f"{tickets[0].url}/v1/tickets", headers, json=body)
                 reply_tickets.append(made["number"])
-            await drain(vhost, tickets_db, args.drain_timeout)
+            await drain(amqp_url, tickets_db, notifier_db, args.drain_timeout)
             notification: dict = {}
             for rate in args.rates:
                 log(f"replies at {rate}/s for {args.reply_seconds} s (open loop)")
@@ -308,8 +411,12 @@ async def suite_benchmarks(args: argparse.Namespace, var: Path) -> dict:
                     "rate": rate,
                     "duration": args.reply_seconds,
                 }
+                before = meter.snapshot()
                 load = await run_load("replies", job, args.reply_seconds + 60)
-                waited = await drain(vhost, tickets_db, args.drain_timeout)
+                waited = await drain(amqp_url, tickets_db, notifier_db, args.drain_timeout)
+                cpu[f"replies_{rate}"] = meter.delta(before, meter.snapshot())
+                result["load_average"][f"replies_{rate}"] = os.getloadavg()[0]
+                log(f"  CPU s {cpu[f'replies_{rate}']}")
                 await asyncio.sleep(1)
                 notification[str(rate)] = load
                 log(f"  sent; suite drained {waited:.0f} s after the last request")
@@ -317,6 +424,11 @@ async def suite_benchmarks(args: argparse.Namespace, var: Path) -> dict:
                 s.name: rss_mb(s.proc.pid) for s in (auth, *tickets, notifier)
             }
     finally:
+        # The sink writes what it received when it stops: give it the time that takes.
+        if sink.proc is not None and sink.proc.returncode is None:
+            sink.proc.terminate()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(sink.proc.wait(), 120)
         for program in reversed(programs):
             await program.stop()
         await tickets_db.close()
@@ -338,6 +450,7 @@ async def suite_benchmarks(args: argparse.Namespace, var: Path) -> dict:
             "rate": float(rate),
             "requests": len(rows),
             "accepted_201": len(ok),
+            "errors": dict(Counter(str(r["status"]) for r in rows if r["status"] != 201)),
             "emails_matched": len(e2e),
             "lost": len(ok) - len(e2e),
             "e2e": summary(e2e),
@@ -400,6 +513,13 @@ def table(result: dict) -> str:
                 if n["rate"] == 200
                 else ""
             )
+            + (f"  errors {n['errors']}" if n["errors"] else "")
+        )
+    if "receipts_backlog" in result:
+        b = result["receipts_backlog"]
+        lines.append(
+            f"   (the notifier alone, draining the {b['events']} receipts of part 1:"
+            f" {b['emails_per_second']:.0f} emails/s)"
         )
     if "reads" in result:
         r = result["reads"]
@@ -425,6 +545,19 @@ def table(result: dict) -> str:
             f"   {name:12}{m['rss_mb']:>8.1f}  (peak {m['peak_rss_mb']:.1f}, idle {idle:.1f})"
             f"  {'met' if ok else 'NOT met'}"
         )
+    lines.append("")
+    lines.append(
+        "5. CPU milliseconds per created ticket, by process (machine shared; load average)"
+    )
+    cpu = result["cpu_seconds"]
+    for key in ("api_1", "api_2"):
+        made = c[key]["rps"] * (c["seconds"] + 2)  # the window includes the 2 s warm-up
+        parts = ", ".join(
+            f"{name.split(' (')[0]} {seconds * 1000 / made:.2f}"
+            for name, seconds in cpu[key].items()
+            if seconds >= 0.05
+        )
+        lines.append(f"   {key}: {parts} (load {result['load_average'][key]:.1f})")
     return "\n".join(lines)
 
 

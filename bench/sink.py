@@ -21,6 +21,18 @@ from pathlib import Path
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 TOKEN = re.compile(r"bench-[0-9a-f]{16}")
+RAW_TOKEN = re.compile(rb"bench-[0-9a-f]{16}")
+
+
+def _parsed_token(data: bytes) -> str | None:
+    """The token when the raw bytes do not show it (a transfer encoding split it)."""
+    message = email.message_from_bytes(data, policy=email.policy.default)
+    try:
+        text = message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    except (AttributeError, KeyError, LookupError):
+        return None
+    found = TOKEN.search(text)
+    return found.group(0) if found else None
 
 
 class Recorder:
@@ -36,13 +48,9 @@ class Recorder:
     def dump(self, path: Path) -> None:
         with path.open("w") as out:
             for accepted, rcpt, data in self.received:
-                message = email.message_from_bytes(data, policy=email.policy.default)
-                try:
-                    text = message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
-                except (AttributeError, KeyError, LookupError):
-                    text = data.decode(errors="replace")
-                found = TOKEN.search(text)
-                row = {"t": accepted, "token": found.group(0) if found else None, "to": rcpt}
+                found = RAW_TOKEN.search(data)
+                token = found.group(0).decode() if found else _parsed_token(data)
+                row = {"t": accepted, "token": token, "to": rcpt}
                 out.write(json.dumps(row) + "\n")
 
 
