@@ -11,7 +11,7 @@ import pytest
 
 from shared.logging import configure_logging
 from tests.support.events import EventTap
-from tests.support.infra import DatabaseFactory, create_vhost, delete_vhost
+from tests.support.infra import DatabaseFactory, create_vhost, delete_vhost, drop_stale_databases
 
 configure_logging("tests", "console")
 
@@ -49,6 +49,7 @@ def amqp_url(run_id: str) -> AsyncIterator[str]:
 
 @pytest.fixture(scope="session")
 async def databases(run_id: str) -> AsyncIterator[DatabaseFactory]:
+    await drop_stale_databases()
     factory = DatabaseFactory(run_id)
     yield factory
     await factory.drop_all()
