@@ -19,7 +19,9 @@ from typing import Any
 import aiohttp
 import pytest
 
+from shared import events
 from tests.faults.private import PrivatePostgres, PrivateRabbit
+from tests.notifier.conftest import Publisher
 from tests.support.processes import CHEAP_ARGON2, Service, clean_env, run_module
 from tests.support.smtp import Received, SmtpSink
 from tests.support.waiting import wait_for
@@ -328,6 +330,26 @@ class Load:
 
     def slowest(self) -> float:
         return max((o.seconds for o in self.outcomes), default=0.0)
+
+
+async def publish_burst(stack: Stack, count: int, label: str) -> set[str]:
+    """`count` password recovery events straight onto the events exchange; their Message-IDs."""
+    publisher = await Publisher(stack.rabbit.url).start()
+    try:
+        sent = [
+            await publisher.event(
+                events.PasswordRecoveryRequested(
+                    client_number=str(70000 + i),
+                    email=f"{label}{i}@faults.example",
+                    language="es",
+                    reset_token=f"{label}-token-{i}",
+                )
+            )
+            for i in range(count)
+        ]
+    finally:
+        await publisher.close()
+    return {f"<{e.id}@helpdesk.example>" for e in sent}
 
 
 # --- what the relay received -------------------------------------------------------------------

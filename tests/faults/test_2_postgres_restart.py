@@ -14,11 +14,13 @@ from tests.faults.conftest import (
     Stack,
     all_delivered,
     exactly_once,
+    publish_burst,
     report,
 )
 from tests.support.waiting import wait_for
 
 OUTAGE = 10.0
+BURST = 200
 
 
 async def probe(stack: Stack, admin: dict[str, str], stop: asyncio.Event) -> list[Outcome]:
@@ -56,8 +58,16 @@ async def test_postgres_restarted_under_load_answers_503_fast_and_keeps_every_20
     admin = await stack.admin()  # tokens are verified without the database
     pids = {s.name: s.proc.pid for s in stack.services if s.proc}
     since = len(stack.relay.received)
+    burst = await publish_burst(stack, BURST, "crash")
+
+    def burst_delivered() -> list[str]:
+        return [r.message_id for r in stack.relay.received[since:] if r.message_id in burst]
+
     load = Load(stack, "s2").start(operator)
     await wait_for(lambda: len(load.tickets) >= 3, timeout=30, message="load before the fault")
+    # The notifier in the middle of sending the burst when the database goes.
+    await wait_for(lambda: len(burst_delivered()) >= BURST // 4, timeout=30, message="burst")
+    crashed_at = len(burst_delivered())
     began = time.monotonic()
     await stack.pg.stop("immediate")  # a crash: every backend goes at once
     cut = len(load.outcomes)
@@ -101,7 +111,14 @@ async def test_postgres_restarted_under_load_answers_503_fast_and_keeps_every_20
             lost.append((number, status))
     assert not lost, lost
     await all_delivered(stack, load, since, timeout=120)
-    n_receipts, n_answers = exactly_once(stack, load, since)
+    await wait_for(lambda: set(burst_delivered()) == burst, timeout=60, message="the burst")
+    burst_twice = len(burst_delivered()) - len(burst)
+    try:
+        n_receipts, n_answers = exactly_once(stack, load, since)
+        repeated = None
+    except AssertionError as exc:
+        n_receipts = n_answers = -1
+        repeated = exc
     report(
         f"[2] PostgreSQL crashed (pg_ctl stop -m immediate), down {outage:.0f} s, under load: "
         f"{len(during)} tickets requests during the outage, {len(refused)} answered 503 "
@@ -112,8 +129,12 @@ async def test_postgres_restarted_under_load_answers_503_fast_and_keeps_every_20
         f"{max((o.seconds for o in probes), default=0):.2f} s; "
         f"ready again {recovered:.1f} s after restart, same processes; {len(load.tickets)} "
         f"tickets and {len(load.replies)} replies accepted, {len(lost)} lost; emails "
-        f"{n_receipts} receipts + {n_answers} answers, each exactly once"
+        f"{n_receipts} receipts + {n_answers} answers, each exactly once; a burst of {BURST} "
+        f"recovery emails, {crashed_at} sent at the crash: all delivered, {burst_twice} twice"
     )
+    assert burst_twice == 0, "the crash made the notifier send an email twice"
+    if repeated is not None:
+        raise repeated
     assert refused, "no request reached the services while PostgreSQL was down"
     assert not wrong, wrong[:10]
     assert not not_problem, not_problem[:10]

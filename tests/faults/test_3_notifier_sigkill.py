@@ -4,9 +4,7 @@ duplicates (the same Message-ID twice) counted and reported."""
 import signal
 from collections import Counter
 
-from shared import events
-from tests.faults.conftest import Stack, report
-from tests.notifier.conftest import Publisher
+from tests.faults.conftest import Stack, publish_burst, report
 from tests.support.waiting import wait_for
 
 BURST = 300
@@ -15,22 +13,11 @@ KILLS = 2
 
 async def test_notifier_sigkilled_mid_burst_loses_no_email(stack: Stack) -> None:
     since = len(stack.relay.received)
-    publisher = await Publisher(stack.rabbit.url).start()
-    try:
-        sent = [
-            await publisher.event(
-                events.PasswordRecoveryRequested(
-                    client_number=str(70000 + i),
-                    email=f"burst{i}@faults.example",
-                    language="es",
-                    reset_token=f"burst-token-{i}",
-                )
-            )
-            for i in range(BURST)
-        ]
-    finally:
-        await publisher.close()
-    wanted = {f"<{e.id}@helpdesk.example>" for e in sent}
+    # The burst queued while the notifier is stopped, so that it is a backlog in full flow when
+    # the kills come (published live, most of it would be sent before the first kill).
+    await stack.notifier.stop()
+    wanted = await publish_burst(stack, BURST, "kill")
+    await stack.notifier.start()
 
     def delivered() -> int:
         return sum(1 for r in stack.relay.received[since:] if r.message_id in wanted)
