@@ -16,8 +16,9 @@ import unicodedata
 import uuid
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from email.headerregistry import Address
+from email.headerregistry import Address, HeaderRegistry
 from email.message import EmailMessage
+from email.policy import default as default_policy
 from email.utils import format_datetime, parseaddr
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,26 @@ DEFAULT_LANGUAGE = "es"
 TEMPLATES = Path(__file__).with_name("templates")
 _CORRELATION_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 _MESSAGE_ID = re.compile(r"<[!-;=?-~]{1,250}@[!-;=?-~]{1,250}>")
+
+
+class _HeaderClasses(HeaderRegistry):
+    """`HeaderRegistry` makes a new class for every header of every email (`type(...)` on each
+    lookup), a good part of composing one; the class only depends on the header's name, so
+    each is made once. Same headers, same output."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._made: dict[str, type] = {}
+
+    def __getitem__(self, name: str) -> type:
+        key = name.lower()
+        made = self._made.get(key)
+        if made is None:
+            made = self._made[key] = super().__getitem__(name)
+        return made
+
+
+POLICY = default_policy.clone(header_factory=_HeaderClasses())
 
 SUBJECTS: dict[str, dict[str, str]] = {
     "es": {
@@ -119,7 +140,7 @@ class Composer:
         subject_values = {
             k: clean_header_text(str(v)) for k, v in context.items() if not isinstance(v, list)
         }
-        message = EmailMessage()
+        message = EmailMessage(policy=POLICY)
         message["From"] = self.sender
         message["To"] = Address(
             display_name=clean_header_text(recipient_name or "", 100), addr_spec=recipient
