@@ -41,11 +41,12 @@ async def auth_db(databases: DatabaseFactory) -> str:
 async def make_auth(
     auth_db: str, amqp_url: str
 ) -> AsyncIterator[Callable[..., Awaitable[TestClient]]]:
-    """Start auth instances on the test's database (several, for multi-instance tests)."""
+    """Start auth instances on the test's database (several, for multi-instance tests);
+    `amqp_url=` among the overrides replaces the run's vhost URL."""
     clients: list[TestClient] = []
 
     async def make(**overrides: Any) -> TestClient:
-        settings = auth_settings(auth_db, amqp_url, **overrides)
+        settings = auth_settings(auth_db, overrides.pop("amqp_url", amqp_url), **overrides)
         client = TestClient(TestServer(create_app(settings)))
         await client.start_server()
         clients.append(client)

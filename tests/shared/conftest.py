@@ -7,13 +7,12 @@ import aio_pika
 import asyncpg
 import pytest
 import structlog
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 
-from services.auth.app import create_app
 from shared import db
 from shared.broker import Broker, MessageHandler, declare_topology
 from shared.logging import correlation_id
-from tests.auth.conftest import admin, api, auth, auth_db, auth_settings, make_auth  # noqa: F401
+from tests.auth.conftest import admin, api, auth, auth_db, make_auth  # noqa: F401
 from tests.support.infra import DatabaseFactory
 from tests.support.proxy import TcpProxy
 
@@ -49,27 +48,13 @@ async def broker_proxy() -> AsyncIterator[TcpProxy]:
 
 
 @pytest.fixture
-async def make_proxied_auth(
-    auth_db: str,  # noqa: F811 (the fixture imported above)
+def make_proxied_auth(
+    broker_proxy: TcpProxy,  # first: it must outlive the auth instances
+    make_auth: Callable[..., Awaitable[TestClient]],  # noqa: F811 (the fixture imported above)
     amqp_url: str,
-    broker_proxy: TcpProxy,
-) -> AsyncIterator[Callable[[], Awaitable[TestClient]]]:
-    """auth instances whose only way to RabbitMQ is through `broker_proxy` (same vhost).
-
-    (`make_auth(amqp_url=...)` cannot do this: auth_settings already receives amqp_url.)
-    """
-    clients: list[TestClient] = []
-
-    async def make() -> TestClient:
-        settings = auth_settings(auth_db, broker_proxy.url_for(amqp_url))
-        client = TestClient(TestServer(create_app(settings)))
-        await client.start_server()
-        clients.append(client)
-        return client
-
-    yield make
-    for client in clients:
-        await client.close()
+) -> Callable[[], Awaitable[TestClient]]:
+    """auth instances whose only way to RabbitMQ is through `broker_proxy` (same vhost)."""
+    return lambda: make_auth(amqp_url=broker_proxy.url_for(amqp_url))
 
 
 @pytest.fixture(autouse=True)
