@@ -1,7 +1,6 @@
 """When auth or tickets is away the panel answers a clear page quickly, never a 500 or a hang."""
 
 import asyncio
-import socket
 import time
 from collections.abc import AsyncIterator
 
@@ -15,14 +14,12 @@ from tests.panel.conftest import Stack, base_url
 from tests.support import stack
 from tests.support.infra import DatabaseFactory
 from tests.support.panel import Visitor, start_panel
+from tests.support.processes import free_port
 from tests.tickets.conftest import Desk
 
 
 def closed_port_url() -> str:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    return f"http://127.0.0.1:{port}"
+    return f"http://127.0.0.1:{free_port()}"
 
 
 @pytest.fixture

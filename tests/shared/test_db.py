@@ -2,7 +2,6 @@
 (ServiceUnavailable) quickly instead of hanging when it cannot give a connection."""
 
 import asyncio
-import socket
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -13,6 +12,7 @@ import pytest
 from shared import db
 from shared.errors import ServiceUnavailable
 from tests.support.infra import DatabaseFactory
+from tests.support.processes import free_port
 
 
 def write_migrations(directory: Path, files: dict[str, str]) -> Path:
@@ -175,15 +175,9 @@ async def test_acquire_and_transaction_answer_503_when_the_pool_is_exhausted(sha
         await pool.close()
 
 
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 async def test_acquire_answers_503_when_nothing_listens_on_the_database_port():
     pool = await asyncpg.create_pool(
-        f"postgresql://postgres@127.0.0.1:{closed_port()}/x", min_size=0, max_size=2
+        f"postgresql://postgres@127.0.0.1:{free_port()}/x", min_size=0, max_size=2
     )
     try:
         started = time.monotonic()
