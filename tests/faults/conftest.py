@@ -95,6 +95,10 @@ class Stack:
         for service in self.services:
             await service.wait_ready(timeout)
 
+    async def unready(self) -> dict[str, int]:
+        """Each service's /readyz status, expected 503 while a dependency is away."""
+        return {s.name: (await s.request("GET", "/readyz"))[0] for s in self.services}
+
     async def dead_letters(self) -> list[dict[str, Any]]:
         status, body = await self.notifier.request(
             "GET", "/v1/dead-letters", headers=await self.admin()

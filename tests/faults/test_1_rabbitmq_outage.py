@@ -37,6 +37,11 @@ async def drain_tap(url: str) -> list[dict]:
     return bodies
 
 
+async def _all_503(stack: Stack) -> dict[str, int] | None:
+    statuses = await stack.unready()
+    return statuses if set(statuses.values()) == {503} else None
+
+
 async def test_rabbitmq_stopped_30s_under_load_loses_and_repeats_nothing(stack: Stack) -> None:
     await declare_tap(stack.rabbit.url)
     await stack.refresh_tokens()
@@ -46,6 +51,10 @@ async def test_rabbitmq_stopped_30s_under_load_loses_and_repeats_nothing(stack: 
     stopped_at = time.monotonic()
     await stack.rabbit.stop_app()
     during_before = len(load.tickets)
+    # Every service says it is not ready while its broker is away (SPEC: /readyz).
+    readiness = await wait_for(
+        lambda: _all_503(stack), timeout=15, interval=0.2, message="readyz 503 everywhere"
+    )
     await asyncio.sleep(OUTAGE - (time.monotonic() - stopped_at))  # hold the outage
     await stack.rabbit.start_app()
     outage = time.monotonic() - stopped_at
@@ -68,7 +77,8 @@ async def test_rabbitmq_stopped_30s_under_load_loses_and_repeats_nothing(stack: 
         f"[1] RabbitMQ node stop_app for {outage:.0f} s under load (3 clients opening tickets, "
         f"an operator answering and closing): {len(load.tickets)} tickets and "
         f"{len(load.replies)} replies accepted (201), {during} tickets during the outage; "
-        f"request statuses {dict(statuses)}; {len(events)} tickets.* events on a durable tap "
+        f"request statuses {dict(statuses)}; readyz during the outage {readiness}, 200 after; "
+        f"{len(events)} tickets.* events on a durable tap "
         f"queue, missing: {len(missing_created)} created, {len(missing_replied)} replied; "
         f"emails: {n_receipts} receipts + {n_answers} answers, each exactly once, "
         "no Message-ID twice"

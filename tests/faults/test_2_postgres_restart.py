@@ -73,7 +73,8 @@ async def test_postgres_restarted_under_load_answers_503_fast_and_keeps_every_20
     cut = len(load.outcomes)
     stop_probe = asyncio.Event()
     prober = asyncio.create_task(probe(stack, admin, stop_probe))
-    await asyncio.sleep(OUTAGE)  # hold the outage
+    readiness = await stack.unready()
+    await asyncio.sleep(OUTAGE - (time.monotonic() - began))  # hold the outage
     stop_probe.set()
     probes = await prober
     during = load.outcomes[cut:]
@@ -127,11 +128,13 @@ async def test_postgres_restarted_under_load_answers_503_fast_and_keeps_every_20
         f"{len(probes)} auth logins and notifier admin requests during the outage: "
         f"{sum(o.status == 503 for o in probes)} answered 503 problem+json, slowest "
         f"{max((o.seconds for o in probes), default=0):.2f} s; "
-        f"ready again {recovered:.1f} s after restart, same processes; {len(load.tickets)} "
+        f"readyz during the outage {readiness}, ready again {recovered:.1f} s after restart, "
+        f"same processes; {len(load.tickets)} "
         f"tickets and {len(load.replies)} replies accepted, {len(lost)} lost; emails "
         f"{n_receipts} receipts + {n_answers} answers, each exactly once; a burst of {BURST} "
         f"recovery emails, {crashed_at} sent at the crash: all delivered, {burst_twice} twice"
     )
+    assert set(readiness.values()) == {503}, readiness
     assert burst_twice == 0, "the crash made the notifier send an email twice"
     if repeated is not None:
         raise repeated
