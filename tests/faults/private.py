@@ -20,6 +20,7 @@ from pathlib import Path
 import asyncpg
 
 from tests.support.processes import free_port
+from tests.support.waiting import wait_for
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 RABBIT_BIN = Path("/usr/lib/rabbitmq/bin")
@@ -152,6 +153,17 @@ class PrivateRabbit:
         await self.ctl("start_app")
         await self.ctl("await_startup", "--timeout", "60")
 
+    async def kill(self) -> None:
+        """SIGKILL the node's Erlang VM: a crash, no connection is closed cleanly."""
+        pid = int((self.dir / "pid").read_text().strip())
+        os.kill(pid, 9)
+        await wait_for(
+            lambda: "zombie" in _state(pid), timeout=30, message="the RabbitMQ node gone"
+        )
+
+    async def restart(self) -> None:
+        await self.start()
+
     async def destroy(self) -> None:
         try:
             await self.ctl("stop")
@@ -160,3 +172,10 @@ class PrivateRabbit:
             if pid.isdigit():
                 subprocess.run(["kill", "-9", pid], check=False)
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def _state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/status").read_text().split("State:")[1].split("\n")[0].lower()
+    except (OSError, IndexError):
+        return "zombie"

@@ -12,6 +12,7 @@ from tests.faults.conftest import Load, Stack, all_delivered, exactly_once, repo
 from tests.support.waiting import wait_for
 
 OUTAGE = 30.0
+KILLED_FOR = 5.0
 TAP = "faults.tap.tickets"
 
 
@@ -86,3 +87,29 @@ async def test_rabbitmq_stopped_30s_under_load_loses_and_repeats_nothing(stack: 
     assert during > 0, "no ticket was opened while RabbitMQ was down"
     assert set(statuses) <= {200, 201}, f"requests failed while only RabbitMQ was away: {statuses}"
     assert not missing_created and not missing_replied, (missing_created, missing_replied)
+
+
+async def test_rabbitmq_node_killed_and_restarted_under_load_loses_nothing(stack: Stack) -> None:
+    """A crash rather than a stop: connections vanish without a close frame."""
+    await stack.refresh_tokens()
+    since = len(stack.relay.received)
+    load = Load(stack, "s1k").start(await stack.operator())
+    await wait_for(lambda: len(load.tickets) >= 3, timeout=30, message="load before the fault")
+    began = time.monotonic()
+    await stack.rabbit.kill()
+    await asyncio.sleep(KILLED_FOR)  # hold the outage
+    await stack.rabbit.restart()
+    outage = time.monotonic() - began
+    after = len(load.tickets)
+    await wait_for(lambda: len(load.tickets) >= after + 3, timeout=30, message="load after it")
+    await load.finish()
+    statuses = load.statuses()
+    await stack.all_ready(timeout=60)
+    await all_delivered(stack, load, since, timeout=120)
+    n_receipts, n_answers = exactly_once(stack, load, since)
+    report(
+        f"[1b] RabbitMQ node SIGKILLed and started again ({outage:.0f} s) under load: "
+        f"{len(load.tickets)} tickets and {len(load.replies)} replies accepted, statuses "
+        f"{dict(statuses)}; emails {n_receipts} receipts + {n_answers} answers, each exactly once"
+    )
+    assert set(statuses) <= {200, 201}, statuses
