@@ -44,6 +44,7 @@ from shared.consumer import PoisonMessage, record_once
 from shared.db import DB_UNAVAILABLE_ERRORS
 from shared.errors import Conflict, NotFound, ServiceUnavailable
 from shared.events import EXCHANGE, Envelope
+from shared.http import validation_errors
 from shared.logging import bind_correlation_id, current_correlation_id
 
 log = structlog.get_logger(__name__)
@@ -101,6 +102,11 @@ def email_kind(data: events.EventData) -> str | None:
     return None
 
 
+def describe(exc: ValidationError) -> str:
+    """What is wrong, field by field, without the values (they may hold a reset token)."""
+    return "; ".join(f"{e['field']}: {e['message']}" for e in validation_errors(exc))[:300]
+
+
 def parse(envelope: Envelope) -> events.EventData:
     try:
         if envelope.type == AutoReplyRequested.routing_key:
@@ -109,7 +115,7 @@ def parse(envelope: Envelope) -> events.EventData:
     except KeyError as exc:
         raise PoisonMessage(f"unexpected event type {envelope.type[:80]}") from exc
     except ValidationError as exc:
-        raise PoisonMessage(f"invalid {envelope.type}: {str(exc)[:300]}") from exc
+        raise PoisonMessage(f"invalid {envelope.type}: {describe(exc)}") from exc
 
 
 class Metrics:
@@ -151,7 +157,7 @@ class Delivery:
         try:
             envelope = Envelope.model_validate_json(message.body)
         except ValidationError as exc:
-            await self._poison(message, None, f"not a valid event envelope: {str(exc)[:300]}")
+            await self._poison(message, None, f"not a valid event envelope: {describe(exc)}")
             return
         delay = 0.1
         while True:

@@ -126,6 +126,8 @@ class InboundHandler:
 
     async def receive(self, mail_from: str, raw: bytes) -> bool:
         """Record one inbound message; True when an automatic answer was asked for."""
+        if mail_from == "<>":  # aiosmtpd's spelling of the null sender
+            mail_from = ""
         fields: dict[str, Any] = {"subject": "", "message_id": None, "references": []}
         try:
             message = BytesParser(policy=policy.default).parsebytes(raw)
@@ -143,10 +145,18 @@ class InboundHandler:
         ticket_number = int(match.group(1)) if match else None
         sender = mail_from.strip().lower()
         async with self.pool.acquire(timeout=5) as conn, conn.transaction():
-            if reason is None and not await store.claim_auto_reply(
-                conn, sender, ticket_number or 0, self.settings.auto_reply_window_days * 86_400
-            ):
-                reason = "already answered within the window"
+            window = self.settings.auto_reply_window_days * 86_400
+            if reason is None:
+                # The ticket number is whatever the subject says: without a cap per sender, a
+                # forged sender and [#1], [#2]... would make us answer (spam) one address forever.
+                await store.lock_sender(conn, sender)
+                if (
+                    await store.recent_auto_replies(conn, sender, window)
+                    >= self.settings.auto_reply_max_per_sender
+                ):
+                    reason = "too many automatic answers to this sender within the window"
+                elif not await store.claim_auto_reply(conn, sender, ticket_number or 0, window):
+                    reason = "already answered within the window"
             await store.add_inbound(
                 conn,
                 mail_from=mail_from[:320],

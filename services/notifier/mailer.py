@@ -93,7 +93,12 @@ class Mailer:
             try:
                 await client.connect()
             except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
-                raise classify(exc) from exc
+                # Refused at greeting, STARTTLS or login (a 535 for wrong credentials): a fault of
+                # the relay or of our settings, not of any message, so every email is retried
+                # rather than dead-lettered while someone mends it.
+                raise SendFailed(
+                    f"relay refused the connection: {exc!r}"[:500], permanent=False
+                ) from exc
         reusable = False
         try:
             yield Relay(client)

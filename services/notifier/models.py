@@ -23,5 +23,7 @@ class DeadLetterList(RootModel[list[DeadLetter]]):
 class DeadLetterQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
     include_replayed: bool = False
-    after_id: int = Field(0, ge=0, description="Keyset cursor: the last id of the previous page")
+    after_id: int = Field(
+        0, ge=0, lt=2**63, description="Keyset cursor: the last id of the previous page"
+    )
     limit: int = Field(100, ge=1, le=500)

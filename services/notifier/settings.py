@@ -36,6 +36,9 @@ class NotifierSettings(ServiceSettings):
     inbound_hostname: str = "helpdesk.example"
     # RFC 3834 §2: at most one automatic answer per sender (and ticket) in this many days.
     auto_reply_window_days: float = 7.0
+    # ...and at most this many automatic answers to one sender in that window, whatever tickets
+    # the subjects name (they are the sender's word, not checked).
+    auto_reply_max_per_sender: int = 5
 
     sender: str = Field(
         "Soporte <soporte@helpdesk.example>",

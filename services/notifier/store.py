@@ -238,6 +238,21 @@ async def add_inbound(
     )
 
 
+async def lock_sender(conn: Conn, sender: str) -> None:
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtext('auto-reply:' || $1))", sender)
+
+
+async def recent_auto_replies(conn: Conn, sender: str, window_seconds: float) -> int:
+    return await conn.fetchval(
+        """
+        SELECT count(*) FROM auto_replies
+        WHERE sender = $1 AND sent_at > now() - make_interval(secs => $2)
+        """,
+        sender,
+        window_seconds,
+    )
+
+
 async def claim_auto_reply(
     conn: Conn, sender: str, ticket_number: int, window_seconds: float
 ) -> bool:

@@ -80,7 +80,7 @@ class SessionConfig:
 
     def unsign(self, value: str) -> str | None:
         token = value.rpartition(".")[0]
-        if token and hmac.compare_digest(self.sign(token), value):
+        if token and hmac.compare_digest(self.sign(token).encode(), value.encode()):
             return token
         return None
 
@@ -153,7 +153,9 @@ async def _check_csrf(request: web.Request, session: Session | None) -> None:
         raise CsrfFailed()
     form = await request.post()
     sent = form.get(CSRF_FIELD)
-    if not isinstance(sent, str) or not hmac.compare_digest(sent, session.csrf_token):
+    if not isinstance(sent, str) or not hmac.compare_digest(
+        sent.encode(), session.csrf_token.encode()
+    ):
         raise CsrfFailed()
 
 

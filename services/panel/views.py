@@ -16,6 +16,7 @@ from services.panel.backend import (
     Conflict,
     Invalid,
     Throttled,
+    Unavailable,
     UserApi,
     expiry,
 )
@@ -152,7 +153,12 @@ async def login(request: web.Request) -> web.StreamResponse:
     except Throttled:
         failure = "Too many failed attempts. Wait a few minutes and try again."
         return render(request, "login.html", 429, values=values, errors={}, failure=failure)
-    me = await backend.me(pair["access_token"])
+    try:
+        me = await backend.me(pair["access_token"])
+    except AuthFailed as exc:
+        # A token auth has just issued and now refuses: auth is not itself (say, a key rotation
+        # half done); the user can do nothing about it, so it is the "service down" page.
+        raise Unavailable(503) from exc
     previous = sessions.current(request)
     await sessions.end(request)
     await purge_expired(request.app[sessions.SESSION_POOL])
@@ -332,9 +338,9 @@ async def new_ticket(request: web.Request) -> web.StreamResponse:
         return await _new_ticket_form(request, api, 409, values=values, duplicate=open_ticket)
     except Invalid as exc:
         errors = {field: forms.CHOOSE for field in exc.field_errors if field != "body"}
-        if "body" in exc.field_errors:
+        if "body" in exc.field_errors or not errors:  # no field named: the query is what failed
             errors["body"] = forms.INVALID
-        return await _new_ticket_form(request, api, 422, values=values, errors=errors or None)
+        return await _new_ticket_form(request, api, 422, values=values, errors=errors)
     raise see_other(f"/tickets/{ticket['number']}?done=created")
 
 

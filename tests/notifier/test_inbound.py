@@ -158,3 +158,26 @@ async def test_malformed_input_is_refused_cleanly(
     await send(notifier, "otro@example.com", mail(sender="otro@example.com"))
     await smtp.wait(1, address="otro@example.com")
     assert await notifier.pool.fetchval("SELECT count(*) FROM inbound_messages") == 2
+
+
+async def test_a_sender_naming_ever_new_tickets_is_answered_at_most_five_times(
+    notifier: Notifier, smtp: SmtpSink, tap: EventTap
+) -> None:
+    # A forged sender cannot make us spam an address by changing the [#N] of the subject.
+    for n in range(1, 8):
+        await send(notifier, "victim@example.com", mail(subject=f"Re: [#{n}] Hola"))
+    await tap.wait(REJECTED, 7)
+    await smtp.wait(5, address="victim@example.com")
+    autos = await tap.wait(AUTO, 5)
+    assert len(autos) == 5
+    rows = await notifier.pool.fetch("SELECT reason FROM inbound_messages ORDER BY id")
+    assert [r["reason"] for r in rows].count("answered") == 5
+
+
+async def test_a_null_sender_is_reported_by_the_from_header(
+    notifier: Notifier, smtp: SmtpSink, tap: EventTap
+) -> None:
+    await send(notifier, "", mail(sender="bounce@example.com"))
+    [rejected] = await tap.wait(REJECTED)
+    assert rejected["data"]["from"] == "bounce@example.com"
+    assert tap.bodies(AUTO) == []

@@ -5,6 +5,7 @@ import re
 import uuid
 from html import unescape
 
+import aiohttp
 import asyncpg
 
 from services.panel.sessions import COOKIE
@@ -392,3 +393,18 @@ async def test_concurrent_pages_refresh_the_token_once(
     assert all("No hay tickets para mostrar." in html for _, html in answers)
     status, html = await visitor.get("/tickets")
     assert status == 200 and "Su sesión ha caducado" not in html
+
+
+async def test_a_forged_non_ascii_cookie_or_token_is_refused_cleanly(
+    panel_stack: Stack,
+) -> None:
+    # Raw headers: a cookie set by a sibling site could hold anything.
+    headers = {"Cookie": "helpdesk_session=\u00e9.abc"}
+    async with aiohttp.ClientSession() as http:
+        async with http.get(panel_stack.url("/login"), headers=headers) as response:
+            assert response.status == 200
+            assert "Número de cliente" in await response.text()
+        async with http.post(
+            panel_stack.url("/login"), data={"csrf_token": "\u00e9", "username": "1"}
+        ) as response:
+            assert response.status == 403
