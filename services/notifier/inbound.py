@@ -88,7 +88,6 @@ class InboundHandler:
     def __init__(self, pool: asyncpg.Pool, settings: NotifierSettings) -> None:
         self.pool = pool
         self.settings = settings
-        self.received = 0
 
     async def handle_MAIL(
         self,
@@ -120,7 +119,6 @@ class InboundHandler:
         except Exception:
             log.exception("inbound.failed")
             return "451 4.3.0 Temporarily unable to take the message; try again later"
-        self.received += 1
         note = "an automatic answer follows" if answered else "no automatic answer"
         return f"250 2.0.0 Accepted; replies by email are not considered ({note})"
 

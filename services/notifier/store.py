@@ -138,14 +138,6 @@ async def reopen_email(conn: Conn, event_id: uuid.UUID) -> None:
     )
 
 
-async def email_status(conn: Conn, event_id: uuid.UUID) -> Record | None:
-    return await conn.fetchrow(
-        "SELECT event_id, kind, status, attempts, recipient, last_error FROM emails"
-        " WHERE event_id = $1",
-        event_id,
-    )
-
-
 # --- dead letters ------------------------------------------------------------------------------
 
 _DEAD_LETTER_COLUMNS = (
