@@ -93,10 +93,34 @@ class MessageForm(Form):
     body: Body
 
 
+# The zones offered for dates: where a hosting provider's Spanish- and English-speaking clients are.
+TIME_ZONES = (
+    "Europe/Madrid",
+    "Atlantic/Canary",
+    "America/Argentina/Buenos_Aires",
+    "America/Montevideo",
+    "America/Santiago",
+    "America/Lima",
+    "America/Bogota",
+    "America/Caracas",
+    "America/Mexico_City",
+    "America/New_York",
+    "Europe/London",
+    "UTC",
+)
+
+# Only a path of this site: never a redirect elsewhere.
+LocalPath = Annotated[str, Field(pattern=r"^/([^/\\\s][^\s]*)?$", max_length=2000)]
+
+
 class LanguageForm(Form):
     language: Literal["es", "en"]
-    # Only a path of this site: never a redirect elsewhere.
-    next: Annotated[str, Field(pattern=r"^/([^/\\\s][^\s]*)?$", max_length=2000)] = "/"
+    next: LocalPath = "/"
+
+
+class TimeZoneForm(Form):
+    time_zone: Literal[TIME_ZONES]  # type: ignore[valid-type]
+    next: LocalPath = "/"
 
 
 StatusFilter = Literal["", "waiting", "open", "answered", "customer_reply", "closed"]

@@ -42,6 +42,7 @@ class Session:
     csrf_token: str
     expires_at: datetime
     language: str | None = None
+    time_zone: str | None = None
     kind: str | None = None
     name: str | None = None
     client_number: str | None = None
@@ -114,6 +115,11 @@ async def end(request: web.Request) -> None:
     session: Session | None = request.get(SESSION)
     if session is not None:
         await store.delete_session(request.app[SESSION_POOL], session.id)
+
+
+async def set_time_zone(request: web.Request, session: Session, time_zone: str) -> None:
+    await store.set_time_zone(request.app[SESSION_POOL], session.id, time_zone)
+    session.time_zone = time_zone
 
 
 async def set_language(request: web.Request, session: Session, language: str) -> None:

@@ -9,7 +9,7 @@ Conn = asyncpg.Connection | asyncpg.Pool
 Record = asyncpg.Record
 
 _SESSION_COLUMNS = """
-    id, csrf_token, language, kind, name, client_number, access_token, refresh_token,
+    id, csrf_token, language, time_zone, kind, name, client_number, access_token, refresh_token,
     access_expires_at, created_at, expires_at
 """
 
@@ -61,6 +61,10 @@ async def touch_session(conn: Conn, id: str, expires_at: datetime) -> None:
 
 async def set_language(conn: Conn, id: str, language: str) -> None:
     await conn.execute("UPDATE sessions SET language = $2 WHERE id = $1", id, language)
+
+
+async def set_time_zone(conn: Conn, id: str, time_zone: str) -> None:
+    await conn.execute("UPDATE sessions SET time_zone = $2 WHERE id = $1", id, time_zone)
 
 
 async def set_tokens(

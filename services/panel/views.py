@@ -62,8 +62,8 @@ STATUS_LABELS = {
 def locale_of(request: web.Request) -> Locale:
     session: Session | None = request.get(SESSION)
     language = language_of(session.language if session else None)
-    settings = request.app[SETTINGS]
-    return Locale(request.app[TRANSLATIONS][language], language, settings.time_zone)
+    time_zone = (session.time_zone if session else None) or request.app[SETTINGS].time_zone
+    return Locale(request.app[TRANSLATIONS][language], language, time_zone)
 
 
 def page_context(request: web.Request) -> dict[str, Any]:
@@ -74,6 +74,8 @@ def page_context(request: web.Request) -> dict[str, Any]:
         "_": locale.gettext,
         "lang": locale.language,
         "languages": [(code, LANGUAGE_NAMES[code]) for code in LANGUAGES],
+        "time_zone": locale.zone.key,
+        "time_zones": forms.TIME_ZONES,
         "dt": locale.datetime,
         "status_label": lambda status: locale.gettext(STATUS_LABELS.get(status, status)),
         "session": session,
@@ -187,6 +189,14 @@ async def logout(request: web.Request) -> web.StreamResponse:
     await sessions.end(request)
     await sessions.create(request, language=session.language)
     raise see_other("/login?bye=1")
+
+
+async def set_time_zone(request: web.Request) -> web.StreamResponse:
+    form, _ = forms.parse(forms.TimeZoneForm, await request.post())
+    if form is None:
+        raise see_other("/")
+    await sessions.set_time_zone(request, sessions.current(request), form.time_zone)
+    raise see_other(form.next)
 
 
 async def set_language(request: web.Request) -> web.StreamResponse:
@@ -414,6 +424,7 @@ def add_routes(app: web.Application) -> None:
     app.router.add_post("/login", login)
     app.router.add_post("/logout", logout)
     app.router.add_post("/language", set_language)
+    app.router.add_post("/time-zone", set_time_zone)
     app.router.add_get("/password/recover", recover_page)
     app.router.add_post("/password/recover", recover)
     app.router.add_get("/password/reset", reset_page)

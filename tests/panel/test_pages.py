@@ -408,3 +408,29 @@ async def test_a_forged_non_ascii_cookie_or_token_is_refused_cleanly(
             panel_stack.url("/login"), data={"csrf_token": "\u00e9", "username": "1"}
         ) as response:
             assert response.status == 403
+
+
+async def test_dates_follow_the_time_zone_the_user_chooses(visitor: Visitor, desk: Desk) -> None:
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    client = await signed_in_client(visitor, desk)
+    ticket = await desk.open(client)
+    created = datetime.fromisoformat(ticket["created_at"])
+    status, html = await visitor.get(f"/tickets/{ticket['number']}")
+    assert has_label(html, "Zona horaria")
+    madrid = created.astimezone(ZoneInfo("Europe/Madrid")).strftime("%H:%M")
+    assert madrid in html
+    status, html = await visitor.post(
+        "/time-zone",
+        {"time_zone": "America/Argentina/Buenos_Aires", "next": f"/tickets/{ticket['number']}"},
+    )
+    assert status == 200
+    buenos_aires = created.astimezone(ZoneInfo("America/Argentina/Buenos_Aires")).strftime("%H:%M")
+    assert buenos_aires in html and madrid not in html
+    assert '<option value="America/Argentina/Buenos_Aires" selected>' in html
+    # A zone that is not offered is refused without changing anything.
+    status, html = await visitor.post("/time-zone", {"time_zone": "Mars/Olympus", "next": "/"})
+    assert status == 200
+    status, html = await visitor.get(f"/tickets/{ticket['number']}")
+    assert buenos_aires in html
