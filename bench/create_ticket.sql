@@ -8,8 +8,8 @@
 \set client :cbase + :client_id
 \set sid :sbase + :client_id
 BEGIN;
-SELECT pg_advisory_xact_lock(hashtext('tickets:' || :client::text));
-SELECT (SELECT name FROM client_services WHERE service_id = :sid AND client_number = :client::text) AS service_name,
+SELECT pg_advisory_xact_lock(hashtext('tickets:' || :client::text)),
+       (SELECT name FROM client_services WHERE service_id = :sid AND client_number = :client::text) AS service_name,
        (SELECT name FROM categories WHERE id = :cat) AS category_name;
 INSERT INTO tickets AS t (client_number, service_id, service_name, category_id, subject, status, waiting_since, excerpt)
     VALUES (:client::text, :sid, 'Hosting bench', :cat, 'Hosting / sitio web', 'open', now(), 'Bench ticket: the site answers slowly since this morning.')

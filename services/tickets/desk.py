@@ -88,8 +88,7 @@ async def open_ticket(
     client_number = principal.client_number
     assert client_number is not None
     async with transaction(pool) as conn:
-        await store.lock_client(conn, client_number)
-        found = await store.service_and_category(
+        found = await store.lock_client_and_look_up(
             conn, client_number, new.service_id, new.category_id
         )
         service_name, category_name = found["service_name"], found["category_name"]

@@ -70,14 +70,16 @@ async def replace_client_services(
     )
 
 
-async def service_and_category(
+async def lock_client_and_look_up(
     conn: Conn, client_number: str, service_id: int, category_id: int
 ) -> Record:
-    """One round trip for both lookups of a new ticket: `service_name` is null when the service
-    is not the client's, `category_name` when there is no such category."""
+    """`lock_client` and both lookups of a new ticket in one round trip: `service_name` is null
+    when the service is not the client's, `category_name` when there is no such category. (The
+    lock guards the duplicate check and the insert that follow, not these lookups.)"""
     return await conn.fetchrow(
         """
-        SELECT (SELECT name FROM client_services
+        SELECT pg_advisory_xact_lock(hashtext('tickets:' || $2)),
+               (SELECT name FROM client_services
                 WHERE service_id = $1 AND client_number = $2) AS service_name,
                (SELECT name FROM categories WHERE id = $3) AS category_name
         """,
