@@ -149,10 +149,22 @@ class Delivery:
         self.composer = composer
         self.mailer = mailer
         self.metrics = metrics
+        self._handling: set[asyncio.Task] = set()
 
     # --- notifier.events -----------------------------------------------------------------------
 
     async def on_event(self, message: AbstractIncomingMessage) -> None:
+        """aiormq cancels a consumer's callbacks when their channel closes (a broker restart or
+        crash). Cancelled between the relay's 250 and recording "sent", an email went out twice:
+        the redelivered event found it `sending` and sent it again (seen by tests/faults). The
+        handling runs to its end on a task of its own; only the ack is lost with the channel,
+        and the redelivery then finds the email sent."""
+        task = asyncio.create_task(self._on_event(message))
+        self._handling.add(task)
+        task.add_done_callback(self._handling.discard)
+        await asyncio.shield(task)
+
+    async def _on_event(self, message: AbstractIncomingMessage) -> None:
         bind_correlation_id(message.correlation_id)
         try:
             envelope = Envelope.model_validate_json(message.body)
