@@ -81,6 +81,7 @@ class OutboxRelay:
         poll_interval: float = 1.0,
         batch_size: int = 100,
         keep_sent_seconds: float = 86_400.0,
+        gather_seconds: float = 0.005,
     ) -> None:
         self._pool = pool
         self._dsn = dsn
@@ -88,6 +89,7 @@ class OutboxRelay:
         self._poll_interval = poll_interval
         self._batch_size = batch_size
         self._keep_sent = keep_sent_seconds
+        self._gather = gather_seconds
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task] = []
         self.published = 0
@@ -151,6 +153,10 @@ class OutboxRelay:
                 delay = min(delay * 2, 10.0)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=delay)
+            if self._wake.is_set() and self._gather > 0:
+                # Every commit notifies, and every relay (one per instance) wakes: a short pause
+                # lets a burst of commits make one round of each relay, not one per commit.
+                await asyncio.sleep(self._gather)
 
     async def relay_once(self) -> int:
         """Publish one batch; returns how many events were published and marked sent."""
