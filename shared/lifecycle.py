@@ -4,13 +4,16 @@ Each yields while the app runs and tears its resource down on the way out; a con
 a background task cancels and awaits it.
 """
 
+import contextlib
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
+import aiohttp
 import asyncpg
 from aiohttp import web
 
 from shared import db
+from shared.auth import TOKEN_VERIFIER, JwksVerifier
 from shared.broker import Broker
 from shared.http import READINESS_CHECKS
 from shared.outbox import OutboxRelay
@@ -86,5 +89,21 @@ def outbox_relay(settings: ServiceSettings) -> CleanupContext:
         await relay.start()
         yield
         await relay.stop()
+
+    return context
+
+
+def token_verifier(auth_url: str) -> CleanupContext:
+    """Tokens verified with auth's public keys (JWKS), fetched now so that they verify even if
+    auth goes down before the first request; auth being down at start is no reason not to
+    start (the keys are then fetched on first use)."""
+
+    async def context(app: web.Application) -> AsyncIterator[None]:
+        verifier = JwksVerifier(auth_url)
+        with contextlib.suppress(aiohttp.ClientError, TimeoutError, ValueError):
+            await verifier.refresh()
+        app[TOKEN_VERIFIER] = verifier
+        yield
+        await verifier.close()
 
     return context

@@ -1,10 +1,8 @@
 """The notifier's app factory: resources through cleanup contexts, in order."""
 
-import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import aiohttp
 from aiohttp import web
 
 from services.notifier.api import DELIVERY, ROUTES
@@ -20,7 +18,6 @@ from services.notifier.inbound import InboundHandler, InboundServer
 from services.notifier.mailer import Mailer
 from services.notifier.settings import NotifierSettings
 from shared import lifecycle
-from shared.auth import TOKEN_VERIFIER, JwksVerifier
 from shared.http import METRICS, READINESS_CHECKS, create_base_app
 from shared.openapi import add_routes
 
@@ -32,15 +29,6 @@ def create_app(settings: NotifierSettings) -> web.Application:
     app = create_base_app("notifier")
     composer = Composer(sender=settings.sender, public_url=settings.public_url)
     metrics = Metrics(app[METRICS].registry)
-
-    async def token_verifier(app: web.Application) -> AsyncIterator[None]:
-        verifier = JwksVerifier(settings.auth_url)
-        # auth being down at start is no reason not to start: keys are fetched on first use.
-        with contextlib.suppress(aiohttp.ClientError, TimeoutError, ValueError):
-            await verifier.refresh()
-        app[TOKEN_VERIFIER] = verifier
-        yield
-        await verifier.close()
 
     async def consumers(app: web.Application) -> AsyncIterator[None]:
         broker = app[lifecycle.BROKER]
@@ -74,7 +62,7 @@ def create_app(settings: NotifierSettings) -> web.Application:
     app.cleanup_ctx.extend(
         [
             lifecycle.database(settings, "notifier", MIGRATIONS),
-            token_verifier,
+            lifecycle.token_verifier(settings.auth_url),
             lifecycle.broker(settings, "notifier"),
             consumers,
             lifecycle.start_broker,

@@ -1,10 +1,8 @@
 """tickets' app factory: resources through cleanup contexts, in order."""
 
-import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import aiohttp
 import structlog
 from aiohttp import web
 
@@ -12,7 +10,6 @@ from services.tickets.api import ROUTES
 from services.tickets.consumers import CONSUMER, on_client_event
 from services.tickets.settings import TicketsSettings
 from shared import lifecycle
-from shared.auth import TOKEN_VERIFIER, JwksVerifier
 from shared.consumer import idempotent_consumer
 from shared.http import create_base_app
 from shared.openapi import add_routes
@@ -25,16 +22,6 @@ log = structlog.get_logger(__name__)
 def create_app(settings: TicketsSettings) -> web.Application:
     app = create_base_app("tickets")
 
-    async def token_verifier(app: web.Application) -> AsyncIterator[None]:
-        verifier = JwksVerifier(settings.auth_url)
-        # Fetched now so that tokens verify even if auth goes down before the first request;
-        # auth being down at start is no reason not to start.
-        with contextlib.suppress(aiohttp.ClientError, TimeoutError, ValueError):
-            await verifier.refresh()
-        app[TOKEN_VERIFIER] = verifier
-        yield
-        await verifier.close()
-
     async def consumers(app: web.Application) -> AsyncIterator[None]:
         handler = idempotent_consumer(CONSUMER, app[lifecycle.POOL], on_client_event)
         app[lifecycle.BROKER].add_consumer(
@@ -45,7 +32,7 @@ def create_app(settings: TicketsSettings) -> web.Application:
     app.cleanup_ctx.extend(
         [
             lifecycle.database(settings, "tickets", MIGRATIONS),
-            token_verifier,
+            lifecycle.token_verifier(settings.auth_url),
             lifecycle.broker(settings, "tickets"),
             consumers,
             lifecycle.start_broker,
