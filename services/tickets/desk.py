@@ -159,28 +159,41 @@ async def get_ticket(pool: asyncpg.Pool, principal: Principal, number: int) -> m
         return await _ticket(conn, number)
 
 
+async def _add_message(
+    conn: asyncpg.Connection,
+    principal: Principal,
+    number: int,
+    body: str,
+    channel: str,
+    status: lifecycle.Status,
+) -> asyncpg.Record:
+    """The message, and the ticket's new status and excerpt (new activity)."""
+    message = await store.insert_message(
+        conn,
+        ticket_number=number,
+        author_kind=principal.kind,
+        author_sub=principal.sub,
+        author_name=principal.name,
+        body=body,
+        channel=channel,
+    )
+    await store.set_ticket_state(
+        conn,
+        number,
+        status=status,
+        waiting=lifecycle.is_waiting(status),
+        excerpt=lifecycle.excerpt(body),
+    )
+    return message
+
+
 async def reply(
     pool: asyncpg.Pool, principal: Principal, number: int, body: str, channel: str
 ) -> models.Message:
     async with transaction(pool) as conn:
         row = await _visible_ticket(conn, principal, number, for_update=True)
         status = lifecycle.status_after_reply(row["status"], principal.kind)
-        message = await store.insert_message(
-            conn,
-            ticket_number=number,
-            author_kind=principal.kind,
-            author_sub=principal.sub,
-            author_name=principal.name,
-            body=body,
-            channel=channel,
-        )
-        await store.set_ticket_state(
-            conn,
-            number,
-            status=status,
-            waiting=lifecycle.is_waiting(status),
-            excerpt=lifecycle.excerpt(body),
-        )
+        message = await _add_message(conn, principal, number, body, channel, status)
         await add_event(
             conn,
             events.TicketReplied(
@@ -209,18 +222,7 @@ async def reopen(
     async with transaction(pool) as conn:
         row = await _visible_ticket(conn, principal, number, for_update=True)
         status = lifecycle.status_after_reopen(row["status"], principal.kind)
-        await store.insert_message(
-            conn,
-            ticket_number=number,
-            author_kind=principal.kind,
-            author_sub=principal.sub,
-            author_name=principal.name,
-            body=body,
-            channel=channel,
-        )
-        await store.set_ticket_state(
-            conn, number, status=status, waiting=True, excerpt=lifecycle.excerpt(body)
-        )
+        await _add_message(conn, principal, number, body, channel, status)
         await add_event(
             conn,
             events.TicketReopened(number=number, client_number=row["client_number"], body=body),
