@@ -63,7 +63,9 @@ class ServiceRef(ResponseModel):
     name: str
 
 
-class TicketSummary(ResponseModel):
+class TicketFields(ResponseModel):
+    """What a ticket is, in lists and on its own page alike."""
+
     number: int
     client_number: str
     service: ServiceRef
@@ -72,18 +74,13 @@ class TicketSummary(ResponseModel):
     status: Status
     created_at: datetime
     updated_at: datetime
+
+
+class TicketSummary(TicketFields):
     excerpt: str
 
 
-class Ticket(ResponseModel):
-    number: int
-    client_number: str
-    service: ServiceRef
-    category: Category
-    subject: str
-    status: Status
-    created_at: datetime
-    updated_at: datetime
+class Ticket(TicketFields):
     messages: list[Message]
 
 
