@@ -4,12 +4,14 @@ Each yields while the app runs and tears its resource down on the way out; a con
 a background task cancels and awaits it.
 """
 
+import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import aiohttp
 import asyncpg
+import structlog
 from aiohttp import web
 
 from shared import db
@@ -19,11 +21,32 @@ from shared.http import READINESS_CHECKS
 from shared.outbox import OutboxRelay
 from shared.settings import ServiceSettings
 
+log = structlog.get_logger(__name__)
+
 POOL = web.AppKey("pool", asyncpg.Pool)
 BROKER = web.AppKey("broker", Broker)
 RELAY = web.AppKey("outbox_relay", OutboxRelay)
 
 CleanupContext = Callable[[web.Application], AsyncIterator[None]]
+# Shutdown must end: a resource that does not stop in this time is abandoned (logged), since a
+# process that never exits is worse for its supervisor than one that exits a little untidily.
+STOP_TIMEOUT = 10.0
+
+
+async def bounded(stopping: Awaitable[None], what: str) -> None:
+    try:
+        await asyncio.wait_for(stopping, STOP_TIMEOUT)
+    except TimeoutError:
+        log.warning("shutdown.timed_out", resource=what)
+
+
+async def close_pool(pool: asyncpg.Pool) -> None:
+    """Close gracefully; connections still held after the time limit are terminated."""
+    try:
+        await asyncio.wait_for(pool.close(), STOP_TIMEOUT)
+    except TimeoutError:
+        log.warning("shutdown.timed_out", resource="database pool")
+        pool.terminate()
 
 
 def database(settings: ServiceSettings, service: str, migrations: Path) -> CleanupContext:
@@ -42,7 +65,7 @@ def database(settings: ServiceSettings, service: str, migrations: Path) -> Clean
 
         app[READINESS_CHECKS].append(database_reachable)
         yield
-        await pool.close()
+        await close_pool(pool)
 
     return context
 
@@ -61,7 +84,7 @@ def broker(settings: ServiceSettings, service: str) -> CleanupContext:
 
         app[READINESS_CHECKS].append(broker_connected)
         yield
-        await instance.stop()
+        await bounded(instance.stop(), "broker")
 
     return context
 
@@ -88,7 +111,7 @@ def outbox_relay(settings: ServiceSettings) -> CleanupContext:
         app[BROKER].add_ready_listener(relay.wake)
         await relay.start()
         yield
-        await relay.stop()
+        await bounded(relay.stop(), "outbox relay")
 
     return context
 
