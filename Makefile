@@ -39,6 +39,7 @@ screenshots: $(STAMP) services browser
 # Benchmarks (slow, not part of make test): figures beside their ceilings, JSON and plots in
 # bench/results/.
 bench: $(STAMP) services
+	@deploy/ensure-debian-packages.sh /usr/bin/wrk:wrk
 	$(BIN)/pip install --quiet -e '.[dev,bench]'
 	$(BIN)/python -m bench
 

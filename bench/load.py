@@ -1,13 +1,10 @@
 """The benchmark's load generator, a process of its own (it must not share the services' event
 loop): reads a JSON job on stdin, writes a JSON result on stdout.
 
-    python -m bench.load create   < job.json   # closed loop: N connections, each its own client
     python -m bench.load replies  < job.json   # open loop: a fixed arrival rate of operator replies
 
-create job: {"urls": [...], "workers": [{"token": ..., "service_id": ...}, ...],
-             "category_id": n, "duration": s, "warmup": s}
-    Worker i posts to urls[i % len(urls)], one request at a time, for warmup + duration seconds;
-    only requests started after the warm-up count. Result: requests, errors, rps, latencies (ms).
+(Ticket creation, a closed loop, is driven by wrk: bench/create_tickets.lua.)
+
 replies job: {"url": ..., "token": ..., "tickets": [...], "rate": r, "duration": s}
     Request i is due at start + i / rate whatever happened to the others (no coordinated
     omission: latency counts from the due time); each body carries a unique `bench-<hex>` token.
@@ -15,60 +12,13 @@ replies job: {"url": ..., "token": ..., "tickets": [...], "rate": r, "duration":
 """
 
 import asyncio
-import itertools
 import json
 import os
 import sys
 import time
 
 import aiohttp
-
-
-async def create(job: dict) -> dict:
-    urls, workers = job["urls"], job["workers"]
-    warmup, duration = float(job.get("warmup", 2)), float(job["duration"])
-    connector = aiohttp.TCPConnector(limit=len(workers) + 4, limit_per_host=len(workers) + 4)
-    latencies: list[float] = []
-    errors: dict[str, int] = {}
-    started = time.perf_counter()
-    measure_from, stop_at = started + warmup, started + warmup + duration
-
-    async def worker(i: int, spec: dict) -> None:
-        url = urls[i % len(urls)] + "/v1/tickets"
-        headers = {"Authorization": f"Bearer {spec['token']}"}
-        body = {
-            "service_id": spec["service_id"],
-            "category_id": job["category_id"],
-            "allow_duplicate": True,
-        }
-        for n in itertools.count():
-            begin = time.perf_counter()
-            if begin >= stop_at:
-                return
-            body["body"] = f"Bench ticket {i}-{n}: the site answers slowly since this morning."
-            try:
-                async with session.post(url, json=body, headers=headers) as response:
-                    await response.read()
-                    status = response.status
-            except (aiohttp.ClientError, TimeoutError) as exc:
-                status = type(exc).__name__
-            end = time.perf_counter()
-            if begin >= measure_from:
-                if status == 201:
-                    latencies.append((end - begin) * 1000)
-                else:
-                    errors[str(status)] = errors.get(str(status), 0) + 1
-
-    timeout = aiohttp.ClientTimeout(total=10)
-    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
-        await asyncio.gather(*(worker(i, spec) for i, spec in enumerate(workers)))
-    return {
-        "requests": len(latencies),
-        "errors": errors,
-        "seconds": duration,
-        "rps": len(latencies) / duration,
-        "latencies_ms": latencies,
-    }
+import uvloop
 
 
 async def replies(job: dict) -> dict:
@@ -111,7 +61,7 @@ async def replies(job: dict) -> dict:
 def main() -> None:
     kind = sys.argv[1]
     job = json.load(sys.stdin)
-    result = asyncio.run({"create": create, "replies": replies}[kind](job))
+    result = uvloop.run({"replies": replies}[kind](job))
     json.dump(result, sys.stdout)
 
 

@@ -18,6 +18,7 @@ import signal
 import time
 from pathlib import Path
 
+import uvloop
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 TOKEN = re.compile(r"bench-[0-9a-f]{16}")
@@ -75,7 +76,7 @@ def main() -> None:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
-    asyncio.run(serve(args.port, args.out))
+    uvloop.run(serve(args.port, args.out))
 
 
 if __name__ == "__main__":
