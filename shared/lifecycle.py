@@ -102,7 +102,6 @@ def start_broker(app: web.Application) -> AsyncIterator[None]:
 def outbox_relay(settings: ServiceSettings) -> CleanupContext:
     async def context(app: web.Application) -> AsyncIterator[None]:
         relay = OutboxRelay(
-            app[POOL],
             settings.database_url,
             app[BROKER].publish,
             poll_interval=settings.outbox_poll_interval,

@@ -88,4 +88,5 @@ async def test_two_instances_on_one_empty_database_both_come_up(databases, amqp_
     assert [(r["component"], r["version"], r["n"]) for r in rows] == [
         ("auth", 1, 1),
         ("shared", 1, 1),
+        ("shared", 2, 1),
     ]

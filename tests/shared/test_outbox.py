@@ -18,7 +18,7 @@ from shared.broker import Broker
 from shared.events import TicketClosed
 from shared.lifecycle import BROKER, POOL
 from shared.logging import bind_correlation_id
-from shared.outbox import OutboxRelay, add_event, backlog
+from shared.outbox import RELAY_LOCK, OutboxRelay, add_event, backlog
 from tests.support.events import EventTap
 from tests.support.waiting import wait_for
 
@@ -37,13 +37,11 @@ async def broker(amqp_url: str) -> AsyncIterator[Broker]:
 
 
 @pytest.fixture
-async def start_relay(
-    pool: asyncpg.Pool, shared_db: str
-) -> AsyncIterator[Callable[..., Awaitable[OutboxRelay]]]:
+async def start_relay(shared_db: str) -> AsyncIterator[Callable[..., Awaitable[OutboxRelay]]]:
     relays: list[OutboxRelay] = []
 
     async def start(publish, **options) -> OutboxRelay:
-        relay = OutboxRelay(pool, shared_db, publish, **options)
+        relay = OutboxRelay(shared_db, publish, **options)
         await relay.start()
         relays.append(relay)
         return relay
@@ -92,7 +90,20 @@ async def _no_backlog(conn: asyncpg.Connection) -> bool:
     return await backlog(conn) == 0
 
 
-async def test_two_relays_on_one_database_keep_per_aggregate_order_without_duplicates(
+async def _terminate_lock_holder(conn: asyncpg.Connection) -> int:
+    """Kill the backend holding the relay lock, as a crash or a network cut would end it."""
+    return await conn.fetchval(
+        """
+        SELECT count(pg_terminate_backend(pid)) FROM pg_locks
+        WHERE locktype = 'advisory' AND granted AND objsubid = 1
+          AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
+          AND ((classid::bigint << 32) | objid::bigint) = $1
+        """,
+        RELAY_LOCK,
+    )
+
+
+async def test_one_relay_per_database_publishes_and_another_takes_over_when_it_is_gone(
     pool, amqp_url, start_relay, event_tap
 ):
     brokers = [Broker(amqp_url, service=f"relay-{i}") for i in range(2)]
@@ -101,36 +112,36 @@ async def test_two_relays_on_one_database_keep_per_aggregate_order_without_dupli
     try:
         for b in brokers:
             await b.wait_ready(10)
-
-        def unhurried(publish):  # type: ignore[no-untyped-def]
-            # Each publish takes a little while, as over a real network, so a relay holds its
-            # batch long enough for the other to claim the next one: both relays share the work.
-            async def slow(*args: object) -> None:
-                await asyncio.sleep(0.01)
-                await publish(*args)
-
-            return slow
-
-        relays = [
-            await start_relay(unhurried(b.publish), poll_interval=0.05, batch_size=5)
-            for b in brokers
-        ]
-        # Many aggregates: a relay holding the head events of some leaves the others free.
-        aggregates = [f"ticket:{n}" for n in range(24)]
+        relays = [await start_relay(b.publish, poll_interval=0.05, batch_size=5) for b in brokers]
+        await wait_for(lambda: any(r.leading.is_set() for r in relays), message="a leader")
+        [leader] = [r for r in relays if r.leading.is_set()]
+        [standby] = [r for r in relays if r is not leader]
+        aggregates = [f"ticket:{n}" for n in range(12)]
         ids: set[str] = set()
 
-        async def writer(aggregate: str) -> None:
-            for seq in range(5):
-                async with db.transaction(pool) as conn:
-                    env = await add_event(conn, closed_event(seq, aggregate), aggregate=aggregate)
-                ids.add(str(env.id))
+        async def write(seqs: range) -> None:
+            async def writer(aggregate: str) -> None:
+                for seq in seqs:
+                    async with db.transaction(pool) as conn:
+                        event = closed_event(seq, aggregate)
+                        ids.add(str((await add_event(conn, event, aggregate=aggregate)).id))
 
-        await asyncio.gather(*(writer(a) for a in aggregates))
-        await wait_for(
-            lambda: len({m.message_id for m in arrived(event_tap, ids)}) == len(ids),
-            timeout=20,
-            message="all 120 events",
-        )
+            await asyncio.gather(*(writer(a) for a in aggregates))
+            await wait_for(
+                lambda: len({m.message_id for m in arrived(event_tap, ids)}) == len(ids),
+                timeout=20,
+                message=f"all {len(ids)} events",
+            )
+
+        await write(range(5))
+        assert (leader.published, standby.published) == (60, 0)
+        assert not standby.leading.is_set()
+
+        async with db.acquire(pool) as conn:
+            assert await _terminate_lock_holder(conn) == 1
+        await wait_for(lambda: standby.leading.is_set(), timeout=5, message="the takeover")
+        await write(range(5, 10))
+        assert standby.published >= 60
         async with db.acquire(pool) as conn:
             await wait_for(lambda: _no_backlog(conn), message="every row marked sent")
     finally:
@@ -144,26 +155,14 @@ async def test_two_relays_on_one_database_keep_per_aggregate_order_without_dupli
     for m in messages:
         data = TicketClosed.model_validate(json.loads(m.body)["data"])
         per_aggregate[data.client_number].append(data.number)
-    assert per_aggregate == {a: list(range(5)) for a in aggregates}
-    # Both relays did part of the work (otherwise the test proves nothing about two).
-    assert all(r.published > 0 for r in relays), [r.published for r in relays]
-
-
-async def _listening(conn: asyncpg.Connection, database: str) -> bool:
-    return bool(
-        await conn.fetchval(
-            "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND query LIKE 'LISTEN%'",
-            database,
-        )
-    )
+    assert per_aggregate == {a: list(range(10)) for a in aggregates}
 
 
 async def test_the_relay_wakes_on_notify_long_before_its_poll_interval(
-    pool, shared_db, broker, start_relay, event_tap
+    pool, broker, start_relay, event_tap
 ):
-    await start_relay(broker.publish, poll_interval=60)
-    async with db.acquire(pool) as conn:
-        await wait_for(lambda: _listening(conn, shared_db.rsplit("/", 1)[1]), message="LISTEN")
+    relay = await start_relay(broker.publish, poll_interval=60)
+    await wait_for(relay.leading.is_set, message="the relay leading and listening")
 
     for number in range(3):  # several rounds: each wake-up must be caught, not only the first
         started = time.monotonic()
