@@ -61,6 +61,9 @@ def principal_from_claims(claims: dict) -> Principal:
     return Principal(sub=sub, role=role, name=str(claims.get("name", "")))
 
 
+LEEWAY_SECONDS = 5
+
+
 def decode_token(token: str, key: object) -> dict:
     """Verify signature (pinned algorithm), expiry, audience and issuer; 401 otherwise."""
     try:
@@ -71,7 +74,7 @@ def decode_token(token: str, key: object) -> dict:
             audience=AUDIENCE,
             issuer=ISSUER,
             options={"require": ["exp", "iat", "sub", "aud", "iss"]},
-            leeway=5,
+            leeway=LEEWAY_SECONDS,
         )
     except jwt.ExpiredSignatureError as exc:
         raise Unauthorized("The access token has expired.") from exc
@@ -100,10 +103,21 @@ class JwksVerifier:
     Keys are cached; a token with an unknown `kid` triggers one refresh (at most one every
     `min_refresh_interval` seconds, so garbage tokens cannot make us hammer auth). While auth is
     down, cached keys keep verifying.
+
+    Verified tokens are remembered too (up to `remember` of them, the oldest forgotten first)
+    until they expire: a client sends the same token with every request for its whole life, and
+    checking an ES256 signature was a sixth of the CPU of creating a ticket. A remembered token
+    is accepted only while its key is still among auth's keys, so a key auth stops publishing
+    stops its tokens at the next refresh, as before.
     """
 
     def __init__(
-        self, auth_url: str, *, min_refresh_interval: float = 1.0, timeout: float = 3.0
+        self,
+        auth_url: str,
+        *,
+        min_refresh_interval: float = 1.0,
+        timeout: float = 3.0,
+        remember: int = 10_000,
     ) -> None:
         self._url = auth_url.rstrip("/") + "/.well-known/jwks.json"
         self._keys: dict[str, object] = {}
@@ -112,6 +126,9 @@ class JwksVerifier:
         self._last_refresh = float("-inf")
         self._lock = asyncio.Lock()
         self._session: aiohttp.ClientSession | None = None
+        self._remember = remember
+        # token -> (principal, kid, epoch seconds until which it is accepted); insertion order
+        self._verified: dict[str, tuple[Principal, str, float]] = {}
 
     async def close(self) -> None:
         if self._session is not None:
@@ -157,8 +174,19 @@ class JwksVerifier:
         return key
 
     async def verify(self, token: str) -> Principal:
-        key = await self._key(token_kid(token))
-        return principal_from_claims(decode_token(token, key))
+        remembered = self._verified.get(token)
+        if remembered is not None:
+            principal, kid, until = remembered
+            if time.time() < until and kid in self._keys:
+                return principal
+            del self._verified[token]  # expired or its key withdrawn: verified again below
+        kid = token_kid(token)
+        claims = decode_token(token, await self._key(kid))
+        principal = principal_from_claims(claims)
+        if len(self._verified) >= self._remember:
+            del self._verified[next(iter(self._verified))]
+        self._verified[token] = (principal, kid, claims["exp"] + LEEWAY_SECONDS)
+        return principal
 
 
 TOKEN_VERIFIER = web.AppKey("token_verifier", TokenVerifier)

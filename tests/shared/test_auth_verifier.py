@@ -12,12 +12,14 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
 
+import shared.auth
 from services.auth.api import DEPS
 from services.auth.keys import rotate
 from shared.auth import AUDIENCE, ISSUER, JwksVerifier, Principal
 from shared.errors import ServiceUnavailable, Unauthorized
 from shared.lifecycle import POOL
 from tests.auth.conftest import ADMIN_EMAIL, ADMIN_PASSWORD
+from tests.support.waiting import wait_for
 
 
 class CountingVerifier(JwksVerifier):
@@ -200,3 +202,35 @@ async def test_an_expired_token_says_it_expired(api, auth, verifier):
 async def test_garbage_is_refused_with_401(verifier, garbage):
     with pytest.raises(Unauthorized):
         await verifier.verify(garbage)
+
+
+async def test_a_verified_token_is_remembered_and_not_checked_again(api, verifier, monkeypatch):
+    token = await admin_token(api)
+    first = await verifier.verify(token)
+    checks = []
+    real_decode = shared.auth.decode_token
+    monkeypatch.setattr(shared.auth, "decode_token", lambda *a: checks.append(a) or real_decode(*a))
+
+    assert await verifier.verify(token) == first
+    assert checks == []
+    await verifier.verify(await admin_token(api))  # another token is checked
+    assert len(checks) == 1
+
+
+async def test_a_remembered_token_is_refused_once_it_expires(auth, verifier):
+    kid, pem = signing(auth)
+    now = int(time.time())
+    # Already expired, but within the 5 s leeway: accepted (and remembered) for about two seconds.
+    exp = now - shared.auth.LEEWAY_SECONDS + 2
+    token = jwt.encode(claims(iat=now - 600, exp=exp), pem, algorithm="ES256", headers={"kid": kid})
+    await verifier.verify(token)
+
+    async def refused() -> bool:
+        try:
+            await verifier.verify(token)
+        except Unauthorized as exc:
+            assert "expired" in str(exc)
+            return True
+        return False
+
+    await wait_for(refused, timeout=5, message="the remembered token refused as expired")
