@@ -37,6 +37,7 @@ from services.notifier import store
 from services.notifier.composer import Composer, language_of
 from services.notifier.inbound import AutoReplyRequested
 from services.notifier.mailer import Mailer, SendFailed
+from services.notifier.mime import ascii_address
 from services.notifier.settings import NotifierSettings
 from shared import events
 from shared.broker import Broker, BrokerUnavailable
@@ -299,6 +300,8 @@ class Delivery:
                 correlation_id=current_correlation_id(),
                 in_reply_to=getattr(data, "references", ()),
             )
+            # The envelope's recipient as the To header has it: the domain in IDNA.
+            recipient = ascii_address(recipient)
         except (ValueError, TypeError) as exc:
             raise SendFailed(f"cannot address the email: {exc}"[:500], permanent=True) from exc
         return recipient, email

@@ -4,7 +4,6 @@ may it work later (relay down, timeouts, 4xx) or never (5xx, an address that is 
 import contextlib
 import time
 from collections.abc import AsyncIterator
-from email.message import EmailMessage
 
 import aiosmtplib
 
@@ -35,11 +34,11 @@ class Relay:
     def __init__(self, client: aiosmtplib.SMTP) -> None:
         self._client = client
 
-    async def send(self, message: EmailMessage, *, sender: str, recipients: list[str]) -> None:
+    async def send(self, message: bytes, *, sender: str, recipients: list[str]) -> None:
         """Send with the envelope given explicitly (never read from the headers); raises
         SendFailed. `sender` "" is the null sender."""
         try:
-            await self._client.send_message(message, sender=sender, recipients=recipients)
+            await self._client.sendmail(sender, recipients, message)
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
             raise classify(exc) from exc
 

@@ -1,8 +1,13 @@
 """Each email of SPEC §7 arrives once, in the client's language, with the right headers."""
 
+import email as email_parser
+import email.policy as email_policy
+import string
 import uuid
 
-from services.notifier.composer import Composer
+import pytest
+
+from services.notifier.composer import SUBJECT_FIELDS, SUBJECTS, Composer, clean_header_text
 from shared import events
 from tests.notifier.conftest import PUBLIC_URL, SENDER, Notifier, Publisher
 from tests.support.smtp import SmtpSink
@@ -226,7 +231,7 @@ async def test_a_reply_from_an_unknown_channel_is_dead_lettered_and_never_sent(
 def test_no_user_text_can_add_a_header() -> None:
     composer = Composer(sender=SENDER, public_url=PUBLIC_URL)
     event_id = uuid.uuid4()
-    email = composer.compose(
+    data = composer.compose(
         "reply",
         {
             "number": 1,
@@ -241,6 +246,8 @@ def test_no_user_text_can_add_a_header() -> None:
         recipient_name="Ana\r\nCc: b@example.com",
         language="es",
     )
+    email = email_parser.message_from_bytes(data, policy=email_policy.default)
+    assert email.defects == [] and all(part.defects == [] for part in email.walk())
     for header in ("Bcc", "X-Evil", "X-Injected", "Cc"):
         assert header not in email
     assert email["To"].addresses[0].addr_spec == "a@example.com"
@@ -248,3 +255,47 @@ def test_no_user_text_can_add_a_header() -> None:
     html = email.get_body(("html",)).get_content()
     assert "<script>" not in html and "&lt;script&gt;" in html
     assert email["Message-ID"] == f"<{event_id}@helpdesk.example>"
+
+
+def test_every_language_s_subjects_use_the_fields_that_are_cleaned_for_them() -> None:
+    for subjects in SUBJECTS.values():
+        for kind, subject in subjects.items():
+            fields = {f for _, f, _, _ in string.Formatter().parse(subject) if f}
+            assert fields == SUBJECT_FIELDS[kind], kind
+
+
+def test_long_and_non_ascii_headers_are_encoded_and_folded() -> None:
+    composer = Composer(sender=SENDER, public_url=PUBLIC_URL)
+    data = composer.compose(
+        "auto_reply",
+        {"ticket_number": 5, "subject": "Ñandú =?utf-8?q?x?= " * 20, "link": "https://x"},
+        event_id=uuid.uuid4(),
+        recipient="juana@ejémplo.example",
+        recipient_name="Juana Núñez " * 8,
+        language="es",
+        in_reply_to=["<a@example.com>", "<b@example.com>"],
+    )
+
+    head = data.split(b"\r\n\r\n", 1)[0]
+    assert all(len(line) <= 998 for line in head.split(b"\r\n"))
+    assert all(len(line) <= 78 for line in head.split(b"\r\n") if not line.startswith(b"To:"))
+    email = email_parser.message_from_bytes(data, policy=email_policy.default)
+    assert email.defects == []
+    subject = clean_header_text("Re: " + clean_header_text("Ñandú =?utf-8?q?x?= " * 20))
+    assert email["Subject"] == subject
+    assert email["To"].addresses[0].addr_spec == "juana@xn--ejmplo-cva.example"
+    assert email["References"] == "<a@example.com> <b@example.com>"
+    assert email["In-Reply-To"] == "<b@example.com>"
+    assert email.get_body(("plain",)).get_content().startswith("Hola")
+
+
+def test_an_address_with_a_non_ascii_local_part_is_refused() -> None:
+    composer = Composer(sender=SENDER, public_url=PUBLIC_URL)
+    with pytest.raises(ValueError):
+        composer.compose(
+            "recovery",
+            {"client_number": "1", "link": "https://x"},
+            event_id=uuid.uuid4(),
+            recipient="josé@example.com",
+            language="es",
+        )

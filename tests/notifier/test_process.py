@@ -41,22 +41,30 @@ async def test_sigkill_mid_burst_loses_no_email(
     try:
         await notifier.wait_ready()
         sent = []
-        for i in range(BURST):
-            data = events.PasswordRecoveryRequested(
-                client_number=str(5000 + i),
-                email=f"burst{i}@example.com",
-                language="es",
-                reset_token=f"t{i}",
-            )
-            sent.append(await publisher.event(data))
+
+        async def publish(count: int) -> None:
+            for _ in range(count):
+                i = len(sent)
+                data = events.PasswordRecoveryRequested(
+                    client_number=str(5000 + i),
+                    email=f"burst{i}@example.com",
+                    language="es",
+                    reset_token=f"t{i}",
+                )
+                sent.append(await publisher.event(data))
+
+        # The burst in KILLS + 1 rounds; each round's events are published, and once a quarter
+        # of them went out the process is killed, so each kill hits it at work (published all
+        # at once, the burst was mostly sent before the test could kill it).
+        rounds = KILLS + 1
         killed_at = []
-        for kill in range(1, KILLS + 1):
-            # Some progress since the last restart, so each kill hits a process at work.
-            progress = (killed_at[-1] if killed_at else 0) + BURST // (4 * (KILLS + 1))
-            await smtp.wait(max(BURST * kill // (KILLS + 1), progress), timeout=60)
+        for _ in range(KILLS):
+            await publish(BURST // rounds)
+            await smtp.wait(len(sent) - (BURST // rounds) * 3 // 4, timeout=60)
             await notifier.stop(signal.SIGKILL)
             killed_at.append(len(smtp.received))
             await notifier.start()
+        await publish(BURST - len(sent))
         wanted = {f"<{e.id}@helpdesk.example>" for e in sent}
         await wait_for(
             lambda: wanted <= {r.message_id for r in smtp.received},
