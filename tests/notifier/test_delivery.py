@@ -281,7 +281,7 @@ def test_long_and_non_ascii_headers_are_encoded_and_folded() -> None:
     assert all(len(line) <= 78 for line in head.split(b"\r\n") if not line.startswith(b"To:"))
     email = email_parser.message_from_bytes(data, policy=email_policy.default)
     assert email.defects == []
-    subject = clean_header_text("Re: " + clean_header_text("Ñandú =?utf-8?q?x?= " * 20))
+    subject = clean_header_text("Re: " + clean_header_text("Ñandú =?utf-8?q?x?= " * 20), 250)
     assert email["Subject"] == subject
     assert email["To"].addresses[0].addr_spec == "juana@xn--ejmplo-cva.example"
     assert email["References"] == "<a@example.com> <b@example.com>"
