@@ -220,10 +220,11 @@ class Delivery:
         kind: str,
     ) -> None:
         bound = log.bind(event_id=str(envelope.id), kind=kind)
+        client_number = data.client_number if kind in ("reply", "receipt") else None
         async with self.pool.acquire(timeout=5) as conn:
-            await store.lock_email(conn, envelope.id)
+            locked = True  # from the first statement on, even if it fails
             try:
-                attempt = await store.begin_attempt(conn, envelope.id, kind)
+                attempt = await store.begin_attempt(conn, envelope.id, kind, client_number)
                 if attempt is None:
                     bound.info("email.duplicate_ignored")
                     await message.ack()
@@ -232,12 +233,12 @@ class Delivery:
                     bound.warning("email.resent_after_interruption", attempts=attempt["attempts"])
                     self.metrics.resent.inc()
                 try:
-                    recipient, email = await self._compose(conn, envelope, data, kind)
+                    recipient, email = self._compose(envelope, data, kind, attempt)
                     sender = "" if kind == "auto_reply" else self.composer.sender_address
                     async with self.mailer.connection() as relay:
                         await relay.send(email, sender=sender, recipients=[recipient])
                         # Before QUIT: the shortest window in which a crash repeats the email.
-                        await self._mark_sent(conn, envelope.id, recipient)
+                        locked = not await self._mark_sent(conn, envelope.id, recipient)
                 except SendFailed as failure:
                     self.metrics.failed.labels(kind, str(failure.permanent).lower()).inc()
                     bound.warning("email.send_failed", error=failure.reason)
@@ -251,21 +252,19 @@ class Delivery:
                 self.metrics.sent.labels(kind).inc()
                 bound.info("email.sent")
             finally:
-                if not conn.is_closed():
-                    with contextlib.suppress(*DB_UNAVAILABLE_ERRORS, asyncpg.PostgresError):
-                        await store.unlock_email(conn, envelope.id)
+                if locked:
+                    await _unlock(conn, envelope.id)
         await message.ack()
 
-    async def _compose(
-        self, conn: asyncpg.Connection, envelope: Envelope, data: Any, kind: str
-    ) -> tuple[str, Any]:
+    def _compose(
+        self, envelope: Envelope, data: Any, kind: str, attempt: asyncpg.Record
+    ) -> tuple[str, bytes]:
         name: str | None = None
         if kind in ("reply", "receipt"):
-            client = await store.get_client(conn, data.client_number)
-            if client is None or not client["email"]:
+            if not attempt["email"]:
                 # The projection may not have caught up yet: worth another try later.
                 raise SendFailed(f"client {data.client_number} not known yet", permanent=False)
-            recipient, language, name = client["email"], client["language"], client["name"]
+            recipient, language, name = attempt["email"], attempt["language"], attempt["name"]
             link = self.composer.ticket_link(data.number)
             context = {"number": data.number, "subject": data.subject, "link": link}
             context |= {"name": name or "", "body": data.body}
@@ -306,13 +305,14 @@ class Delivery:
             raise SendFailed(f"cannot address the email: {exc}"[:500], permanent=True) from exc
         return recipient, email
 
-    async def _mark_sent(self, conn: asyncpg.Connection, event_id: uuid.UUID, to: str) -> None:
-        # Sent is sent: if the database is away now, insist (on a fresh connection) rather than
-        # let a redelivery send the email a second time.
+    async def _mark_sent(self, conn: asyncpg.Connection, event_id: uuid.UUID, to: str) -> bool:
+        """Record the email sent; True when the email's lock was released with it. Sent is sent:
+        if the database is away now, insist (on a fresh connection) rather than let a
+        redelivery send the email a second time."""
         delay = 0.1
         try:
-            await store.mark_sent(conn, event_id, to)
-            return
+            await store.mark_sent_and_unlock(conn, event_id, to)
+            return True
         except DB_UNAVAILABLE_ERRORS as exc:
             log.warning("email.mark_sent_retry", error=repr(exc))
         while True:
@@ -321,7 +321,7 @@ class Delivery:
             try:
                 async with self.pool.acquire(timeout=5) as fresh:
                     await store.mark_sent(fresh, event_id, to)
-                return
+                return False
             except DB_UNAVAILABLE_ERRORS as exc:
                 log.warning("email.mark_sent_retry", error=repr(exc))
 
@@ -438,6 +438,18 @@ class Delivery:
             replayed = await store.mark_replayed(conn, dead_letter_id)
         log.info("notifier.dead_letter_replayed", id=dead_letter_id, event_id=str(row["event_id"]))
         return replayed
+
+
+async def _unlock(conn: asyncpg.Connection, event_id: uuid.UUID) -> None:
+    """Release the email's lock; if that fails, end the connection, which releases it: the pool
+    does not reset session state (shared.db), and a lock left on a pooled connection would keep
+    every later delivery of this event waiting."""
+    if conn.is_closed():
+        return
+    try:
+        await store.unlock_email(conn, event_id)
+    except (*DB_UNAVAILABLE_ERRORS, asyncpg.PostgresError):
+        conn.terminate()
 
 
 def _retry_number(message: AbstractIncomingMessage) -> int:

@@ -67,51 +67,60 @@ async def language_of_address(conn: Conn, address: str) -> str | None:
 # --- outgoing emails ---------------------------------------------------------------------------
 
 
-async def lock_email(conn: Conn, event_id: uuid.UUID) -> None:
-    """A session lock on this email while it is being sent: a second delivery of the same event
-    waits here; the lock goes with the connection if the process dies."""
-    await conn.execute("SELECT pg_advisory_lock(hashtextextended($1::uuid::text, 0))", event_id)
+_EMAIL_LOCK = "pg_advisory_lock(hashtextextended($1::uuid::text, 0))"
+_EMAIL_UNLOCK = "pg_advisory_unlock(hashtextextended($1::uuid::text, 0))"
+
+# The lock comes first: the INSERT reads its row from `locked`. ON CONFLICT DO UPDATE then sees
+# the latest committed row, not the statement's snapshot, so an email another delivery sent
+# while this one waited for the lock is found `sent`.
+_BEGIN_ATTEMPT = f"""
+WITH locked AS (
+    SELECT {_EMAIL_LOCK}
+), attempt AS (
+    INSERT INTO emails AS e (event_id, kind, status, attempts, last_attempt_at, previous_status)
+    SELECT $1, $2, 'sending', 1, now(), 'pending' FROM locked
+    ON CONFLICT (event_id) DO UPDATE
+        SET status = 'sending', attempts = e.attempts + 1, last_attempt_at = now(),
+            previous_status = e.status
+        WHERE e.status NOT IN ('sent', 'dead')
+    RETURNING attempts, previous_status
+)
+SELECT a.attempts, a.previous_status AS previous, c.email, c.language, c.name
+FROM attempt a LEFT JOIN clients c ON c.client_number = $3
+"""
+
+
+async def begin_attempt(
+    conn: Conn, event_id: uuid.UUID, kind: str, client_number: str | None
+) -> Record | None:
+    """Take the email's session lock (a second delivery of the same event waits here, and the
+    lock goes with the connection if the process dies), then record the attempt, committed
+    before sending: one statement, with the client's contact details as they are now (null when
+    `client_number` is None or not known yet). None when the email is sent or dead.
+
+    The lock is held afterwards in every case, even when the statement failed: release it with
+    `mark_sent_and_unlock` or `unlock_email`. `previous` is `sending` when an earlier attempt was
+    interrupted."""
+    return await conn.fetchrow(_BEGIN_ATTEMPT, event_id, kind, client_number)
 
 
 async def unlock_email(conn: Conn, event_id: uuid.UUID) -> None:
-    await conn.execute("SELECT pg_advisory_unlock(hashtextextended($1::uuid::text, 0))", event_id)
+    await conn.execute(f"SELECT {_EMAIL_UNLOCK}", event_id)
 
 
-async def begin_attempt(conn: Conn, event_id: uuid.UUID, kind: str) -> Record | None:
-    """Record an attempt (committed before sending); None when the email is sent or dead.
-
-    The returned `previous` status is `sending` when an earlier attempt was interrupted.
-    """
-    async with conn.transaction():
-        await conn.execute(
-            "INSERT INTO emails (event_id, kind) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-            event_id,
-            kind,
-        )
-        row = await conn.fetchrow(
-            "SELECT status FROM emails WHERE event_id = $1 FOR UPDATE", event_id
-        )
-        if row["status"] in ("sent", "dead"):
-            return None
-        return await conn.fetchrow(
-            """
-            UPDATE emails SET status = 'sending', attempts = attempts + 1,
-                last_attempt_at = now()
-            WHERE event_id = $1
-            RETURNING attempts, $2::text AS previous
-            """,
-            event_id,
-            row["status"],
-        )
+_MARK_SENT = """
+UPDATE emails SET status = 'sent', sent_at = now(), recipient = $2, last_error = NULL
+WHERE event_id = $1
+"""
 
 
 async def mark_sent(conn: Conn, event_id: uuid.UUID, recipient: str) -> None:
-    await conn.execute(
-        "UPDATE emails SET status = 'sent', sent_at = now(), recipient = $2, last_error = NULL"
-        " WHERE event_id = $1",
-        event_id,
-        recipient,
-    )
+    await conn.execute(_MARK_SENT, event_id, recipient)
+
+
+async def mark_sent_and_unlock(conn: Conn, event_id: uuid.UUID, recipient: str) -> None:
+    """`mark_sent`, then the lock released, in one statement (a WITH's UPDATE always runs)."""
+    await conn.execute(f"WITH sent AS ({_MARK_SENT}) SELECT {_EMAIL_UNLOCK}", event_id, recipient)
 
 
 async def mark_failed(conn: Conn, event_id: uuid.UUID, error: str) -> None:
