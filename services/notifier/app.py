@@ -37,7 +37,9 @@ def create_app(settings: NotifierSettings) -> web.Application:
             broker=broker,
             settings=settings,
             composer=composer,
-            mailer=(mailer := Mailer(settings)),
+            # As many idle connections kept as emails may be sent at once (the prefetch): with
+            # fewer, every burst closed and reopened connections (EHLO, QUIT, a name lookup).
+            mailer=(mailer := Mailer(settings, keep_idle=settings.consumer_prefetch)),
             metrics=metrics,
         )
         app[DELIVERY] = delivery
