@@ -10,7 +10,7 @@ from shared import events
 from shared.auth import Principal
 from shared.db import acquire, transaction
 from shared.errors import Conflict, NotFound, ValidationFailed
-from shared.outbox import add_event
+from shared.outbox import add_event, event_values
 from shared.pagination import decode_cursor, encode_cursor
 
 NOT_FOUND = "There is no ticket with this number."
@@ -96,37 +96,8 @@ async def open_ticket(
             raise _invalid("service_id", "This service is not one of yours.")
         if category_name is None:
             raise _invalid("category_id", "There is no such category.")
-        if not new.allow_duplicate:
-            duplicate = await store.open_duplicate(
-                conn, client_number, new.service_id, new.category_id
-            )
-            if duplicate is not None:
-                raise Conflict(
-                    f"Ticket #{duplicate} about this service and category is still open; "
-                    "add to it instead, or send allow_duplicate to open another.",
-                    open_ticket=duplicate,
-                )
-        row = await store.insert_ticket(
-            conn,
-            client_number=client_number,
-            service_id=new.service_id,
-            service_name=service_name,
-            category_id=new.category_id,
-            subject=category_name,
-            excerpt=lifecycle.excerpt(new.body),
-        )
-        number = row["number"]
-        message = await store.insert_message(
-            conn,
-            ticket_number=number,
-            author_kind="client",
-            author_sub=principal.sub,
-            author_name=principal.name,
-            body=new.body,
-            channel=channel,
-        )
-        await add_event(
-            conn,
+        number = found["number"]
+        _, event = event_values(
             events.TicketCreated(
                 number=number,
                 client_number=client_number,
@@ -136,15 +107,37 @@ async def open_ticket(
             ),
             aggregate=_aggregate(number),
         )
+        row = await store.create_ticket(
+            conn,
+            number=number,
+            client_number=client_number,
+            service_id=new.service_id,
+            service_name=service_name,
+            category_id=new.category_id,
+            subject=category_name,
+            excerpt=lifecycle.excerpt(new.body),
+            author_sub=principal.sub,
+            author_name=principal.name,
+            body=new.body,
+            channel=channel,
+            refuse_duplicate=not new.allow_duplicate,
+            event=event,
+        )
+        if row["duplicate"] is not None:
+            raise Conflict(
+                f"Ticket #{row['duplicate']} about this service and category is still open; "
+                "add to it instead, or send allow_duplicate to open another.",
+                open_ticket=row["duplicate"],
+            )
     # What was just inserted, as `_ticket` would read it back (two round trips fewer).
     summary = _summary({**dict(row), "category_name": category_name}).model_dump(
         exclude={"excerpt"}
     )
     first = models.Message(
-        id=message["id"],
+        id=row["message_id"],
         author=models.Author(kind="client", name=principal.name),
         body=new.body,
-        created_at=message["created_at"],
+        created_at=row["message_created_at"],
     )
     return models.Ticket(**summary, messages=[first])
 
