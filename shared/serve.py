@@ -1,5 +1,6 @@
 """Serving a service's app: the one place that knows how a Helpdesk process runs."""
 
+import gc
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -15,12 +16,14 @@ S = TypeVar("S", bound=ServiceSettings)
 def serve(service: str, settings: S, create_app: Callable[[S], web.Application]) -> None:
     """Log set-up, then the app on its host and port until SIGINT or SIGTERM, which end it
     gracefully (in-flight requests finish, cleanup contexts run). Our own middleware writes one
-    log line per request, so aiohttp's access log is off. The loop is uvloop's: about 40 % of a
-    service's CPU went into the event loop's socket writes and callbacks (py-spy under
-    `make bench`), which uvloop does in C."""
+    log line per request, so aiohttp's access log is off. The loop is uvloop's, which does in C
+    the event loop's own work (callbacks, socket reads and writes: about 40 % of a service's
+    CPU under `make bench`, by py-spy): tickets' CPU per created ticket went 1.70 → 1.41 ms."""
     configure_logging(service, settings.log_format)
+    app = create_app(settings)
+    app.on_startup.append(_freeze_startup_objects)  # after the app's own start-up steps
     web.run_app(
-        create_app(settings),
+        app,
         host=settings.host,
         port=settings.port,
         access_log=None,
@@ -28,3 +31,11 @@ def serve(service: str, settings: S, create_app: Callable[[S], web.Application])
         shutdown_timeout=10,
         loop=uvloop.new_event_loop(),
     )
+
+
+async def _freeze_startup_objects(_: web.Application) -> None:
+    """Move everything made while starting (modules, models, templates, pools: about 78,000
+    objects) out of the garbage collector's sight. A full collection scanned them all each time,
+    a 35 ms pause of every request in flight; they live as long as the process anyway."""
+    gc.collect()
+    gc.freeze()
