@@ -52,10 +52,17 @@ async def _ticket(conn: asyncpg.Connection, number: int) -> models.Ticket:
 
 
 async def _visible_ticket(
-    conn: asyncpg.Connection, principal: Principal, number: int, *, for_update: bool = False
+    conn: asyncpg.Connection,
+    principal: Principal,
+    number: int,
+    *,
+    for_update: bool = False,
+    draw_message_id: bool = False,
 ) -> asyncpg.Record:
     """The ticket if the caller may see it; another client's ticket is 404, never 403."""
-    row = await store.get_ticket(conn, number, for_update=for_update)
+    row = await store.get_ticket(
+        conn, number, for_update=for_update, draw_message_id=draw_message_id
+    )
     if row is None or (not principal.is_staff and row["client_number"] != principal.client_number):
         raise NotFound(NOT_FOUND)
     return row
@@ -155,57 +162,53 @@ async def get_ticket(pool: asyncpg.Pool, principal: Principal, number: int) -> m
 async def _add_message(
     conn: asyncpg.Connection,
     principal: Principal,
-    number: int,
+    ticket: asyncpg.Record,
     body: str,
     channel: str,
     status: lifecycle.Status,
-) -> asyncpg.Record:
-    """The message, and the ticket's new status and excerpt (new activity)."""
-    message = await store.insert_message(
+    event: events.EventData,
+) -> datetime:
+    """The message (its id drawn with `ticket`), the ticket's new status and excerpt (new
+    activity) and `event`; the message's `created_at`."""
+    _, values = event_values(event, aggregate=_aggregate(ticket["number"]))
+    return await store.add_message(
         conn,
-        ticket_number=number,
+        message_id=ticket["message_id"],
+        ticket_number=ticket["number"],
         author_kind=principal.kind,
         author_sub=principal.sub,
         author_name=principal.name,
         body=body,
         channel=channel,
-    )
-    await store.set_ticket_state(
-        conn,
-        number,
         status=status,
         waiting=lifecycle.is_waiting(status),
         excerpt=lifecycle.excerpt(body),
+        event=values,
     )
-    return message
 
 
 async def reply(
     pool: asyncpg.Pool, principal: Principal, number: int, body: str, channel: str
 ) -> models.Message:
     async with transaction(pool) as conn:
-        row = await _visible_ticket(conn, principal, number, for_update=True)
+        row = await _visible_ticket(conn, principal, number, for_update=True, draw_message_id=True)
         status = lifecycle.status_after_reply(row["status"], principal.kind)
-        message = await _add_message(conn, principal, number, body, channel, status)
-        await add_event(
-            conn,
-            events.TicketReplied(
-                number=number,
-                client_number=row["client_number"],
-                subject=row["subject"],
-                message_id=message["id"],
-                author_kind=principal.kind,
-                author_name=principal.name,
-                body=body,
-                channel=channel,
-            ),
-            aggregate=_aggregate(number),
+        event = events.TicketReplied(
+            number=number,
+            client_number=row["client_number"],
+            subject=row["subject"],
+            message_id=row["message_id"],
+            author_kind=principal.kind,
+            author_name=principal.name,
+            body=body,
+            channel=channel,
         )
+        created_at = await _add_message(conn, principal, row, body, channel, status, event)
     return models.Message(
-        id=message["id"],
+        id=row["message_id"],
         author=models.Author(kind=principal.kind, name=principal.name),
         body=body,
-        created_at=message["created_at"],
+        created_at=created_at,
     )
 
 
@@ -213,14 +216,10 @@ async def reopen(
     pool: asyncpg.Pool, principal: Principal, number: int, body: str, channel: str
 ) -> models.Ticket:
     async with transaction(pool) as conn:
-        row = await _visible_ticket(conn, principal, number, for_update=True)
+        row = await _visible_ticket(conn, principal, number, for_update=True, draw_message_id=True)
         status = lifecycle.status_after_reopen(row["status"], principal.kind)
-        await _add_message(conn, principal, number, body, channel, status)
-        await add_event(
-            conn,
-            events.TicketReopened(number=number, client_number=row["client_number"], body=body),
-            aggregate=_aggregate(number),
-        )
+        event = events.TicketReopened(number=number, client_number=row["client_number"], body=body)
+        await _add_message(conn, principal, row, body, channel, status, event)
         return await _ticket(conn, number)
 
 
