@@ -588,7 +588,7 @@ def table(result: dict) -> str:
         )
     lines.append("")
     lines.append(
-        "5. CPU milliseconds per created ticket, by process (machine shared; load average)"
+        "5. CPU milliseconds per created ticket, by process (and the load average)"
     )
     cpu = result["cpu_seconds"]
     for key in ("api_1", "api_2"):
