@@ -587,9 +587,7 @@ def table(result: dict) -> str:
             f"  {'met' if ok else 'NOT met'}"
         )
     lines.append("")
-    lines.append(
-        "5. CPU milliseconds per created ticket, by process (and the load average)"
-    )
+    lines.append("5. CPU milliseconds per created ticket, by process (and the load average)")
     cpu = result["cpu_seconds"]
     for key in ("api_1", "api_2"):
         made = c[key]["rps"] * (c["seconds"] + 2)  # the window includes the 2 s warm-up
