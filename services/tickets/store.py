@@ -176,6 +176,19 @@ async def create_ticket(
     )
 
 
+def _set_state(number: str, *, status: str, waiting: str, excerpt: str) -> str:
+    """The UPDATE of a ticket's state, with the placeholders of the statement it goes into: a
+    change of status is new activity; `waiting` starts (or keeps) the client's wait."""
+    return f"""
+        UPDATE tickets SET
+            status = {status},
+            updated_at = now(),
+            waiting_since = CASE WHEN {waiting} THEN coalesce(waiting_since, now()) END,
+            excerpt = coalesce({excerpt}, excerpt)
+        WHERE number = {number}
+    """
+
+
 # A message, the ticket's new state (new activity) and the event, in one statement: three
 # round trips were half of what a reply cost.
 _ADD_MESSAGE = f"""
@@ -185,12 +198,7 @@ WITH m AS (
     VALUES ($1, $2, $3, $4, $5, $6, $7)
     RETURNING created_at
 ), t AS (
-    UPDATE tickets SET
-        status = $8,
-        updated_at = now(),
-        waiting_since = CASE WHEN $9 THEN coalesce(waiting_since, now()) END,
-        excerpt = coalesce($10, excerpt)
-    WHERE number = $2
+    {_set_state("$2", status="$8", waiting="$9", excerpt="$10")}
 ), o AS (
     INSERT INTO outbox ({EVENT_COLUMNS}) VALUES ($11, $12, $13, $14::jsonb, $15)
 )
@@ -262,14 +270,7 @@ async def set_ticket_state(
 ) -> None:
     """A change of status is new activity; `waiting` starts (or keeps) the client's wait."""
     await conn.execute(
-        """
-        UPDATE tickets SET
-            status = $2,
-            updated_at = now(),
-            waiting_since = CASE WHEN $3 THEN coalesce(waiting_since, now()) END,
-            excerpt = coalesce($4, excerpt)
-        WHERE number = $1
-        """,
+        _set_state("$1", status="$2", waiting="$3", excerpt="$4"),
         number,
         status,
         waiting,
