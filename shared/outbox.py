@@ -61,6 +61,9 @@ async def add_event(conn: asyncpg.Connection, data: EventData, *, aggregate: str
 # Held by the publishing relay for as long as its connection lives (any constant would do; this
 # one reads "outbox" in ASCII).
 RELAY_LOCK = 0x6F7574626F78
+# The leader's statements have a limit (the lock wait has none): a statement hung on a half-dead
+# connection ends the lead, and the relay connects again, instead of stalling every event.
+STATEMENT_TIMEOUT = 10.0
 
 _NEXT_BATCH = """
 SELECT id, event_id, routing_key, aggregate, payload::text AS payload, correlation_id
@@ -151,7 +154,7 @@ class OutboxRelay:
                 log.warning("outbox.relay_failed", error=repr(failure))
                 delay = min(delay * 2, 10.0)
             if loop.time() - last_purge > 600:
-                await conn.execute(_PURGE_SENT, self._keep_sent)
+                await conn.execute(_PURGE_SENT, self._keep_sent, timeout=STATEMENT_TIMEOUT)
                 last_purge = loop.time()
             if more:
                 continue
@@ -166,7 +169,7 @@ class OutboxRelay:
         A database error is raised: the connection, and the lead with it, may be gone."""
         failure: BaseException | None = None
         done: list[int] = []
-        rows = await conn.fetch(_NEXT_BATCH, self._batch_size)
+        rows = await conn.fetch(_NEXT_BATCH, self._batch_size, timeout=STATEMENT_TIMEOUT)
         # Published in waves holding at most one event per aggregate: a wave is published at once
         # and its confirms awaited together (one round trip, not one per event); the next wave
         # only after every confirm of this one, and none after a failure, so an aggregate's
@@ -199,7 +202,7 @@ class OutboxRelay:
                     done.append(row["id"])
         # What the broker confirmed is marked sent even when another publish failed.
         if done:
-            await conn.execute(_MARK_SENT, done)
+            await conn.execute(_MARK_SENT, done, timeout=STATEMENT_TIMEOUT)
             self.published += len(done)
         return failure is None and len(rows) == self._batch_size, failure
 
