@@ -268,6 +268,14 @@ class Load:
         self.stop.set()
         await asyncio.gather(*self._tasks)
 
+    async def finish_after_recovery(self, more: int = 3) -> None:
+        """Let `more` tickets be opened after the fault (the suite works again), then stop."""
+        after = len(self.tickets)
+        await wait_for(
+            lambda: len(self.tickets) >= after + more, timeout=30, message="load after the fault"
+        )
+        await self.finish()
+
     async def _call(
         self, session: aiohttp.ClientSession, what: str, method: str, path: str, **kw: Any
     ) -> tuple[int, Any]:
