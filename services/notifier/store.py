@@ -51,13 +51,6 @@ async def upsert_client(
     )
 
 
-async def get_client(conn: Conn, client_number: str) -> Record | None:
-    return await conn.fetchrow(
-        "SELECT client_number, name, email, language FROM clients WHERE client_number = $1",
-        client_number,
-    )
-
-
 async def language_of_address(conn: Conn, address: str) -> str | None:
     return await conn.fetchval(
         "SELECT language FROM clients WHERE lower(email) = lower($1) LIMIT 1", address
