@@ -30,10 +30,6 @@ async def insert_category(conn: Conn, name: str) -> Record | None:
     )
 
 
-async def get_category(conn: Conn, category_id: int) -> Record | None:
-    return await conn.fetchrow("SELECT id, name FROM categories WHERE id = $1", category_id)
-
-
 # --- the projection of clients' services -------------------------------------------------------
 
 
@@ -92,14 +88,6 @@ async def lock_client_and_look_up(
         service_id,
         client_number,
         category_id,
-    )
-
-
-async def get_client_service(conn: Conn, client_number: str, service_id: int) -> Record | None:
-    return await conn.fetchrow(
-        "SELECT service_id, name FROM client_services WHERE service_id = $1 AND client_number = $2",
-        service_id,
-        client_number,
     )
 
 
