@@ -190,6 +190,20 @@ async def test_the_broker_connects_once_rabbitmq_becomes_reachable_after_start(
     assert broker.connections_made == 1
 
 
+async def _settled(amqp_url: str, queue: str) -> bool:
+    """No message of `queue` is delivered and still unacknowledged, as RabbitMQ counts them."""
+    listing = await asyncio.create_subprocess_exec(
+        "rabbitmqctl", "-q", "list_queues", "-p", vhost_of(amqp_url), "--no-table-headers",
+        "name", "messages_unacknowledged", stdout=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, _ = await listing.communicate()
+    for line in out.decode().splitlines():
+        name, _, count = line.partition("\t")
+        if name == queue:
+            return int(count) == 0
+    return False
+
+
 async def test_after_the_connection_is_cut_the_broker_reconnects_and_its_consumer_gets_messages(
     amqp_url, broker_proxy, purged, start_broker
 ):
@@ -203,6 +217,8 @@ async def test_after_the_connection_is_cut_the_broker_reconnects_and_its_consume
     before = str(uuid.uuid4())
     await broker.publish("tickets.ticket.created", b"{}", before, None)
     await wait_for(lambda: before in received, message="delivery before the cut")
+    # Its ack reached RabbitMQ (cut before that, the message is rightly delivered again).
+    await wait_for(lambda: _settled(amqp_url, "notifier.events"), timeout=15, message="ack in")
 
     broker_proxy.cut()
     await wait_for(lambda: not broker.is_ready, message="connection lost")
