@@ -111,9 +111,21 @@ async def mark_sent(conn: Conn, event_id: uuid.UUID, recipient: str) -> None:
     await conn.execute(_MARK_SENT, event_id, recipient)
 
 
+# The unlock must come after the UPDATE. PostgreSQL runs a WITH's UPDATE that the main query
+# does not read only after the main query, so `WITH sent AS (UPDATE ...) SELECT unlock` released
+# the lock first: a delivery waiting for it then found the email still `sending` and sent it
+# again. Reading `sent` in the one-time filter runs the UPDATE first. The lock is then released
+# before the commit, which is safe: the waiting delivery's ON CONFLICT waits for this
+# transaction's row lock and then sees `sent`.
+_MARK_SENT_AND_UNLOCK = f"""
+WITH sent AS ({_MARK_SENT} RETURNING 1)
+SELECT {_EMAIL_UNLOCK} WHERE (SELECT count(*) FROM sent) >= 0
+"""
+
+
 async def mark_sent_and_unlock(conn: Conn, event_id: uuid.UUID, recipient: str) -> None:
-    """`mark_sent`, then the lock released, in one statement (a WITH's UPDATE always runs)."""
-    await conn.execute(f"WITH sent AS ({_MARK_SENT}) SELECT {_EMAIL_UNLOCK}", event_id, recipient)
+    """`mark_sent`, then the lock released, in one statement."""
+    await conn.execute(_MARK_SENT_AND_UNLOCK, event_id, recipient)
 
 
 async def mark_failed(conn: Conn, event_id: uuid.UUID, error: str) -> None:

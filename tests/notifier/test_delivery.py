@@ -1,12 +1,15 @@
 """Each email of SPEC §7 arrives once, in the client's language, with the right headers."""
 
+import asyncio
 import email as email_parser
 import email.policy as email_policy
+import functools
 import string
 import uuid
 
 import pytest
 
+from services.notifier import store
 from services.notifier.composer import SUBJECT_FIELDS, SUBJECTS, Composer, clean_header_text
 from shared import events
 from tests.notifier.conftest import PUBLIC_URL, SENDER, Notifier, Publisher
@@ -210,6 +213,35 @@ async def test_a_redelivered_event_sends_nothing_twice(
     )
     assert len(smtp.with_id(message_id(envelope))) == 1
     assert len(smtp.with_id(message_id(marker))) == 1
+
+
+async def test_a_delivery_that_waited_for_the_email_lock_finds_the_email_sent(
+    notifier: Notifier,
+) -> None:
+    # The race behind a duplicate that CI once saw: the first delivery marks the email sent and
+    # releases the lock while a second delivery of the same event waits for it. Released before
+    # the UPDATE ran, the second found the email `sending` and sent it again (23 times in 30 here).
+    for _ in range(20):
+        event_id = uuid.uuid4()
+        async with notifier.pool.acquire() as first, notifier.pool.acquire() as second:
+            assert await store.begin_attempt(first, event_id, "reply", None) is not None
+            waiting = asyncio.create_task(store.begin_attempt(second, event_id, "reply", None))
+            await wait_for(
+                functools.partial(
+                    notifier.pool.fetchval,
+                    "SELECT count(*) = 1 FROM pg_locks"
+                    " WHERE locktype = 'advisory' AND NOT granted AND pid = $1",
+                    second.get_server_pid(),
+                ),
+                message="the second delivery waiting for the email's lock",
+            )
+            await store.mark_sent_and_unlock(first, event_id, "dup@example.com")
+            assert await waiting is None
+            await store.unlock_email(second, event_id)
+        status = await notifier.pool.fetchval(
+            "SELECT status FROM emails WHERE event_id = $1", event_id
+        )
+        assert status == "sent"
 
 
 async def test_a_reply_from_an_unknown_channel_is_dead_lettered_and_never_sent(
