@@ -249,6 +249,7 @@ class Load:
 
     stack: Stack
     label: str
+    via: Service | None = None  # the tickets instance the load goes to; the stack's by default
     pause: float = 0.2
     max_rounds: int = 200
     tickets: list[int] = field(default_factory=list)
@@ -281,7 +282,8 @@ class Load:
     ) -> tuple[int, Any]:
         began = time.monotonic()
         try:
-            async with session.request(method, self.stack.tickets.url + path, **kw) as response:
+            base = (self.via or self.stack.tickets).url
+            async with session.request(method, base + path, **kw) as response:
                 body = await response.json(content_type=None)
                 outcome = Outcome(what, response.status, 0, response.content_type)
         except (aiohttp.ClientError, OSError, TimeoutError, ValueError):
