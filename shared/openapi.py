@@ -52,6 +52,8 @@ class Route:
     status: int = 200
     errors: tuple[int, ...] = ()
     path_params: dict[str, str] = field(default_factory=dict)  # name -> regex of its value
+    # Optional request headers: name -> (description, regex of the value).
+    headers: dict[str, tuple[str, str]] = field(default_factory=dict)
     tag: str = "api"
 
     @property
@@ -177,6 +179,16 @@ def openapi_document(routes: Sequence[Route], *, title: str, version: str) -> di
                 params.append(
                     {"name": name, "in": "query", "required": name in required, "schema": prop}
                 )
+        params += [
+            {
+                "name": name,
+                "in": "header",
+                "required": False,
+                "description": description,
+                "schema": {"type": "string", "pattern": f"^{regex}$"},
+            }
+            for name, (description, regex) in route.headers.items()
+        ]
         if params:
             op["parameters"] = params
         if route.roles is not None:

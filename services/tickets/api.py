@@ -3,6 +3,7 @@
 from aiohttp import web
 
 from services.tickets import desk, models
+from services.tickets.idempotency import OPENAPI_HEADER, claim_of, replay_headers
 from shared.auth import ADMIN, ANYONE, CLIENT, Principal
 from shared.errors import Forbidden, NotFound
 from shared.http import json_response
@@ -40,8 +41,11 @@ async def create_category(
 async def create_ticket(
     request: web.Request, principal: Principal, body: models.TicketCreate
 ) -> web.Response:
-    ticket = await desk.open_ticket(request.app[POOL], principal, body, channel_of(request))
-    return json_response(ticket, status=201, headers={"Location": f"/v1/tickets/{ticket.number}"})
+    ticket, replayed = await desk.open_ticket(
+        request.app[POOL], principal, body, channel_of(request), claim_of(request, principal, body)
+    )
+    headers = {"Location": f"/v1/tickets/{ticket.number}", **replay_headers(replayed)}
+    return json_response(ticket, status=201, headers=headers)
 
 
 async def list_tickets(
@@ -59,19 +63,29 @@ async def get_ticket(request: web.Request, principal: Principal) -> web.Response
 async def add_message(
     request: web.Request, principal: Principal, body: models.MessageIn
 ) -> web.Response:
-    message = await desk.reply(
-        request.app[POOL], principal, _number(request), body.body, channel_of(request)
+    message, replayed = await desk.reply(
+        request.app[POOL],
+        principal,
+        _number(request),
+        body.body,
+        channel_of(request),
+        claim_of(request, principal, body),
     )
-    return json_response(message, status=201)
+    return json_response(message, status=201, headers=replay_headers(replayed))
 
 
 async def reopen_ticket(
     request: web.Request, principal: Principal, body: models.MessageIn
 ) -> web.Response:
-    ticket = await desk.reopen(
-        request.app[POOL], principal, _number(request), body.body, channel_of(request)
+    ticket, replayed = await desk.reopen(
+        request.app[POOL],
+        principal,
+        _number(request),
+        body.body,
+        channel_of(request),
+        claim_of(request, principal, body),
     )
-    return json_response(ticket)
+    return json_response(ticket, headers=replay_headers(replayed))
 
 
 async def close_ticket(request: web.Request, principal: Principal) -> web.Response:
@@ -113,6 +127,7 @@ ROUTES = (
         response=models.Ticket,
         status=201,
         errors=(409,),
+        headers=OPENAPI_HEADER,
         tag="tickets",
     ),
     Route(
@@ -149,6 +164,7 @@ ROUTES = (
         status=201,
         errors=(404, 409),
         path_params=_TICKET,
+        headers=OPENAPI_HEADER,
         tag="tickets",
     ),
     Route(
@@ -161,6 +177,7 @@ ROUTES = (
         response=models.Ticket,
         errors=(403, 404, 409),
         path_params=_TICKET,
+        headers=OPENAPI_HEADER,
         tag="tickets",
     ),
     Route(

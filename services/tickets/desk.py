@@ -6,6 +6,7 @@ from datetime import datetime
 import asyncpg
 
 from services.tickets import lifecycle, models, store
+from services.tickets.idempotency import Claim, once
 from shared import events
 from shared.auth import Principal
 from shared.db import acquire, transaction
@@ -88,54 +89,67 @@ async def add_category(pool: asyncpg.Pool, name: str) -> models.Category:
 
 
 async def open_ticket(
-    pool: asyncpg.Pool, principal: Principal, new: models.TicketCreate, channel: str
-) -> models.Ticket:
+    pool: asyncpg.Pool,
+    principal: Principal,
+    new: models.TicketCreate,
+    channel: str,
+    claim: Claim | None = None,
+) -> tuple[models.Ticket, bool]:
     """422 for a service that is not the client's or an unknown category; 409 with
-    `open_ticket` when a ticket for the same service and category is not closed yet."""
+    `open_ticket` when a ticket for the same service and category is not closed yet. True when
+    the answer is a replay of `claim`'s first request."""
+    async with transaction(pool) as conn:
+        return await once(
+            conn, claim, models.Ticket, lambda: _open_ticket(conn, principal, new, channel)
+        )
+
+
+async def _open_ticket(
+    conn: asyncpg.Connection, principal: Principal, new: models.TicketCreate, channel: str
+) -> models.Ticket:
     client_number = principal.client_number
     assert client_number is not None
-    async with transaction(pool) as conn:
-        found = await store.lock_client_and_look_up(
-            conn, client_number, new.service_id, new.category_id
-        )
-        service_name, category_name = found["service_name"], found["category_name"]
-        if service_name is None:
-            raise _invalid("service_id", "This service is not one of yours.")
-        if category_name is None:
-            raise _invalid("category_id", "There is no such category.")
-        number = found["number"]
-        _, event = event_values(
-            events.TicketCreated(
-                number=number,
-                client_number=client_number,
-                subject=category_name,
-                service=events.ServiceRef(id=new.service_id, name=service_name),
-                body=new.body,
-            ),
-            aggregate=_aggregate(number),
-        )
-        row = await store.create_ticket(
-            conn,
+    found = await store.lock_client_and_look_up(
+        conn, client_number, new.service_id, new.category_id
+    )
+    service_name, category_name = found["service_name"], found["category_name"]
+    if service_name is None:
+        raise _invalid("service_id", "This service is not one of yours.")
+    if category_name is None:
+        raise _invalid("category_id", "There is no such category.")
+    number = found["number"]
+    _, event = event_values(
+        events.TicketCreated(
             number=number,
             client_number=client_number,
-            service_id=new.service_id,
-            service_name=service_name,
-            category_id=new.category_id,
             subject=category_name,
-            excerpt=lifecycle.excerpt(new.body),
-            author_sub=principal.sub,
-            author_name=principal.name,
+            service=events.ServiceRef(id=new.service_id, name=service_name),
             body=new.body,
-            channel=channel,
-            refuse_duplicate=not new.allow_duplicate,
-            event=event,
+        ),
+        aggregate=_aggregate(number),
+    )
+    row = await store.create_ticket(
+        conn,
+        number=number,
+        client_number=client_number,
+        service_id=new.service_id,
+        service_name=service_name,
+        category_id=new.category_id,
+        subject=category_name,
+        excerpt=lifecycle.excerpt(new.body),
+        author_sub=principal.sub,
+        author_name=principal.name,
+        body=new.body,
+        channel=channel,
+        refuse_duplicate=not new.allow_duplicate,
+        event=event,
+    )
+    if row["duplicate"] is not None:
+        raise Conflict(
+            f"Ticket #{row['duplicate']} about this service and category is still open; "
+            "add to it instead, or send allow_duplicate to open another.",
+            open_ticket=row["duplicate"],
         )
-        if row["duplicate"] is not None:
-            raise Conflict(
-                f"Ticket #{row['duplicate']} about this service and category is still open; "
-                "add to it instead, or send allow_duplicate to open another.",
-                open_ticket=row["duplicate"],
-            )
     # What was just inserted, as `_ticket` would read it back (two round trips fewer).
     summary = _summary({**dict(row), "category_name": category_name}).model_dump(
         exclude={"excerpt"}
@@ -188,22 +202,36 @@ async def _add_message(
 
 
 async def reply(
-    pool: asyncpg.Pool, principal: Principal, number: int, body: str, channel: str
-) -> models.Message:
+    pool: asyncpg.Pool,
+    principal: Principal,
+    number: int,
+    body: str,
+    channel: str,
+    claim: Claim | None = None,
+) -> tuple[models.Message, bool]:
+    """The new message; True when it is a replay of `claim`'s first request."""
     async with transaction(pool) as conn:
-        row = await _visible_ticket(conn, principal, number, for_update=True, draw_message_id=True)
-        status = lifecycle.status_after_reply(row["status"], principal.kind)
-        event = events.TicketReplied(
-            number=number,
-            client_number=row["client_number"],
-            subject=row["subject"],
-            message_id=row["message_id"],
-            author_kind=principal.kind,
-            author_name=principal.name,
-            body=body,
-            channel=channel,
+        return await once(
+            conn, claim, models.Message, lambda: _reply(conn, principal, number, body, channel)
         )
-        created_at = await _add_message(conn, principal, row, body, channel, status, event)
+
+
+async def _reply(
+    conn: asyncpg.Connection, principal: Principal, number: int, body: str, channel: str
+) -> models.Message:
+    row = await _visible_ticket(conn, principal, number, for_update=True, draw_message_id=True)
+    status = lifecycle.status_after_reply(row["status"], principal.kind)
+    event = events.TicketReplied(
+        number=number,
+        client_number=row["client_number"],
+        subject=row["subject"],
+        message_id=row["message_id"],
+        author_kind=principal.kind,
+        author_name=principal.name,
+        body=body,
+        channel=channel,
+    )
+    created_at = await _add_message(conn, principal, row, body, channel, status, event)
     return models.Message(
         id=row["message_id"],
         author=models.Author(kind=principal.kind, name=principal.name),
@@ -213,14 +241,28 @@ async def reply(
 
 
 async def reopen(
-    pool: asyncpg.Pool, principal: Principal, number: int, body: str, channel: str
-) -> models.Ticket:
+    pool: asyncpg.Pool,
+    principal: Principal,
+    number: int,
+    body: str,
+    channel: str,
+    claim: Claim | None = None,
+) -> tuple[models.Ticket, bool]:
+    """The reopened ticket; True when it is a replay of `claim`'s first request."""
     async with transaction(pool) as conn:
-        row = await _visible_ticket(conn, principal, number, for_update=True, draw_message_id=True)
-        status = lifecycle.status_after_reopen(row["status"], principal.kind)
-        event = events.TicketReopened(number=number, client_number=row["client_number"], body=body)
-        await _add_message(conn, principal, row, body, channel, status, event)
-        return await _ticket(conn, number)
+        return await once(
+            conn, claim, models.Ticket, lambda: _reopen(conn, principal, number, body, channel)
+        )
+
+
+async def _reopen(
+    conn: asyncpg.Connection, principal: Principal, number: int, body: str, channel: str
+) -> models.Ticket:
+    row = await _visible_ticket(conn, principal, number, for_update=True, draw_message_id=True)
+    status = lifecycle.status_after_reopen(row["status"], principal.kind)
+    event = events.TicketReopened(number=number, client_number=row["client_number"], body=body)
+    await _add_message(conn, principal, row, body, channel, status, event)
+    return await _ticket(conn, number)
 
 
 async def close(pool: asyncpg.Pool, principal: Principal, number: int) -> models.Ticket:

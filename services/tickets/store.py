@@ -312,3 +312,49 @@ async def list_tickets(
         LIMIT {param(limit)}
     """
     return await conn.fetch(query, *args)
+
+
+# --- idempotency keys --------------------------------------------------------------------------
+
+
+async def claim_idempotency_key(
+    conn: Conn, principal: str, key: str, fingerprint: str
+) -> Record | None:
+    """Claim the key in the caller's transaction: None when claimed now, else the stored
+    `fingerprint` and `response`. A claim made by a transaction still running makes this one
+    wait for it (the primary key): if it commits, its response is returned; if it rolls back
+    (the request failed), the key is claimed now."""
+    claimed = await conn.fetchval(
+        """
+        INSERT INTO idempotency_keys (principal, key, fingerprint) VALUES ($1, $2, $3)
+        ON CONFLICT (principal, key) DO NOTHING RETURNING true
+        """,
+        principal,
+        key,
+        fingerprint,
+    )
+    if claimed:
+        return None
+    # A statement of its own: its snapshot sees the row the conflict waited for.
+    return await conn.fetchrow(
+        "SELECT fingerprint, response FROM idempotency_keys WHERE principal = $1 AND key = $2",
+        principal,
+        key,
+    )
+
+
+async def save_idempotent_response(conn: Conn, principal: str, key: str, response: str) -> None:
+    await conn.execute(
+        "UPDATE idempotency_keys SET response = $3 WHERE principal = $1 AND key = $2",
+        principal,
+        key,
+        response,
+    )
+
+
+async def purge_idempotency_keys(conn: Conn, older_than_seconds: float) -> int:
+    result = await conn.execute(
+        "DELETE FROM idempotency_keys WHERE created_at < now() - make_interval(secs => $1)",
+        older_than_seconds,
+    )
+    return int(result.split()[-1])
