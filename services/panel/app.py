@@ -1,6 +1,7 @@
 """The panel's app factory, and the middleware that answers failures with HTML pages."""
 
 import secrets
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
@@ -101,11 +102,13 @@ def create_app(settings: PanelSettings) -> web.Application:
     app.middlewares.extend([error_pages, sessions.session_middleware])
     app[views.SETTINGS] = settings
     app[views.TRANSLATIONS] = load_translations()
-    aiohttp_jinja2.setup(
+    templates = aiohttp_jinja2.setup(
         app,
         loader=jinja2.FileSystemLoader(HERE / "templates"),
         autoescape=True,
     )
+    # Each form that adds text gets a one-time id when drawn (macros.html `submission`).
+    templates.globals["new_submission"] = lambda: uuid.uuid4().hex
 
     async def session_store(app: web.Application) -> AsyncIterator[None]:
         pool = app[lifecycle.POOL]

@@ -94,10 +94,13 @@ class Backend:
         token: str | None = None,
         json: Any = None,
         params: dict[str, str] | None = None,
+        idempotency_key: str | None = None,
     ) -> Any:
         headers = dict(CHANNEL_HEADERS)
         if token:
             headers["Authorization"] = f"Bearer {token}"
+        if idempotency_key:
+            headers["Idempotency-Key"] = idempotency_key
         if request_id := current_correlation_id():
             headers["X-Request-ID"] = request_id
         try:
@@ -235,14 +238,20 @@ class UserApi:
     async def ticket(self, number: int) -> dict[str, Any]:
         return await self.tickets("GET", f"/v1/tickets/{number}")
 
-    async def open_ticket(self, payload: dict[str, Any]) -> dict[str, Any]:
-        return await self.tickets("POST", "/v1/tickets", json=payload)
+    # The writes that add text carry the form's one-time id as Idempotency-Key: a form sent twice
+    # (a double click, or sent again after the panel answered 503 to a request that tickets did
+    # carry out) adds its text once.
 
-    async def reply(self, number: int, body: str) -> dict[str, Any]:
-        return await self.tickets("POST", f"/v1/tickets/{number}/messages", json={"body": body})
+    async def open_ticket(self, payload: dict[str, Any], key: str | None) -> dict[str, Any]:
+        return await self.tickets("POST", "/v1/tickets", json=payload, idempotency_key=key)
 
-    async def reopen(self, number: int, body: str) -> dict[str, Any]:
-        return await self.tickets("POST", f"/v1/tickets/{number}/reopen", json={"body": body})
+    async def reply(self, number: int, body: str, key: str | None) -> dict[str, Any]:
+        path = f"/v1/tickets/{number}/messages"
+        return await self.tickets("POST", path, json={"body": body}, idempotency_key=key)
+
+    async def reopen(self, number: int, body: str, key: str | None) -> dict[str, Any]:
+        path = f"/v1/tickets/{number}/reopen"
+        return await self.tickets("POST", path, json={"body": body}, idempotency_key=key)
 
     async def close(self, number: int) -> dict[str, Any]:
         return await self.tickets("POST", f"/v1/tickets/{number}/close")

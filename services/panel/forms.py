@@ -3,11 +3,20 @@
 Error messages are msgids of the catalogues (English), translated when the page is rendered.
 """
 
+import re
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal, TypeVar
 
 from email_validator import EmailNotValidError, validate_email
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
 
 REQUIRED = "This field is required."
 TOO_LONG = "This text is too long."
@@ -82,15 +91,28 @@ class ResetForm(Form):
         return self
 
 
+_SUBMISSION = re.compile(r"[0-9a-f]{32}")
+
+
+def _submission(value: object) -> str | None:
+    """A form's one-time id (macros.html `submission`); anything else counts as none."""
+    return value if isinstance(value, str) and _SUBMISSION.fullmatch(value) else None
+
+
+Submission = Annotated[str | None, BeforeValidator(_submission)]
+
+
 class NewTicketForm(Form):
     service_id: Id
     category_id: Id
     body: Body
     allow_duplicate: bool = False
+    submission: Submission = None
 
 
 class MessageForm(Form):
     body: Body
+    submission: Submission = None
 
 
 # The zones offered for dates: where a hosting provider's Spanish- and English-speaking clients are.

@@ -340,7 +340,7 @@ async def new_ticket(request: web.Request) -> web.StreamResponse:
     if form is None:
         return await _new_ticket_form(request, api, 422, values=values, errors=errors)
     try:
-        ticket = await api.open_ticket(form.model_dump())
+        ticket = await api.open_ticket(form.model_dump(exclude={"submission"}), form.submission)
     except Conflict as exc:
         open_ticket = exc.problem.get("open_ticket")
         if not isinstance(open_ticket, int):
@@ -389,9 +389,9 @@ async def _post_message(request: web.Request, action: str) -> web.StreamResponse
         return await _ticket_page(request, api, number, 422, errors=errors, values=values)
     try:
         if action == "reopen":
-            await api.reopen(number, form.body)
+            await api.reopen(number, form.body, form.submission)
         else:
-            await api.reply(number, form.body)
+            await api.reply(number, form.body, form.submission)
     except Conflict:
         # The ticket changed meanwhile (closed, or reopened elsewhere): show it as it is now.
         failure = "The ticket changed meanwhile; your text was not added. Check it and try again."
