@@ -42,7 +42,11 @@ async def create_ticket(
     request: web.Request, principal: Principal, body: models.TicketCreate
 ) -> web.Response:
     ticket, replayed = await desk.open_ticket(
-        request.app[POOL], principal, body, channel_of(request), claim_of(request, principal, body)
+        request.app[POOL],
+        principal,
+        body,
+        channel_of(request),
+        claim_of(request, principal, "open a ticket", body),
     )
     headers = {"Location": f"/v1/tickets/{ticket.number}", **replay_headers(replayed)}
     return json_response(ticket, status=201, headers=headers)
@@ -63,13 +67,14 @@ async def get_ticket(request: web.Request, principal: Principal) -> web.Response
 async def add_message(
     request: web.Request, principal: Principal, body: models.MessageIn
 ) -> web.Response:
+    number = _number(request)
     message, replayed = await desk.reply(
         request.app[POOL],
         principal,
-        _number(request),
+        number,
         body.body,
         channel_of(request),
-        claim_of(request, principal, body),
+        claim_of(request, principal, f"reply to {number}", body),
     )
     return json_response(message, status=201, headers=replay_headers(replayed))
 
@@ -77,13 +82,14 @@ async def add_message(
 async def reopen_ticket(
     request: web.Request, principal: Principal, body: models.MessageIn
 ) -> web.Response:
+    number = _number(request)
     ticket, replayed = await desk.reopen(
         request.app[POOL],
         principal,
-        _number(request),
+        number,
         body.body,
         channel_of(request),
-        claim_of(request, principal, body),
+        claim_of(request, principal, f"reopen {number}", body),
     )
     return json_response(ticket, headers=replay_headers(replayed))
 

@@ -6,7 +6,9 @@ sent again without the message appearing twice. The key is claimed in the write'
 (services/tickets/store.py), so a failed request leaves no key behind and can be retried, and two
 requests with the same key at once are done one after the other: the second gets the first's
 answer. The same key with a different request is refused (422), as the IETF draft on the header
-(draft-ietf-httpapi-idempotency-key-header) asks. Keys are kept 24 hours."""
+(draft-ietf-httpapi-idempotency-key-header) asks. Keys are kept 24 hours (then free again, and
+purged). The channel header is not part of the request's identity: the response does not show it.
+A reopening's response holds the whole ticket, and is stored so (reopenings are rare)."""
 
 import asyncio
 import hashlib
@@ -53,15 +55,19 @@ class Claim:
     fingerprint: str
 
 
-def claim_of(request: web.Request, principal: Principal, body: BaseModel) -> Claim | None:
-    """The request's claim, None without the header; 422 for a malformed key."""
+def claim_of(
+    request: web.Request, principal: Principal, operation: str, body: BaseModel
+) -> Claim | None:
+    """The request's claim, None without the header; 422 for a malformed key. `operation` names
+    what the request does to what (`reply to 42`), so that spellings of one path (`/042/`) are
+    the same request."""
     key = request.headers.get(HEADER)
     if key is None:
         return None
     if not _KEY.fullmatch(key):
         message = "Idempotency-Key must be 1 to 255 visible ASCII characters."
         raise ValidationFailed(message, [{"field": HEADER, "message": message}])
-    request_text = f"{request.method} {request.path}\n{body.model_dump_json()}"
+    request_text = f"{operation}\n{body.model_dump_json()}"
     fingerprint = hashlib.sha256(request_text.encode()).hexdigest()
     return Claim(principal.sub, key, fingerprint)
 
@@ -76,7 +82,9 @@ async def once(
     first response. True when replayed."""
     if claim is None:
         return await write(), False
-    stored = await store.claim_idempotency_key(conn, claim.principal, claim.key, claim.fingerprint)
+    stored = await store.claim_idempotency_key(
+        conn, claim.principal, claim.key, claim.fingerprint, KEEP_SECONDS
+    )
     if stored is not None:
         if stored["fingerprint"] != claim.fingerprint:
             message = "This Idempotency-Key was already used with a different request."

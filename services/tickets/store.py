@@ -318,29 +318,32 @@ async def list_tickets(
 
 
 async def claim_idempotency_key(
-    conn: Conn, principal: str, key: str, fingerprint: str
+    conn: Conn, principal: str, key: str, fingerprint: str, keep_seconds: float
 ) -> Record | None:
-    """Claim the key in the caller's transaction: None when claimed now, else the stored
-    `fingerprint` and `response`. A claim made by a transaction still running makes this one
-    wait for it (the primary key): if it commits, its response is returned; if it rolls back
-    (the request failed), the key is claimed now."""
-    claimed = await conn.fetchval(
+    """Claim the key in the caller's transaction: None when claimed now (new, or older than
+    `keep_seconds` and so free again), else the stored `fingerprint` and `response`. One
+    statement that locks the key's row: a claim by a transaction still running makes this one
+    wait for it; if that commits, its response is returned; if it rolls back (the request
+    failed), the key is claimed now. A committed row always has its response (it is saved in
+    the same transaction), so a null `response` means claimed by this statement."""
+    row = await conn.fetchrow(
         """
-        INSERT INTO idempotency_keys (principal, key, fingerprint) VALUES ($1, $2, $3)
-        ON CONFLICT (principal, key) DO NOTHING RETURNING true
+        INSERT INTO idempotency_keys AS k (principal, key, fingerprint) VALUES ($1, $2, $3)
+        ON CONFLICT (principal, key) DO UPDATE SET
+            fingerprint = CASE WHEN k.created_at < now() - make_interval(secs => $4)
+                               THEN excluded.fingerprint ELSE k.fingerprint END,
+            response = CASE WHEN k.created_at < now() - make_interval(secs => $4)
+                            THEN NULL ELSE k.response END,
+            created_at = CASE WHEN k.created_at < now() - make_interval(secs => $4)
+                              THEN now() ELSE k.created_at END
+        RETURNING fingerprint, response
         """,
         principal,
         key,
         fingerprint,
+        keep_seconds,
     )
-    if claimed:
-        return None
-    # A statement of its own: its snapshot sees the row the conflict waited for.
-    return await conn.fetchrow(
-        "SELECT fingerprint, response FROM idempotency_keys WHERE principal = $1 AND key = $2",
-        principal,
-        key,
-    )
+    return None if row["response"] is None else row
 
 
 async def save_idempotent_response(conn: Conn, principal: str, key: str, response: str) -> None:

@@ -138,11 +138,62 @@ async def test_keys_older_than_a_day_are_purged(desk):
     once = client["headers"] | key()
     await desk.reply(n, once, "Ayer.", expect=201)
     pool = desk.tickets.server.app[POOL]
-    await pool.execute(
-        "UPDATE idempotency_keys SET created_at = now() - make_interval(secs => $1 + 60)",
-        KEEP_SECONDS,
-    )
+    await age(pool, once["Idempotency-Key"])
     async with pool.acquire() as conn:
         assert await store.purge_idempotency_keys(conn, KEEP_SECONDS) >= 1
+    assert not await pool.fetchval(
+        "SELECT count(*) FROM idempotency_keys WHERE key = $1", once["Idempotency-Key"]
+    )
     await desk.reply(n, once, "Hoy, otro texto.", expect=201)  # the key is free again
     assert await messages_of(desk, n) == ["No puedo enviar correos.", "Ayer.", "Hoy, otro texto."]
+
+
+async def test_a_key_older_than_a_day_is_free_before_the_purge(desk):
+    client = await desk.new_client()
+    n = (await desk.open(client))["number"]
+    once = client["headers"] | key()
+    await desk.reply(n, once, "Ayer.", expect=201)
+    await age(desk.tickets.server.app[POOL], once["Idempotency-Key"])
+    await desk.reply(n, once, "Hoy, otro texto.", expect=201)
+    _, replayed = await desk.reply(n, once, "Hoy, otro texto.", expect=201)
+    assert replayed["body"] == "Hoy, otro texto."
+    assert await messages_of(desk, n) == ["No puedo enviar correos.", "Ayer.", "Hoy, otro texto."]
+
+
+async def test_the_same_ticket_opened_at_once_is_opened_once(desk):
+    client = await desk.new_client()
+    once = client["headers"] | key()
+    payload = {
+        "service_id": client["services"][0]["id"],
+        "category_id": await desk.category(),
+        "body": "No carga la web.",
+        "allow_duplicate": True,  # without the key: four tickets
+    }
+    answers = await asyncio.gather(
+        *(desk.call("POST", "/v1/tickets", once, json=payload) for _ in range(4))
+    )
+    assert {status for status, _ in answers} == {201}
+    assert len({body["number"] for _, body in answers}) == 1
+    assert len(await desk.all_numbers(client["headers"])) == 1
+
+
+async def test_two_spellings_of_one_ticket_number_are_the_same_request(desk):
+    client = await desk.new_client()
+    n = (await desk.open(client))["number"]
+    once = client["headers"] | key()
+    await desk.call("POST", f"/v1/tickets/{n}/messages", once, json={"body": "Hola."}, expect=201)
+    response = await desk.tickets.post(
+        f"/v1/tickets/000{n}/messages", json={"body": "Hola."}, headers=once
+    )
+    assert response.status == 201 and response.headers["Idempotent-Replayed"] == "true"
+    assert await messages_of(desk, n) == ["No puedo enviar correos.", "Hola."]
+
+
+async def age(pool, idempotency_key: str) -> None:
+    """Make one key older than the time keys are kept."""
+    await pool.execute(
+        "UPDATE idempotency_keys SET created_at = now() - make_interval(secs => $1 + 60)"
+        " WHERE key = $2",
+        KEEP_SECONDS,
+        idempotency_key,
+    )
