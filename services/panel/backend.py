@@ -19,6 +19,8 @@ log = structlog.get_logger(__name__)
 
 # tickets records a reply's channel from this header (SPEC §6: `panel` or `api`).
 CHANNEL_HEADERS = {"X-Helpdesk-Channel": "panel"}
+# tickets does a write that carries this header once (see UserApi.reply).
+IDEMPOTENCY_KEY = "Idempotency-Key"
 
 
 class BackendError(Exception):
@@ -100,7 +102,7 @@ class Backend:
         if token:
             headers["Authorization"] = f"Bearer {token}"
         if idempotency_key:
-            headers["Idempotency-Key"] = idempotency_key
+            headers[IDEMPOTENCY_KEY] = idempotency_key
         if request_id := current_correlation_id():
             headers["X-Request-ID"] = request_id
         try:

@@ -25,6 +25,11 @@ INVALID = "This value is not valid."
 PASSWORD_TOO_SHORT = "The password must have at least 15 characters."
 PASSWORDS_DIFFER = "The two passwords are not the same."
 BAD_EMAIL = "Enter a valid email address."
+# A form's one-time id came back with another text (tickets answered 422 on Idempotency-Key).
+ALREADY_SENT = (
+    "This form had already been sent, and its first text was kept. "
+    "Check the ticket, and send your text again if it is still missing."
+)
 
 _MESSAGES = {
     "missing": REQUIRED,

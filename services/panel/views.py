@@ -10,6 +10,7 @@ from aiohttp import web
 
 from services.panel import forms, sessions
 from services.panel.backend import (
+    IDEMPOTENCY_KEY,
     AuthFailed,
     Backend,
     BackendError,
@@ -347,6 +348,10 @@ async def new_ticket(request: web.Request) -> web.StreamResponse:
             raise
         return await _new_ticket_form(request, api, 409, values=values, duplicate=open_ticket)
     except Invalid as exc:
+        if IDEMPOTENCY_KEY in exc.field_errors:
+            return await _new_ticket_form(
+                request, api, 409, values=values, failure=forms.ALREADY_SENT
+            )
         errors = {field: forms.CHOOSE for field in exc.field_errors if field != "body"}
         if "body" in exc.field_errors or not errors:  # no field named: the query is what failed
             errors["body"] = forms.INVALID
@@ -396,6 +401,14 @@ async def _post_message(request: web.Request, action: str) -> web.StreamResponse
         # The ticket changed meanwhile (closed, or reopened elsewhere): show it as it is now.
         failure = "The ticket changed meanwhile; your text was not added. Check it and try again."
         return await _ticket_page(request, api, number, 409, values=values, failure=failure)
+    except Invalid as exc:
+        if IDEMPOTENCY_KEY not in exc.field_errors:
+            raise
+        # This drawing of the form was sent before with another text: show the ticket, whose
+        # form is drawn anew, with the text kept for sending again.
+        return await _ticket_page(
+            request, api, number, 409, values=values, failure=forms.ALREADY_SENT
+        )
     raise see_other(f"/tickets/{number}?done={'reopened' if action == 'reopen' else 'replied'}")
 
 

@@ -83,3 +83,29 @@ async def test_a_forged_submission_id_is_ignored(visitor: Visitor, desk: Desk) -
         )
         assert status == 200 and "Su respuesta fue agregada al ticket." in html
     assert await bodies(desk, n) == ["No puedo enviar correos.", "Hola", "Hola"]
+
+
+async def test_a_form_sent_again_with_other_text_says_so(visitor: Visitor, desk: Desk) -> None:
+    client = await signed_in_client(visitor, desk)
+    n = (await desk.open(client))["number"]
+    _, page = await visitor.get(f"/tickets/{n}")
+    sid = submissions(page)[f"/tickets/{n}/reply"]
+    await visitor.post(f"/tickets/{n}/reply", {"body": "Primero", "submission": sid})
+    status, html = await visitor.post(f"/tickets/{n}/reply", {"body": "Otro", "submission": sid})
+    assert status == 409
+    assert "Este formulario ya se había enviado" in html
+    assert "Otro</textarea>" in html  # kept, to send again from the form drawn anew
+    assert submissions(html)[f"/tickets/{n}/reply"] != sid
+    assert await bodies(desk, n) == ["No puedo enviar correos.", "Primero"]
+    # The same for a new ticket.
+    _, page = await visitor.get("/tickets/new")
+    form = {
+        "service_id": str(client["services"][0]["id"]),
+        "category_id": str(await desk.category("Facturación")),
+        "body": "Una factura",
+        "submission": submissions(page)["/tickets/new"],
+    }
+    await visitor.post("/tickets/new", form)
+    status, html = await visitor.post("/tickets/new", form | {"body": "Otra factura"})
+    assert status == 409 and "Este formulario ya se había enviado" in html
+    assert len(await desk.numbers(client["headers"])) == 2
