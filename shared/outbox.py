@@ -89,14 +89,12 @@ class OutboxRelay:
         poll_interval: float = 1.0,
         batch_size: int = 100,
         keep_sent_seconds: float = 86_400.0,
-        gather_seconds: float = 0.005,
     ) -> None:
         self._dsn = dsn
         self._publish = publish
         self._poll_interval = poll_interval
         self._batch_size = batch_size
         self._keep_sent = keep_sent_seconds
-        self._gather = gather_seconds
         self._wake = asyncio.Event()
         self._task: asyncio.Task | None = None
         self.published = 0
@@ -158,11 +156,11 @@ class OutboxRelay:
                 last_purge = loop.time()
             if more:
                 continue
+            # No pause to gather commits into a round: under load, the commits made while a
+            # round awaits its confirms make the next round (measured: a 5 ms pause cost every
+            # event 5 ms, and saved no CPU).
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=delay)
-            if self._wake.is_set() and self._gather > 0:
-                # A short pause lets a burst of commits make one round, not one per commit.
-                await asyncio.sleep(self._gather)
 
     async def _relay_batch(self, conn: asyncpg.Connection) -> tuple[bool, BaseException | None]:
         """Publish one batch: (it was full, so more may be waiting; the first publish failure).
