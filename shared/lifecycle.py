@@ -129,3 +129,28 @@ def token_verifier(auth_url: str) -> CleanupContext:
         await verifier.close()
 
     return context
+
+
+def periodic(
+    name: str, interval: float, chore: Callable[[web.Application], Awaitable[object]]
+) -> CleanupContext:
+    """`chore(app)` once the resources before it are up, then every `interval` seconds until
+    the app stops (housekeeping such as purging expired rows). A failure (say, the database
+    away) is logged and the chore tried again at the next turn."""
+
+    async def context(app: web.Application) -> AsyncIterator[None]:
+        async def turns() -> None:
+            while True:
+                try:
+                    await chore(app)
+                except Exception as exc:  # a chore's failure must not end its turns
+                    log.warning("chore.failed", chore=name, error=repr(exc))
+                await asyncio.sleep(interval)
+
+        task = asyncio.create_task(turns(), name=name)
+        yield
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    return context

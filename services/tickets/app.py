@@ -1,7 +1,5 @@
 """tickets' app factory: resources through cleanup contexts, in order."""
 
-import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -10,7 +8,7 @@ from aiohttp import web
 
 from services.tickets.api import ROUTES
 from services.tickets.consumers import CONSUMER, on_client_event
-from services.tickets.idempotency import purge_forever
+from services.tickets.idempotency import PURGE_INTERVAL, purge
 from services.tickets.settings import TicketsSettings
 from shared import lifecycle
 from shared.consumer import idempotent_consumer
@@ -32,17 +30,10 @@ def create_app(settings: TicketsSettings) -> web.Application:
         )
         yield
 
-    async def idempotency_keys(app: web.Application) -> AsyncIterator[None]:
-        purge = asyncio.create_task(purge_forever(app[lifecycle.POOL]))
-        yield
-        purge.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await purge
-
     app.cleanup_ctx.extend(
         [
             lifecycle.database(settings, "tickets", MIGRATIONS),
-            idempotency_keys,
+            lifecycle.periodic("idempotency-key-purge", PURGE_INTERVAL, purge),
             lifecycle.token_verifier(settings.auth_url),
             lifecycle.broker(settings, "tickets"),
             consumers,

@@ -10,7 +10,6 @@ answer. The same key with a different request is refused (422), as the IETF draf
 purged). The channel header is not part of the request's identity: the response does not show it.
 A reopening's response holds the whole ticket, and is stored so (reopenings are rare)."""
 
-import asyncio
 import hashlib
 import re
 from collections.abc import Awaitable, Callable
@@ -26,6 +25,7 @@ from services.tickets import store
 from shared.auth import Principal
 from shared.db import acquire
 from shared.errors import ValidationFailed
+from shared.lifecycle import POOL
 
 log = structlog.get_logger(__name__)
 
@@ -99,15 +99,9 @@ def replay_headers(replayed: bool) -> dict[str, str]:
     return {REPLAYED_HEADER: "true"} if replayed else {}
 
 
-async def purge_forever(pool: asyncpg.Pool, interval: float = PURGE_INTERVAL) -> None:
-    """Delete keys older than KEEP_SECONDS now, then every `interval` seconds (a failure, e.g.
-    the database away, is logged and tried again next time)."""
-    while True:
-        try:
-            async with acquire(pool) as conn:
-                purged = await store.purge_idempotency_keys(conn, KEEP_SECONDS)
-            if purged:
-                log.info("idempotency_keys.purged", count=purged)
-        except Exception as exc:  # a background chore must not die
-            log.warning("idempotency_keys.purge_failed", error=repr(exc))
-        await asyncio.sleep(interval)
+async def purge(app: web.Application) -> None:
+    """Delete the keys older than KEEP_SECONDS (a `lifecycle.periodic` chore)."""
+    async with acquire(app[POOL]) as conn:
+        purged = await store.purge_idempotency_keys(conn, KEEP_SECONDS)
+    if purged:
+        log.info("idempotency_keys.purged", count=purged)
