@@ -97,6 +97,16 @@ async def error_pages(
         return error_page(request, 500, *ERROR_PAGES[500])
 
 
+# Expired sessions (anonymous visitors' among them) are deleted at start and then this often.
+SESSION_PURGE_INTERVAL = 600.0
+
+
+async def purge_sessions(app: web.Application) -> None:
+    purged = await purge_expired(app[lifecycle.POOL])
+    if purged:
+        log.info("panel.sessions_purged", count=purged)
+
+
 def create_app(settings: PanelSettings) -> web.Application:
     app = create_base_app("panel")
     app.middlewares.extend([error_pages, sessions.session_middleware])
@@ -121,8 +131,6 @@ def create_app(settings: PanelSettings) -> web.Application:
             secure=settings.public_url.lower().startswith("https://"),
         )
         app[sessions.SESSION_POOL] = pool
-        purged = await purge_expired(pool)
-        log.info("panel.sessions_purged", count=purged)
         yield
 
     async def backend(app: web.Application) -> AsyncIterator[None]:
@@ -131,7 +139,12 @@ def create_app(settings: PanelSettings) -> web.Application:
         await app[views.BACKEND].close()
 
     app.cleanup_ctx.extend(
-        [lifecycle.database(settings, "panel", MIGRATIONS), session_store, backend]
+        [
+            lifecycle.database(settings, "panel", MIGRATIONS),
+            lifecycle.periodic("session-purge", SESSION_PURGE_INTERVAL, purge_sessions),
+            session_store,
+            backend,
+        ]
     )
     views.add_routes(app)
     app.router.add_static("/static/", HERE / "static")

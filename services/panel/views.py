@@ -24,7 +24,6 @@ from services.panel.backend import (
 from services.panel.i18n import LANGUAGE_NAMES, LANGUAGES, Locale, language_of
 from services.panel.sessions import SESSION, STALE, Session, SessionExpired
 from services.panel.settings import PanelSettings
-from services.panel.store import purge_expired
 
 log = structlog.get_logger(__name__)
 
@@ -164,7 +163,6 @@ async def login(request: web.Request) -> web.StreamResponse:
         raise Unavailable(503) from exc
     previous = sessions.current(request)
     await sessions.end(request)
-    await purge_expired(request.app[sessions.SESSION_POOL])
     await sessions.create(
         request,
         language=previous.language or language_of(me.get("language")),

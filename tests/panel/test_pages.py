@@ -8,6 +8,7 @@ from html import unescape
 import aiohttp
 import asyncpg
 
+from services.panel.app import purge_sessions
 from services.panel.sessions import COOKIE
 from shared.lifecycle import POOL
 from tests.panel.conftest import Stack
@@ -139,6 +140,23 @@ async def test_expired_session_leads_to_the_login_page(
 
 def _panel_pool(panel_stack: Stack) -> asyncpg.Pool:
     return panel_stack.panel.server.app[POOL]
+
+
+async def test_expired_sessions_are_purged_without_waiting_for_a_login(
+    visitor: Visitor, desk: Desk, panel_stack: Stack
+) -> None:
+    await signed_in_client(visitor, desk)
+    pool = _panel_pool(panel_stack)
+    expired = f"expired-{uuid.uuid4().hex}"  # an anonymous visitor's, gone idle
+    await pool.execute(
+        "INSERT INTO sessions (id, csrf_token, expires_at)"
+        " VALUES ($1, 'x', now() - interval '1 minute')",
+        expired,
+    )
+    await purge_sessions(panel_stack.panel.server.app)  # the chore the panel runs every 10 min
+    assert not await pool.fetchval("SELECT count(*) FROM sessions WHERE id = $1", expired)
+    status, html = await visitor.get("/tickets")
+    assert status == 200 and "/logout" in html  # a live session stays
 
 
 async def test_access_token_is_refreshed_transparently(
