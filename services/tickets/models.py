@@ -94,7 +94,11 @@ class TicketQuery(RequestModel):
     operator queue (longest wait first) instead of newest activity first."""
 
     status: Annotated[str, Field(pattern=rf"^({_STATUS})(,({_STATUS}))*$")] | None = None
-    client_number: Annotated[str, Field(pattern=r"^[0-9]{1,18}$")] | None = None
+    # Leading zeros dropped, as auth does for the username, so `0100001` finds client 100001.
+    client_number: (
+        Annotated[str, Field(pattern=r"^[0-9]{1,18}$"), AfterValidator(lambda v: str(int(v)))]
+        | None
+    ) = None
     q: Annotated[str, Field(min_length=1, max_length=200)] | None = None
     limit: Annotated[int, Field(ge=1, le=100)] = 20
     cursor: Annotated[str, Field(max_length=200)] | None = None

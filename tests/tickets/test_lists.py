@@ -51,6 +51,8 @@ async def test_operator_filters_by_client(desk):
     assert sorted(await desk.numbers(desk.operator, client_number=alice["client_number"])) == a
     assert await desk.numbers(desk.operator, client_number=bob["client_number"]) == b
     assert await desk.numbers(desk.operator, client_number="99999999") == []
+    padded = "00" + bob["client_number"]  # as a client number may be typed, and logs in
+    assert await desk.numbers(desk.operator, client_number=padded) == b
     both = await desk.numbers(desk.operator, client_number=bob["client_number"], status="closed")
     assert both == []
     for bad in ("abc", "", "1" * 19, "-1"):
