@@ -98,10 +98,9 @@ async def open_ticket(
     """422 for a service that is not the client's or an unknown category; 409 with
     `open_ticket` when a ticket for the same service and category is not closed yet. True when
     the answer is a replay of `claim`'s first request."""
-    async with transaction(pool) as conn:
-        return await once(
-            conn, claim, models.Ticket, lambda: _open_ticket(conn, principal, new, channel)
-        )
+    return await once(
+        pool, claim, models.Ticket, lambda conn: _open_ticket(conn, principal, new, channel)
+    )
 
 
 async def _open_ticket(
@@ -210,10 +209,9 @@ async def reply(
     claim: Claim | None = None,
 ) -> tuple[models.Message, bool]:
     """The new message; True when it is a replay of `claim`'s first request."""
-    async with transaction(pool) as conn:
-        return await once(
-            conn, claim, models.Message, lambda: _reply(conn, principal, number, body, channel)
-        )
+    return await once(
+        pool, claim, models.Message, lambda conn: _reply(conn, principal, number, body, channel)
+    )
 
 
 async def _reply(
@@ -249,10 +247,9 @@ async def reopen(
     claim: Claim | None = None,
 ) -> tuple[models.Ticket, bool]:
     """The reopened ticket; True when it is a replay of `claim`'s first request."""
-    async with transaction(pool) as conn:
-        return await once(
-            conn, claim, models.Ticket, lambda: _reopen(conn, principal, number, body, channel)
-        )
+    return await once(
+        pool, claim, models.Ticket, lambda conn: _reopen(conn, principal, number, body, channel)
+    )
 
 
 async def _reopen(

@@ -23,7 +23,7 @@ from pydantic import BaseModel
 
 from services.tickets import store
 from shared.auth import Principal
-from shared.db import acquire
+from shared.db import acquire, transaction
 from shared.errors import ValidationFailed
 from shared.lifecycle import POOL
 
@@ -73,26 +73,28 @@ def claim_of(
 
 
 async def once(
-    conn: asyncpg.Connection,
+    pool: asyncpg.Pool,
     claim: Claim | None,
     model: type[M],
-    write: Callable[[], Awaitable[M]],
+    write: Callable[[asyncpg.Connection], Awaitable[M]],
 ) -> tuple[M, bool]:
-    """`write()` in the caller's transaction unless `claim`'s key was used before: then the
+    """`write(conn)` in a transaction of its own, unless `claim`'s key was used before: then the
     first response. True when replayed."""
-    if claim is None:
-        return await write(), False
-    stored = await store.claim_idempotency_key(
-        conn, claim.principal, claim.key, claim.fingerprint, KEEP_SECONDS
-    )
-    if stored is not None:
-        if stored["fingerprint"] != claim.fingerprint:
-            message = "This Idempotency-Key was already used with a different request."
-            raise ValidationFailed(message, [{"field": HEADER, "message": message}])
-        return model.model_validate_json(stored["response"]), True
-    result = await write()
-    await store.save_idempotent_response(conn, claim.principal, claim.key, result.model_dump_json())
-    return result, False
+    async with transaction(pool) as conn:
+        if claim is None:
+            return await write(conn), False
+        stored = await store.claim_idempotency_key(
+            conn, claim.principal, claim.key, claim.fingerprint, KEEP_SECONDS
+        )
+        if stored is not None:
+            if stored["fingerprint"] != claim.fingerprint:
+                message = "This Idempotency-Key was already used with a different request."
+                raise ValidationFailed(message, [{"field": HEADER, "message": message}])
+            return model.model_validate_json(stored["response"]), True
+        result = await write(conn)
+        response = result.model_dump_json()
+        await store.save_idempotent_response(conn, claim.principal, claim.key, response)
+        return result, False
 
 
 def replay_headers(replayed: bool) -> dict[str, str]:

@@ -13,6 +13,15 @@ def key() -> dict[str, str]:
     return {"Idempotency-Key": str(uuid.uuid4())}
 
 
+async def new_ticket(desk, client, **extra) -> dict:
+    """The body of a POST /v1/tickets about the client's first service."""
+    return {
+        "service_id": client["services"][0]["id"],
+        "category_id": await desk.category(),
+        "body": "No carga la web.",
+    } | extra
+
+
 async def messages_of(desk, number: int) -> list[str]:
     _, ticket = await desk.get(number, desk.operator, expect=200)
     return [m["body"] for m in ticket["messages"]]
@@ -96,11 +105,7 @@ async def test_a_refused_request_leaves_its_key_free(desk):
 async def test_a_ticket_opened_again_with_its_key_is_the_same_ticket(desk):
     client = await desk.new_client()
     once = client["headers"] | key()
-    payload = {
-        "service_id": client["services"][0]["id"],
-        "category_id": await desk.category(),
-        "body": "No carga la web.",
-    }
+    payload = await new_ticket(desk, client)
     first = await desk.tickets.post("/v1/tickets", json=payload, headers=once)
     again = await desk.tickets.post("/v1/tickets", json=payload, headers=once)
     assert (first.status, again.status) == (201, 201)  # without the key: 409, already open
@@ -161,12 +166,7 @@ async def test_a_key_older_than_a_day_is_free_before_the_purge(desk):
 async def test_the_same_ticket_opened_at_once_is_opened_once(desk):
     client = await desk.new_client()
     once = client["headers"] | key()
-    payload = {
-        "service_id": client["services"][0]["id"],
-        "category_id": await desk.category(),
-        "body": "No carga la web.",
-        "allow_duplicate": True,  # without the key: four tickets
-    }
+    payload = await new_ticket(desk, client, allow_duplicate=True)  # without the key: four
     answers = await asyncio.gather(
         *(desk.call("POST", "/v1/tickets", once, json=payload) for _ in range(4))
     )
