@@ -51,7 +51,7 @@ def ascii_address(addr_spec: str) -> str:
             domain = domain.encode("idna").decode("ascii")
         except UnicodeError as exc:
             raise ValueError(f"not a domain we can send to: {domain!r}") from exc
-    return f"{local}@{domain}"
+    return Address(username=local, domain=domain).addr_spec  # quotes a local part that needs it
 
 
 @functools.lru_cache(maxsize=4096)

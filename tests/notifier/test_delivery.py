@@ -11,6 +11,7 @@ import pytest
 
 from services.notifier import store
 from services.notifier.composer import SUBJECT_FIELDS, SUBJECTS, Composer, clean_header_text
+from services.notifier.mime import ascii_address
 from shared import events
 from tests.notifier.conftest import PUBLIC_URL, SENDER, Notifier, Publisher
 from tests.support.smtp import SmtpSink
@@ -331,3 +332,17 @@ def test_an_address_with_a_non_ascii_local_part_is_refused() -> None:
             recipient="josé@example.com",
             language="es",
         )
+
+
+def test_a_quoted_local_part_stays_quoted() -> None:
+    # An automatic answer goes to whoever wrote in, and RFC 5321 allows "john doe"@host.
+    composer = Composer(sender=SENDER, public_url=PUBLIC_URL)
+    data = composer.compose(
+        "recovery",
+        {"client_number": "1", "link": "https://x"},
+        event_id=uuid.uuid4(),
+        recipient='"john doe"@example.com',
+        language="es",
+    )
+    assert b'\r\nTo: "john doe"@example.com\r\n' in data
+    assert ascii_address('"john doe"@example.com') == '"john doe"@example.com'  # RCPT TO
