@@ -31,6 +31,8 @@ CleanupContext = Callable[[web.Application], AsyncIterator[None]]
 # Shutdown must end: a resource that does not stop in this time is abandoned (logged), since a
 # process that never exits is worse for its supervisor than one that exits a little untidily.
 STOP_TIMEOUT = 10.0
+# How often sent outbox rows older than a day are deleted.
+OUTBOX_PURGE_INTERVAL = 600.0
 
 
 async def bounded(stopping: Awaitable[None], what: str) -> None:
@@ -109,7 +111,17 @@ def outbox_relay(settings: ServiceSettings) -> CleanupContext:
         app[RELAY] = relay
         app[BROKER].add_ready_listener(relay.wake)
         await relay.start()
+
+        async def purge(app: web.Application) -> None:
+            purged = await relay.purge_sent(app[POOL])
+            if purged:
+                log.info("outbox.purged", count=purged)
+
+        purging = periodic("outbox-purge", OUTBOX_PURGE_INTERVAL, purge)(app)
+        await anext(purging)
         yield
+        with contextlib.suppress(StopAsyncIteration):
+            await anext(purging)
         await bounded(relay.stop(), "outbox relay")
 
     return context

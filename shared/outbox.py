@@ -64,6 +64,16 @@ RELAY_LOCK = 0x6F7574626F78
 # The leader's statements have a limit (the lock wait has none): a statement hung on a half-dead
 # connection ends the lead, and the relay connects again, instead of stalling every event.
 STATEMENT_TIMEOUT = 10.0
+# A relay cut off without a goodbye (a half-open connection) would keep the lock until the
+# server's TCP notices, two hours by default, and no event of the database would be published
+# meanwhile. So the server probes a silent peer, and ends a session idle for 60 s: the leader
+# runs a statement at least every 10 s, and the relays waiting for the lock are not idle.
+_LEADER_SESSION = {
+    "idle_session_timeout": "60s",
+    "tcp_keepalives_idle": "10",
+    "tcp_keepalives_interval": "5",
+    "tcp_keepalives_count": "3",
+}
 
 _NEXT_BATCH = """
 SELECT id, event_id, routing_key, aggregate, payload::text AS payload, correlation_id
@@ -71,7 +81,13 @@ FROM outbox WHERE sent_at IS NULL ORDER BY id LIMIT $1
 """
 _MARK_SENT = "UPDATE outbox SET sent_at = now() WHERE id = ANY($1::bigint[])"
 _BACKLOG = "SELECT count(*) FROM outbox WHERE sent_at IS NULL"
-_PURGE_SENT = "DELETE FROM outbox WHERE sent_at < now() - make_interval(secs => $1)"
+# In batches, so that no one statement runs long; through the outbox_sent_at index.
+_PURGE_SENT = """
+DELETE FROM outbox WHERE id IN (
+    SELECT id FROM outbox WHERE sent_at < now() - make_interval(secs => $1) LIMIT $2
+)
+"""
+PURGE_BATCH = 5_000
 
 
 async def backlog(conn: asyncpg.Connection) -> int:
@@ -112,11 +128,25 @@ class OutboxRelay:
     def wake(self) -> None:
         self._wake.set()
 
+    async def purge_sent(self, pool: asyncpg.Pool) -> int:
+        """Delete the rows sent more than `keep_sent_seconds` ago, in batches, through the pool:
+        a chore apart from the publishing rounds, which it never holds up (`lifecycle` runs it
+        every few minutes). Only the leading relay's instance does it. The count deleted."""
+        if not self.leading.is_set():
+            return 0
+        total = 0
+        while True:
+            result = await pool.execute(_PURGE_SENT, self._keep_sent, PURGE_BATCH)
+            deleted = int(result.split()[-1])
+            total += deleted
+            if deleted < PURGE_BATCH:
+                return total
+
     async def _run(self) -> None:
         while True:
             conn: asyncpg.Connection | None = None
             try:
-                conn = await asyncpg.connect(self._dsn, timeout=5)
+                conn = await asyncpg.connect(self._dsn, timeout=5, server_settings=_LEADER_SESSION)
                 closed = asyncio.Event()
                 conn.add_termination_listener(lambda *_, done=closed: done.set())
                 # Waits, in the server, until no other relay of this database holds the lock.
@@ -139,8 +169,6 @@ class OutboxRelay:
         """Publish until the connection is lost (a database error is raised and `_run` connects
         again); a broker failure only makes the next rounds wait longer."""
         delay = self._poll_interval
-        last_purge = 0.0
-        loop = asyncio.get_running_loop()
         while not closed.is_set():
             # Cleared before the round, not after: a NOTIFY arriving while a round runs must
             # start another round, not be forgotten until the next poll.
@@ -151,9 +179,6 @@ class OutboxRelay:
             else:  # the broker away: rows stay unsent, try again later
                 log.warning("outbox.relay_failed", error=repr(failure))
                 delay = min(delay * 2, 10.0)
-            if loop.time() - last_purge > 600:
-                await conn.execute(_PURGE_SENT, self._keep_sent, timeout=STATEMENT_TIMEOUT)
-                last_purge = loop.time()
             if more:
                 continue
             # No pause to gather commits into a round: under load, the commits made while a

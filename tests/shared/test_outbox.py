@@ -265,3 +265,24 @@ async def test_with_the_broker_unreachable_auth_still_answers_and_every_event_is
     with contextlib.suppress(AssertionError):  # give a duplicate the chance to show up
         await wait_for(lambda: len(arrived(event_tap, ids)) > 5, timeout=0.5)
     assert Counter(m.message_id for m in arrived(event_tap, ids)) == dict.fromkeys(ids, 1)
+
+
+async def test_rows_sent_more_than_a_day_ago_are_purged_by_the_leading_relay(
+    pool, broker, start_relay, shared_db
+):
+    async with db.transaction(pool) as conn:
+        old = await add_event(conn, closed_event(901), aggregate="ticket:901")
+        recent = await add_event(conn, closed_event(902), aggregate="ticket:902")
+    relay = await start_relay(broker.publish, poll_interval=0.2)
+    await wait_for(
+        lambda: pool.fetchval("SELECT count(*) = 0 FROM outbox WHERE sent_at IS NULL"),
+        message="both events published",
+    )
+    await pool.execute(
+        "UPDATE outbox SET sent_at = now() - interval '25 hours' WHERE event_id = $1", old.id
+    )
+    waiting = OutboxRelay(shared_db, broker.publish)  # never started: does not lead
+    assert await waiting.purge_sent(pool) == 0
+    assert relay.leading.is_set()
+    assert await relay.purge_sent(pool) == 1
+    assert [r["event_id"] for r in await pool.fetch("SELECT event_id FROM outbox")] == [recent.id]
