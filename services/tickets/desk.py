@@ -93,7 +93,7 @@ async def open_ticket(
     principal: Principal,
     new: models.TicketCreate,
     channel: str,
-    claim: Claim | None = None,
+    claim: Claim | None,
 ) -> tuple[models.Ticket, bool]:
     """422 for a service that is not the client's or an unknown category; 409 with
     `open_ticket` when a ticket for the same service and category is not closed yet. True when
@@ -206,7 +206,7 @@ async def reply(
     number: int,
     body: str,
     channel: str,
-    claim: Claim | None = None,
+    claim: Claim | None,
 ) -> tuple[models.Message, bool]:
     """The new message; True when it is a replay of `claim`'s first request."""
     return await once(
@@ -244,7 +244,7 @@ async def reopen(
     number: int,
     body: str,
     channel: str,
-    claim: Claim | None = None,
+    claim: Claim | None,
 ) -> tuple[models.Ticket, bool]:
     """The reopened ticket; True when it is a replay of `claim`'s first request."""
     return await once(
