@@ -64,18 +64,27 @@ RELAY_LOCK = 0x6F7574626F78
 # The leader's statements have a limit (the lock wait has none): a statement hung on a half-dead
 # connection ends the lead, and the relay connects again, instead of stalling every event.
 STATEMENT_TIMEOUT = 10.0
+# The session of a relay's own connection.
 # A relay cut off without a goodbye (a half-open connection) would keep the lock until the
 # server's TCP notices, two hours by default, and no event of the database would be published
 # meanwhile. So the server probes a silent peer, and ends a session idle for 60 s: the leader
 # runs a statement at least every 10 s, and the relays waiting for the lock are not idle.
-_LEADER_SESSION = {
+# The read of the unsent rows must be a plain index scan of `outbox_unsent`: that index keeps an
+# entry for every row sent since the table was last vacuumed (thousands under load), and an
+# index scan marks those entries dead as it passes them, so the next read skips them. The
+# planner, expecting few unsent rows, preferred a bitmap scan, which marks nothing and visits
+# every such row's heap page on every read: 0.7 ms a read with 20,000 sent rows instead of
+# 0.03 ms (measured), paid once per round, and a relay leading from an idle instance makes a
+# round per commit.
+RELAY_SESSION = {
     "idle_session_timeout": "60s",
     "tcp_keepalives_idle": "10",
     "tcp_keepalives_interval": "5",
     "tcp_keepalives_count": "3",
+    "enable_bitmapscan": "off",
 }
 
-_NEXT_BATCH = """
+NEXT_BATCH = """
 SELECT id, event_id, routing_key, aggregate, payload::text AS payload, correlation_id
 FROM outbox WHERE sent_at IS NULL ORDER BY id LIMIT $1
 """
@@ -146,7 +155,7 @@ class OutboxRelay:
         while True:
             conn: asyncpg.Connection | None = None
             try:
-                conn = await asyncpg.connect(self._dsn, timeout=5, server_settings=_LEADER_SESSION)
+                conn = await asyncpg.connect(self._dsn, timeout=5, server_settings=RELAY_SESSION)
                 closed = asyncio.Event()
                 conn.add_termination_listener(lambda *_, done=closed: done.set())
                 # Waits, in the server, until no other relay of this database holds the lock.
@@ -192,7 +201,7 @@ class OutboxRelay:
         A database error is raised: the connection, and the lead with it, may be gone."""
         failure: BaseException | None = None
         done: list[int] = []
-        rows = await conn.fetch(_NEXT_BATCH, self._batch_size, timeout=STATEMENT_TIMEOUT)
+        rows = await conn.fetch(NEXT_BATCH, self._batch_size, timeout=STATEMENT_TIMEOUT)
         # Published in waves holding at most one event per aggregate: a wave is published at once
         # and its confirms awaited together (one round trip, not one per event); the next wave
         # only after every confirm of this one, and none after a failure, so an aggregate's
