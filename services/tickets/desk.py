@@ -99,7 +99,11 @@ async def open_ticket(
     `open_ticket` when a ticket for the same service and category is not closed yet. True when
     the answer is a replay of `claim`'s first request."""
     return await once(
-        pool, claim, models.Ticket, lambda conn: _open_ticket(conn, principal, new, channel)
+        pool,
+        claim,
+        models.Ticket,
+        lambda conn: _open_ticket(conn, principal, new, channel),
+        atomic=True,
     )
 
 
@@ -108,9 +112,7 @@ async def _open_ticket(
 ) -> models.Ticket:
     client_number = principal.client_number
     assert client_number is not None
-    found = await store.lock_client_and_look_up(
-        conn, client_number, new.service_id, new.category_id
-    )
+    found = await store.look_up_new_ticket(conn, client_number, new.service_id, new.category_id)
     service_name, category_name = found["service_name"], found["category_name"]
     if service_name is None:
         raise _invalid("service_id", "This service is not one of yours.")
@@ -143,6 +145,8 @@ async def _open_ticket(
         refuse_duplicate=not new.allow_duplicate,
         event=event,
     )
+    if not row["service_ok"]:
+        raise _invalid("service_id", "This service is not one of yours.")
     if row["duplicate"] is not None:
         raise Conflict(
             f"Ticket #{row['duplicate']} about this service and category is still open; "

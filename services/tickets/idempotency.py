@@ -77,9 +77,15 @@ async def once(
     claim: Claim | None,
     model: type[M],
     write: Callable[[asyncpg.Connection], Awaitable[M]],
+    *,
+    atomic: bool = False,
 ) -> tuple[M, bool]:
     """`write(conn)` in a transaction of its own, unless `claim`'s key was used before: then the
-    first response. True when replayed."""
+    first response. True when replayed. An `atomic` write, whose statements need no transaction
+    in common, runs without one when there is no claim (BEGIN and COMMIT are two round trips)."""
+    if claim is None and atomic:
+        async with acquire(pool) as conn:
+            return await write(conn), False
     async with transaction(pool) as conn:
         if claim is None:
             return await write(conn), False
