@@ -12,7 +12,10 @@ ticket created through the other).
 Rows are published in waves holding at most one event per aggregate, each wave's confirms awaited
 together, and a row is marked sent only after the broker confirmed it; after a crash between the
 two, the next leader publishes it again (consumers are idempotent). The leader wakes on NOTIFY
-and also polls, since a notification is only a wake-up and can be missed."""
+and also polls, since a notification is only a wake-up and can be missed. It listens only once it
+has caught up: while it works through full batches a notice per commit is waste, and it cost each
+commit a transaction in the listening session (measured under `make bench`: 3 transactions a
+ticket created instead of 2; PostgreSQL's CPU per ticket 0.50 - 0.56 ms -> 0.48)."""
 
 import asyncio
 import contextlib
@@ -123,7 +126,7 @@ class OutboxRelay:
         self._wake = asyncio.Event()
         self._task: asyncio.Task | None = None
         self.published = 0
-        self.leading = asyncio.Event()  # set while this relay holds the lock and listens
+        self.leading = asyncio.Event()  # set while this relay holds the lock
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="outbox-relay")
@@ -160,7 +163,6 @@ class OutboxRelay:
                 conn.add_termination_listener(lambda *_, done=closed: done.set())
                 # Waits, in the server, until no other relay of this database holds the lock.
                 await conn.execute("SELECT pg_advisory_lock($1)", RELAY_LOCK)
-                await conn.add_listener(NOTIFY_CHANNEL, lambda *_: self._wake.set())
                 self.leading.set()
                 log.info("outbox.relay_leading")
                 await self._lead(conn, closed)
@@ -178,6 +180,11 @@ class OutboxRelay:
         """Publish until the connection is lost (a database error is raised and `_run` connects
         again); a broker failure only makes the next rounds wait longer."""
         delay = self._poll_interval
+        listening = False
+
+        def wake(*_: object) -> None:
+            self._wake.set()
+
         while not closed.is_set():
             # Cleared before the round, not after: a NOTIFY arriving while a round runs must
             # start another round, not be forgotten until the next poll.
@@ -189,6 +196,17 @@ class OutboxRelay:
                 log.warning("outbox.relay_failed", error=repr(failure))
                 delay = min(delay * 2, 10.0)
             if more:
+                # Busy: the next round starts now anyway, so a notice of every commit would
+                # only cost this database a signal and a message, and us a packet, per commit.
+                if listening:
+                    await conn.remove_listener(NOTIFY_CHANNEL, wake)
+                    listening = False
+                continue
+            if not listening:
+                # LISTEN, then one more round: a commit made between the last read and LISTEN
+                # sent its notice to nobody.
+                await conn.add_listener(NOTIFY_CHANNEL, wake)
+                listening = True
                 continue
             # No pause to gather commits into a round: under load, the commits made while a
             # round awaits its confirms make the next round (measured: a 5 ms pause cost every

@@ -172,6 +172,29 @@ async def test_the_relay_wakes_on_notify_long_before_its_poll_interval(
         assert time.monotonic() - started < 3
 
 
+async def test_a_relay_that_stopped_listening_while_busy_wakes_on_notify_again(
+    pool, broker, start_relay, event_tap
+):
+    """Working through a backlog (full batches), the relay does not listen (a notice per commit
+    would be wasted); once it has caught up it listens again."""
+    relay = await start_relay(broker.publish, poll_interval=60, batch_size=5)
+    await wait_for(relay.leading.is_set, message="the relay leading")
+    backlog = set()
+    async with db.transaction(pool) as conn:
+        for number in range(23):
+            backlog.add(
+                str((await add_event(conn, closed_event(number), aggregate=f"t:{number}")).id)
+            )
+    await wait_for(lambda: len(arrived(event_tap, backlog)) == 23, message="the backlog")
+
+    for number in range(3):
+        started = time.monotonic()
+        async with db.transaction(pool) as conn:
+            env = await add_event(conn, closed_event(100 + number), aggregate="ticket:after")
+        await wait_for(lambda e=env: arrived(event_tap, {str(e.id)}), timeout=3)
+        assert time.monotonic() - started < 3
+
+
 async def test_the_relay_polls_so_an_event_without_a_notification_is_still_published(
     pool, broker, start_relay, event_tap
 ):
