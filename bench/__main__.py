@@ -97,10 +97,10 @@ def children_of(parent: int) -> list[int]:
 
 
 def machine_busy_seconds() -> float:
-    """CPU seconds the whole machine spent on anything but idling and waiting for I/O."""
+    """CPU seconds the whole machine spent working: user, nice, system, irq and softirq time
+    (not idling, waiting for I/O, or stolen by the hypervisor)."""
     fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    idle, iowait = fields[3], fields[4]
-    return (sum(fields[:8]) - idle - iowait) / CLOCK_TICKS
+    return sum(fields[i] for i in (0, 1, 2, 5, 6)) / CLOCK_TICKS
 
 
 class CpuMeter:
