@@ -2,13 +2,15 @@
 
     .venv/bin/python -m bench [--duration 10] [--reply-seconds 15] [--connections 16] [--skip-reads]
 
-Starts the suite as `make run` does (separate processes: auth, two tickets, the notifier and an
-SMTP sink that notes when each email is accepted) on databases helpdesk_bench_suite_* and a
-RabbitMQ vhost of its own (deleted at the end), then measures from separate load-generator
-processes (wrk with bench/create_tickets.lua for creation, bench/load.py for replies):
+Starts the suite as `make run` does (separate processes: auth, tickets, the notifier and an
+SMTP sink that notes when each email is accepted; a second tickets instance for the two-instance
+run) on databases helpdesk_bench_suite_* and a RabbitMQ vhost of its own (deleted at the end),
+then measures from separate load-generator processes (wrk with bench/create_tickets.lua for
+creation, bench/load.py for replies):
 1. ticket creation through the API (client JWTs, allow_duplicate, outbox relayed) for 1 and 2
-   tickets instances, beside pgbench running the same transaction (bench/create_ticket.sql) with
-   as many connections;
+   tickets instances (the two sharing one instance's database connections), beside pgbench
+   running the same SQL (bench/create_ticket.sql) with as many connections while tickets is
+   stopped;
 2. notification latency, operator reply request -> email accepted by the sink, at 50 and 200
    replies per second (open loop);
 3. read latency with 1,000,000 tickets (bench/tickets_reads.py --reuse, as a step);
