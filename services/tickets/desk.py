@@ -112,41 +112,34 @@ async def _open_ticket(
 ) -> models.Ticket:
     client_number = principal.client_number
     assert client_number is not None
-    found = await store.look_up_new_ticket(conn, client_number, new.service_id, new.category_id)
-    service_name, category_name = found["service_name"], found["category_name"]
-    if service_name is None:
-        raise _invalid("service_id", "This service is not one of yours.")
-    if category_name is None:
-        raise _invalid("category_id", "There is no such category.")
-    number = found["number"]
-    _, event = event_values(
+    # The number, the subject (the category's name) and the service's name are the database's
+    # to fill in (store.create_ticket); the rest of the event is the model's.
+    envelope = events.Envelope.wrap(
         events.TicketCreated(
-            number=number,
+            number=0,
             client_number=client_number,
-            subject=category_name,
-            service=events.ServiceRef(id=new.service_id, name=service_name),
+            subject="",
+            service=events.ServiceRef(id=new.service_id, name=""),
             body=new.body,
-        ),
-        aggregate=_aggregate(number),
+        )
     )
     row = await store.create_ticket(
         conn,
-        number=number,
         client_number=client_number,
         service_id=new.service_id,
-        service_name=service_name,
         category_id=new.category_id,
-        subject=category_name,
         excerpt=lifecycle.excerpt(new.body),
         author_sub=principal.sub,
         author_name=principal.name,
         body=new.body,
         channel=channel,
         refuse_duplicate=not new.allow_duplicate,
-        event=event,
+        event=envelope,
     )
-    if not row["service_ok"]:
+    if not row["service_found"]:
         raise _invalid("service_id", "This service is not one of yours.")
+    if not row["category_found"]:
+        raise _invalid("category_id", "There is no such category.")
     if row["duplicate"] is not None:
         raise Conflict(
             f"Ticket #{row['duplicate']} about this service and category is still open; "
@@ -154,7 +147,7 @@ async def _open_ticket(
             open_ticket=row["duplicate"],
         )
     # What was just inserted, as `_ticket` would read it back (two round trips fewer).
-    summary = _summary({**dict(row), "category_name": category_name}).model_dump(
+    summary = _summary({**dict(row), "category_name": row["subject"]}).model_dump(
         exclude={"excerpt"}
     )
     first = models.Message(

@@ -7,6 +7,8 @@ from datetime import datetime
 
 import asyncpg
 
+from shared.events import Envelope
+from shared.logging import current_correlation_id
 from shared.outbox import EVENT_COLUMNS
 
 Conn = asyncpg.Connection
@@ -70,76 +72,53 @@ async def replace_client_services(
     )
 
 
-async def look_up_new_ticket(
-    conn: Conn, client_number: str, service_id: int, category_id: int
-) -> Record:
-    """Both lookups of a new ticket and its number, in one round trip: `service_name` is null
-    when the service is not the client's, `category_name` when there is no such category. (A
-    number drawn for a ticket that is then refused is skipped, as a rolled-back insert would
-    skip it.)"""
-    return await conn.fetchrow(
-        """
-        SELECT (SELECT name FROM client_services
-                WHERE service_id = $1 AND client_number = $2) AS service_name,
-               (SELECT name FROM categories WHERE id = $3) AS category_name,
-               nextval('ticket_number_seq') AS number
-        """,
-        service_id,
-        client_number,
-        category_id,
-    )
-
-
 # --- tickets and messages ----------------------------------------------------------------------
 
 
 async def create_ticket(
     conn: Conn,
     *,
-    number: int,
     client_number: str,
     service_id: int,
-    service_name: str,
     category_id: int,
-    subject: str,
     excerpt: str,
     author_sub: str,
     author_name: str,
     body: str,
     channel: str,
     refuse_duplicate: bool,
-    event: list[object],
+    event: Envelope,
 ) -> Record:
-    """The ticket, its first message and its event, under the client's lock, unless the client
-    already has a ticket about this service and category that is not closed (when
-    `refuse_duplicate`): then nothing is inserted and `duplicate` holds that ticket's number; or
-    when the service is no longer the client's (since `look_up_new_ticket`): `service_ok` false.
-    Otherwise the ticket's row (columns as `get_ticket` has them, without `category_name`) with
-    `message_id` and `message_created_at`. `event` is the outbox row's values
-    (`outbox.event_values`).
+    """A new ticket, its first message and its event: `service_found` false when the service is
+    not the client's, `category_found` when there is no such category, `duplicate` the number of
+    the client's ticket about this service and category that is not closed (when
+    `refuse_duplicate`); in each case nothing is inserted. Otherwise the ticket's row (columns as
+    `get_ticket` has them, with the category's name as `subject`) with `message_id` and
+    `message_created_at`. `event`'s number, subject and service name are filled in here.
 
     One round trip, and its own transaction outside the caller's: the function `open_ticket`
-    (migration 0004) takes the lock, then checks and inserts in a statement of its own, which
-    sees every ticket the client's previous requests committed. As two statements of ours, lock
-    and check needed a transaction around them, BEGIN and COMMIT two more round trips: four
-    instead of two a ticket (measured under `make bench`, CPU per ticket created: tickets 0.69 ->
-    0.58 ms, PostgreSQL 0.55 -> 0.50 ms)."""
+    (migrations/0004_open_ticket.sql) looks up the service, the category and the number, takes
+    the client's lock, then checks and inserts in a statement of its own, which sees every ticket
+    the client's previous requests committed. As statements of ours, lock and check needed a
+    transaction around them, BEGIN and COMMIT two more round trips. Four round trips, then two,
+    then one: under `make bench`, tickets' CPU per ticket created went 0.69, 0.58 - 0.65, 0.54 -
+    0.56 ms and PostgreSQL's 0.55, 0.50 - 0.54, 0.42 - 0.45 ms (each round trip also wakes both
+    processes, which a half-idle process pays for dearly)."""
     return await conn.fetchrow(
-        "SELECT * FROM open_ticket($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12,"
-        " $13, $14, $15, $16::jsonb, $17)",
-        number,
+        "SELECT * FROM open_ticket($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12::jsonb, $13)",
         client_number,
         service_id,
-        service_name,
         category_id,
-        subject,
         excerpt,
         author_sub,
         author_name,
         body,
         channel,
         refuse_duplicate,
-        *event,
+        event.id,
+        event.type,
+        event.model_dump_json(),
+        current_correlation_id(),
     )
 
 

@@ -4,6 +4,8 @@ import json
 import uuid
 from datetime import datetime
 
+from shared.lifecycle import POOL
+
 PANEL = {"X-Helpdesk-Channel": "panel"}
 
 
@@ -53,6 +55,12 @@ async def test_created_event(desk, event_tap):
     assert message.type == "tickets.ticket.created"
     assert message.content_type == "application/json"
     assert message.delivery_mode == 2  # persistent
+    # Its outbox row names the ticket, which keeps the ticket's events in order.
+    pool = desk.tickets.server.app[POOL]
+    aggregate = await pool.fetchval(
+        "SELECT aggregate FROM outbox WHERE event_id = $1", message.message_id
+    )
+    assert aggregate == f"ticket:{ticket['number']}"
 
 
 async def test_replied_events_for_client_and_operator_with_channel(desk, event_tap):
