@@ -22,6 +22,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import math
 import os
 import platform
 import re
@@ -40,7 +41,6 @@ import aiohttp
 import asyncpg
 
 from bench.support import ROOT, dsn, percentile, recreate_database
-from shared.settings import ServiceSettings
 from tests.support.infra import create_vhost, delete_vhost
 from tests.support.processes import CHEAP_ARGON2, Program, Service, clean_env, free_port, run_module
 
@@ -197,8 +197,14 @@ def pgbench(url: str, connections: int, seconds: int, variables: dict[str, int])
 
 
 WARMUP_SECONDS = 2
-# A tickets instance's database pool, as shared.settings has it by default.
-POOL_MAX = ServiceSettings.model_fields["db_pool_max"].default
+# The database pool of each of the two tickets instances. PostgreSQL's rule of thumb gives a
+# server (2 × cores + 1 disk) transactions at once; the instances share them, as a deployment
+# sizes its pools to its database and not to its number of instances. On this 2-core machine
+# PostgreSQL's CPU per ticket grew with the transactions at once (measured with two instances:
+# 0.52 - 0.57 ms with 3 connections each, 0.57 - 0.70 with 5, 0.65 - 0.74 with the default 10).
+# One instance keeps the default: a single process seldom has its 10 all busy, and fewer made it
+# wait for connections.
+POOL_EACH = math.ceil((2 * (os.cpu_count() or 1) + 1) / 2)
 
 
 def wrk(url: str, lines: list[str], seconds: float) -> dict:
@@ -428,13 +434,11 @@ async def suite_benchmarks(args: argparse.Namespace, var: Path) -> dict:
             meter.services[tickets[0].name] = tickets[0].proc.pid
             for count in (1, 2):
                 if count == 2:
-                    # Two instances share the database connections of one, as a deployment
-                    # sizes its pools to its database, not to its number of instances: 16
-                    # transactions at once instead of 10 cost this 2-core PostgreSQL 0.65
-                    # instead of 0.57 ms of CPU a ticket (measured).
+                    # The two share the connections that suit the database (see POOL_EACH).
                     await tickets[0].stop()
                     for instance in tickets:
-                        instance.env = instance.env | {"TICKETS_DB_POOL_MAX": str(POOL_MAX // 2)}
+                        instance.env = instance.env | {"TICKETS_DB_POOL_MAX": str(POOL_EACH)}
+                    creation["pool_each_of_two"] = POOL_EACH
                     await tickets[0].start()
                     await tickets[0].wait_ready(timeout=60)
                     meter.services[tickets[0].name] = tickets[0].proc.pid
@@ -599,6 +603,8 @@ def table(result: dict) -> str:
     for count in (1, 2):
         a = c[f"api_{count}"]
         label = f"tickets API, {count} instance{'s' if count > 1 else ''}"
+        if count == 2 and "pool_each_of_two" in c:
+            label += f" (pools of {c['pool_each_of_two']})"
         errors = f"  errors {a['errors']}" if a["errors"] else ""
         lines.append(
             f"   {label:34}{a['rps']:>10.0f}{a['answered_rps']:>11.0f}{a['outbox_lag_s']:>7.1f}"
