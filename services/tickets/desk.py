@@ -207,31 +207,56 @@ async def reply(
 ) -> tuple[models.Message, bool]:
     """The new message; True when it is a replay of `claim`'s first request."""
     return await once(
-        pool, claim, models.Message, lambda conn: _reply(conn, principal, number, body, channel)
+        pool,
+        claim,
+        models.Message,
+        lambda conn: _reply(conn, principal, number, body, channel),
+        atomic=True,
     )
 
 
 async def _reply(
     conn: asyncpg.Connection, principal: Principal, number: int, body: str, channel: str
 ) -> models.Message:
-    row = await _visible_ticket(conn, principal, number, for_update=True, draw_message_id=True)
-    status = lifecycle.status_after_reply(row["status"], principal.kind)
-    event = events.TicketReplied(
+    # The ticket's client, its subject and the message's id are the database's to fill in
+    # (store.add_reply); the rest of the event is the model's.
+    envelope = events.Envelope.wrap(
+        events.TicketReplied(
+            number=number,
+            client_number="",
+            subject="",
+            message_id=0,
+            author_kind=principal.kind,
+            author_name=principal.name,
+            body=body,
+            channel=channel,
+        )
+    )
+    row = await store.add_reply(
+        conn,
         number=number,
-        client_number=row["client_number"],
-        subject=row["subject"],
-        message_id=row["message_id"],
+        client_number=None if principal.is_staff else principal.client_number,
         author_kind=principal.kind,
+        author_sub=principal.sub,
         author_name=principal.name,
         body=body,
         channel=channel,
+        excerpt=lifecycle.excerpt(body),
+        status_after=lifecycle.statuses_after_reply(principal.kind),
+        waiting=lifecycle.WAITING,
+        event=envelope,
     )
-    created_at = await _add_message(conn, principal, row, body, channel, status, event)
+    if not row["found"]:
+        raise NotFound(NOT_FOUND)
+    if row["message_id"] is None:
+        # Refused by the lifecycle: its own error, with its reason.
+        lifecycle.status_after_reply(row["status_before"], principal.kind)
+        raise AssertionError(f"a reply to a {row['status_before']} ticket was refused")
     return models.Message(
         id=row["message_id"],
         author=models.Author(kind=principal.kind, name=principal.name),
         body=body,
-        created_at=created_at,
+        created_at=row["message_created_at"],
     )
 
 

@@ -27,6 +27,18 @@ def status_after_reply(current: Status, author: Kind) -> Status:
     return "answered"
 
 
+def statuses_after_reply(author: Kind) -> dict[Status, Status]:
+    """`status_after_reply` as a table, from each status it allows a reply in: for the database,
+    which applies it to the ticket it has locked (store.add_reply)."""
+    after: dict[Status, Status] = {}
+    for status in STATUSES:
+        try:
+            after[status] = status_after_reply(status, author)
+        except Conflict:
+            continue
+    return after
+
+
 def status_after_reopen(current: Status, author: Kind) -> Status:
     if author != "client":
         raise Forbidden("Only the client who opened a ticket can reopen it.")
@@ -44,6 +56,9 @@ def status_after_close(current: Status) -> Status:
 def is_waiting(status: Status) -> bool:
     """Whether the client is waiting for an operator (the ticket belongs in the queue)."""
     return status in ("open", "customer_reply")
+
+
+WAITING: tuple[Status, ...] = tuple(s for s in STATUSES if is_waiting(s))
 
 
 EXCERPT_LENGTH = 160

@@ -25,6 +25,16 @@ def test_operator_reply_always_answers(status):
     assert lifecycle.status_after_reply(status, "operator") == "answered"
 
 
+def test_the_reply_table_the_database_applies_is_the_rule_itself():
+    assert lifecycle.statuses_after_reply("client") == dict.fromkeys(
+        OPEN_STATUSES, "customer_reply"
+    )
+    assert lifecycle.statuses_after_reply("operator") == dict.fromkeys(
+        lifecycle.STATUSES, "answered"
+    )
+    assert lifecycle.WAITING == ("open", "customer_reply")
+
+
 def test_client_reopens_a_closed_ticket():
     assert lifecycle.status_after_reopen("closed", "client") == "open"
 
