@@ -7,12 +7,12 @@ SMTP sink that notes when each email is accepted; a second tickets instance for 
 run) on databases helpdesk_bench_suite_* and a RabbitMQ vhost of its own (deleted at the end),
 then measures from separate load-generator processes (wrk with bench/create_tickets.lua for
 creation, bench/load.py for replies):
-1. ticket creation through the API (client JWTs, allow_duplicate, outbox relayed) for 1 and 2
-   tickets instances (the two sharing one instance's database connections), beside pgbench
-   running the same SQL (bench/create_ticket.sql) with as many connections while tickets is
-   stopped;
+1. ticket creation through the API (client JWTs, allow_duplicate, outbox relayed: the rate
+   counts tickets whose events were published) for 1 and 2 tickets instances (the two with
+   pools of POOL_EACH connections), beside pgbench running the same SQL
+   (bench/create_ticket.sql) with as many connections while tickets is stopped;
 2. notification latency, operator reply request -> email accepted by the sink, at 50 and 200
-   replies per second (open loop);
+   replies per second (open loop), through one tickets instance with its default pool;
 3. read latency with 1,000,000 tickets (bench/tickets_reads.py --reuse, as a step);
 4. resident memory of every service process after the load.
 Results: bench/results/suite.json (+ tickets_reads.json) and bench/results/*.png.
@@ -98,11 +98,12 @@ def children_of(parent: int) -> list[int]:
     return pids
 
 
-def machine_busy_seconds() -> float:
-    """CPU seconds the whole machine spent working: user, nice, system, irq and softirq time
-    (not idling, waiting for I/O, or stolen by the hypervisor)."""
+def machine_seconds() -> tuple[float, float]:
+    """CPU seconds the whole machine spent working (user, nice, system, irq and softirq time:
+    not idling or waiting for I/O), and those the hypervisor stole (the vCPUs had work, the host
+    ran something else: a run on a crowded host shows it)."""
     fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    return sum(fields[i] for i in (0, 1, 2, 5, 6)) / CLOCK_TICKS
+    return sum(fields[i] for i in (0, 1, 2, 5, 6)) / CLOCK_TICKS, fields[7] / CLOCK_TICKS
 
 
 class CpuMeter:
@@ -120,7 +121,8 @@ class CpuMeter:
             out["rabbitmq"] = cpu_seconds(self.rabbit)
         usage = resource.getrusage(resource.RUSAGE_CHILDREN)
         out["finished children (load generator, pgbench)"] = usage.ru_utime + usage.ru_stime
-        out["machine"] = machine_busy_seconds()
+        out["machine"], out["stolen"] = machine_seconds()
+        out["wall"] = time.monotonic()
         return out
 
     @staticmethod
@@ -604,7 +606,13 @@ def reads_benchmark(requests: int) -> dict:
 def table(result: dict) -> str:
     lines = [f"Helpdesk benchmarks, {result['measured_at'][:16]} UTC; {result['machine']}"]
     loads = ", ".join(f"{k} {v:.1f}" for k, v in result.get("load_average", {}).items())
-    lines += [f"load average (1 min) at the end of each phase: {loads}", ""]
+    lines.append(f"load average (1 min) at the end of each phase: {loads}")
+    stolen = ", ".join(
+        f"{k} {100 * v['stolen'] / (v['wall'] * (os.cpu_count() or 1)):.0f} %"
+        for k, v in result.get("cpu_seconds", {}).items()
+        if v.get("wall")
+    )
+    lines += [f"CPU stolen by the hypervisor, share of the machine's in each phase: {stolen}", ""]
     c = result["creation"]
     pg = c["pgbench"]
     lines.append(f"1. Ticket creation, {c['connections']} connections, {c['seconds']} s each")
@@ -688,7 +696,7 @@ def table(result: dict) -> str:
         parts = ", ".join(
             f"{name.split(' (')[0]} {seconds * 1000 / made:.2f}"
             for name, seconds in cpu[key].items()
-            if seconds >= 0.05
+            if seconds >= 0.05 and name not in ("stolen", "wall")
         )
         lines.append(f"   {key}: {parts} (load {result['load_average'][key]:.1f})")
     return "\n".join(lines)
