@@ -149,8 +149,8 @@ async def add_reply(
     ticket, the check and the writes as statements of ours took four (BEGIN, SELECT ... FOR
     UPDATE, the writes, COMMIT), and at a steady 200 replies a second each round trip wakes both
     processes for little work: under `make bench` at 200 replies/s, tickets' CPU per reply went
-    2.05 -> 1.73 ms, PostgreSQL's 1.90 -> 1.78 ms, and the notification p99 129 - 235 ms ->
-    49 - 55 ms. Inside a caller's transaction (an Idempotency-Key's claim) it is one statement of
+    2.05 -> 1.73 ms, PostgreSQL's 1.90 -> 1.78 ms, and the notification p99 184 - 235 ms ->
+    49 - 66 ms. Inside a caller's transaction (an Idempotency-Key's claim) it is one statement of
     that transaction."""
     return await conn.fetchrow(
         "SELECT * FROM add_reply($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10, $11, $12,"
