@@ -235,6 +235,7 @@ async def _reply(
     row = await store.add_reply(
         conn,
         number=number,
+        aggregate=_aggregate(number),
         client_number=None if principal.is_staff else principal.client_number,
         author_kind=principal.kind,
         author_sub=principal.sub,
@@ -242,7 +243,7 @@ async def _reply(
         body=body,
         channel=channel,
         excerpt=lifecycle.excerpt(body),
-        status_after=lifecycle.statuses_after_reply(principal.kind),
+        status_after=lifecycle.STATUS_AFTER_REPLY[principal.kind],
         waiting=lifecycle.WAITING,
         event=envelope,
     )

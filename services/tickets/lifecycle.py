@@ -10,7 +10,7 @@ Statuses: `open` (new or reopened), `answered` (an operator replied last), `cust
 | close   | unless already closed (409)       | unless already closed (409)       |
 """
 
-from typing import Literal
+from typing import Literal, get_args
 
 from shared.errors import Conflict, Forbidden
 
@@ -59,6 +59,10 @@ def is_waiting(status: Status) -> bool:
 
 
 WAITING: tuple[Status, ...] = tuple(s for s in STATUSES if is_waiting(s))
+# `statuses_after_reply` for each author, made once: every reply sends its author's.
+STATUS_AFTER_REPLY: dict[Kind, dict[Status, Status]] = {
+    kind: statuses_after_reply(kind) for kind in get_args(Kind)
+}
 
 
 EXCERPT_LENGTH = 160

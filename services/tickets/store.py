@@ -127,6 +127,7 @@ async def add_reply(
     conn: Conn,
     *,
     number: int,
+    aggregate: str,
     client_number: str | None,
     author_kind: str,
     author_sub: str,
@@ -142,8 +143,9 @@ async def add_reply(
     `found` false when it is not (nothing changes); `status_before` the ticket's status, and
     nothing changes when `status_after` (status before -> status after this reply) does not hold
     it. Otherwise the message is added, the ticket gets its new status (its wait starts or goes
-    on when that is one of `waiting`), the new `excerpt` and `event` (its client, subject and
-    message id filled in here), and `message_id` and `message_created_at` are the message's.
+    on when that is one of `waiting`), the new `excerpt` and `event` for `aggregate` (its client,
+    subject and message id filled in here), and `message_id` and `message_created_at` are the
+    message's.
 
     One round trip, the function `add_reply` (migrations/0005_add_reply.sql): the lock of the
     ticket, the check and the writes as statements of ours took four (BEGIN, SELECT ... FOR
@@ -154,7 +156,7 @@ async def add_reply(
     that transaction."""
     return await conn.fetchrow(
         "SELECT * FROM add_reply($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10, $11, $12,"
-        " $13::jsonb, $14)",
+        " $13, $14::jsonb, $15)",
         number,
         client_number,
         author_kind,
@@ -167,6 +169,7 @@ async def add_reply(
         list(waiting),
         event.id,
         event.type,
+        aggregate,
         event.model_dump_json(),
         current_correlation_id(),
     )

@@ -107,6 +107,14 @@ async def test_replied_events_for_client_and_operator_with_channel(desk, event_t
         if json.loads(m.body)["data"]["message_id"] == by_operator["id"]
     ]
     assert operator_message.correlation_id == "op-reply-1"
+    # Their outbox rows name the ticket, which keeps the ticket's events in order.
+    pool = desk.tickets.server.app[POOL]
+    aggregates = await pool.fetch(
+        "SELECT DISTINCT aggregate FROM outbox WHERE routing_key = 'tickets.ticket.replied'"
+        " AND payload->'data'->>'number' = $1",
+        str(n),
+    )
+    assert [r["aggregate"] for r in aggregates] == [f"ticket:{n}"]
 
 
 async def test_reopened_and_closed_events(desk, event_tap):

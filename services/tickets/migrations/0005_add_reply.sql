@@ -8,7 +8,7 @@
 CREATE FUNCTION add_reply(
     p_number bigint, p_client_number text, p_author_kind text, p_author_sub text,
     p_author_name text, p_body text, p_channel text, p_excerpt text, p_status_after jsonb,
-    p_waiting text[], p_event_id uuid, p_routing_key text, p_event jsonb,
+    p_waiting text[], p_event_id uuid, p_routing_key text, p_aggregate text, p_event jsonb,
     p_correlation_id text
 ) RETURNS TABLE (
     found boolean, status_before text, message_id bigint, message_created_at timestamptz
@@ -45,7 +45,7 @@ BEGIN
         excerpt = coalesce(p_excerpt, excerpt)
     WHERE number = p_number;
     INSERT INTO outbox (event_id, routing_key, aggregate, payload, correlation_id)
-    VALUES (p_event_id, p_routing_key, 'ticket:' || p_number,
+    VALUES (p_event_id, p_routing_key, p_aggregate,
             jsonb_set(p_event, '{data}', p_event->'data' || jsonb_build_object(
                 'client_number', v_ticket.client_number, 'subject', v_ticket.subject,
                 'message_id', v_message)),
