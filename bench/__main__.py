@@ -353,6 +353,13 @@ async def suite_benchmarks(args: argparse.Namespace, var: Path) -> dict:
         meter = CpuMeter(
             pids | {"sink": sink.proc.pid}, await postmaster_pid(tickets_db), rabbit_pid()
         )
+
+        async def metered(service: Service) -> None:
+            """Start `service` (again), wait until it is ready and count its CPU."""
+            await service.start()
+            await service.wait_ready(timeout=60)
+            meter.services[service.name] = service.proc.pid
+
         result["cpu_seconds"] = cpu = {}
         result["memory_idle"] = {s.name: rss_mb(s.proc.pid) for s in (auth, tickets[0], notifier)}
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as http:
@@ -431,9 +438,7 @@ async def suite_benchmarks(args: argparse.Namespace, var: Path) -> dict:
             result["load_average"] = {"pgbench": os.getloadavg()[0]}
             log(f"  {creation['pgbench']['tps']:.0f} transactions/s; CPU s {cpu['pgbench']}")
             await tickets_db.execute("UPDATE outbox SET sent_at = now() WHERE sent_at IS NULL")
-            await tickets[0].start()
-            await tickets[0].wait_ready(timeout=60)
-            meter.services[tickets[0].name] = tickets[0].proc.pid
+            await metered(tickets[0])
             for count in (1, 2):
                 if count == 2:
                     # The two share the connections that suit the database (see POOL_EACH).
@@ -441,12 +446,8 @@ async def suite_benchmarks(args: argparse.Namespace, var: Path) -> dict:
                     for instance in tickets:
                         instance.env = instance.env | {"TICKETS_DB_POOL_MAX": str(POOL_EACH)}
                     creation["pool_each_of_two"] = POOL_EACH
-                    await tickets[0].start()
-                    await tickets[0].wait_ready(timeout=60)
-                    meter.services[tickets[0].name] = tickets[0].proc.pid
-                    await tickets[1].start()
-                    await tickets[1].wait_ready(timeout=60)
-                    meter.services[tickets[1].name] = tickets[1].proc.pid
+                    await metered(tickets[0])
+                    await metered(tickets[1])
                     result["memory_idle"][tickets[1].name] = rss_mb(tickets[1].proc.pid)
                     log(f"{tickets[1].name} started, pid {tickets[1].proc.pid}")
                 log(f"API, {count} tickets instance(s): {args.connections} connections (wrk)")
@@ -469,21 +470,16 @@ async def suite_benchmarks(args: argparse.Namespace, var: Path) -> dict:
                 log(f"  CPU s {cpu[f'api_{count}']}")
             result["creation"] = creation
             # The rest runs on the suite as `make run` has it: one tickets instance with its
-            # default pool (the replies went through an instance cut to the two-instance run's
-            # pool of 3, and waited for its connections: reply p99 37 ms at 200/s).
+            # default pool.
             after_creation = {t.name: rss_mb(t.proc.pid) for t in tickets}
             for instance in tickets:
                 await instance.stop()
                 instance.env.pop("TICKETS_DB_POOL_MAX", None)
-            await tickets[0].start()
-            await tickets[0].wait_ready(timeout=60)
-            meter.services[tickets[0].name] = tickets[0].proc.pid
+            await metered(tickets[0])
             backlog = await queue_depth(amqp_url, "notifier.events")
             notifier = Service("notifier", notifier_env, logs)
             programs[-1] = notifier
-            await notifier.start()
-            await notifier.wait_ready(timeout=60)
-            meter.services["notifier"] = notifier.proc.pid
+            await metered(notifier)
             log(f"notifier started again; draining {backlog} receipt events")
             before = meter.snapshot()
             waited = await drain(amqp_url, tickets_db, notifier_db, args.drain_timeout)
