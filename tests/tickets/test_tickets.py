@@ -416,6 +416,10 @@ async def test_another_clients_ticket_is_404_everywhere(desk):
         await desk.reply(n, theirs, expect=404)
         await desk.reopen(n, theirs, expect=404)
         await desk.close(n, theirs, expect=404)
+    # Nothing of theirs was added to Alicia's tickets, nor their status changed.
+    for n, status in ((mine, "open"), (closed, "closed")):
+        _, ticket = await desk.get(n, alice["headers"], expect=200)
+        assert len(ticket["messages"]) == 1 and ticket["status"] == status
     # The same answer as for a number that does not exist at all.
     _, missing = await desk.get(10**9, theirs, expect=404)
     _, foreign = await desk.get(mine, theirs, expect=404)
