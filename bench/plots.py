@@ -11,25 +11,40 @@ import matplotlib.pyplot as plt
 def draw(result: dict, out: Path) -> list[Path]:
     paths = []
     c = result["creation"]
-    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
-    labels = ["pgbench\n(ceiling)", "API\n1 instance", "API\n2 instances"]
-    rates = [c["pgbench"]["tps"], c["api_1"]["rps"], c["api_2"]["rps"]]
-    bars = left.bar(labels, rates, color=["#999999", "#3b75af", "#1f4e79"])
-    left.axhline(c["pgbench"]["tps"] / 2, color="#c0392b", ls="--", lw=1, label="target: ½ ceiling")
-    for bar, value in zip(bars, rates, strict=True):
-        left.annotate(f"{value:.0f}", (bar.get_x() + bar.get_width() / 2, value), ha="center",
-                      va="bottom")  # fmt: skip
-    left.set_ylabel("tickets created per second")
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4.8))
+    groups = ["1 instance", "2 instances"]
+    ceilings = [c[f"pgbench_{n}"]["tps"] for n in (1, 2)]
+    rates = [c[f"api_{n}"]["rps"] for n in (1, 2)]
+    x = range(len(groups))
+    for offset, values, label, color in (
+        (-0.2, ceilings, "pgbench, same SQL (ceiling)", "#999999"),
+        (0.2, rates, "tickets API", "#3b75af"),
+    ):
+        bars = left.bar([i + offset for i in x], values, width=0.4, label=label, color=color)
+        for bar, value in zip(bars, values, strict=True):
+            left.annotate(f"{value:.0f}", (bar.get_x() + bar.get_width() / 2, value),
+                          ha="center", va="bottom")  # fmt: skip
+    for i, top in enumerate(ceilings):
+        left.hlines(top / 2, i - 0.4, i + 0.4, color="#c0392b", ls="--", lw=1,
+                    label="target: ½ ceiling" if i == 0 else None)  # fmt: skip
+    if "pgbench_without_notify" in c:
+        bare = c["pgbench_without_notify"]["tps"]
+        left.axhline(bare, color="#555555", ls=":", lw=1.5,
+                     label=f"pgbench without the outbox's NOTIFY ({bare:.0f})")  # fmt: skip
+    left.set_xticks(list(x), groups)
+    left.set_ylabel("per second (median round)")
     left.set_title(f"Ticket creation, {c['connections']} connections")
-    left.legend(loc="upper right")
-    p50 = [c["pgbench"]["p50_ms"], c["api_1"]["p50_ms"], c["api_2"]["p50_ms"]]
-    p99 = [c["pgbench"]["p99_ms"], c["api_1"]["p99_ms"], c["api_2"]["p99_ms"]]
-    x = range(len(labels))
-    right.bar([i - 0.2 for i in x], p50, width=0.4, label="p50", color="#3b75af")
-    right.bar([i + 0.2 for i in x], p99, width=0.4, label="p99", color="#e67e22")
-    right.set_xticks(list(x), labels)
-    right.set_ylabel("latency (ms)")
-    right.set_title("Ticket creation latency")
+    left.legend(loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=2, fontsize="small")
+    for i, n in enumerate((1, 2)):
+        ratios = c[f"api_{n}"]["ratios"]
+        right.plot([i] * len(ratios), ratios, "o", color="#3b75af", alpha=0.7)
+        right.plot([i], [c[f"api_{n}"]["ratio"]], "_", color="#1f4e79", ms=30, mew=2)
+    right.axhline(0.5, color="#c0392b", ls="--", lw=1, label="target 0.5")
+    right.set_xticks(list(x), groups)
+    right.set_xlim(-0.5, 1.5)
+    right.set_ylim(0, 1)
+    right.set_ylabel("API / ceiling of the same round")
+    right.set_title(f"Ratio in each of {c['rounds']} rounds (bar: median)")
     right.legend()
     fig.tight_layout()
     paths.append(out / "creation.png")
