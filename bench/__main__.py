@@ -437,7 +437,8 @@ async def suite_benchmarks(args: argparse.Namespace, var: Path) -> dict:
             # CPU, pgbench by its commits); the round with the median ratio is the one shown.
             # The notifier is stopped meanwhile: each ticket asks for a receipt email, and
             # sending hundreds a second would take the CPU the ceiling did not have to share.
-            # Events wait in its durable queue; it is started again afterwards and drains them.
+            # Events wait in its durable queue (emptied before each round); it is started again
+            # afterwards and drains the last round's.
             await notifier.stop()
             creation: dict = {
                 "connections": args.connections,
