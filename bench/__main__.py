@@ -13,7 +13,6 @@ creation, bench/load.py for replies):
    pools of POOL_EACH connections), beside pgbench running the same SQL
    (bench/create_ticket.sql) with as many connections while tickets is stopped: --rounds
    rounds of the ceiling then the API, each round's ratio its own, the median round shown;
-   then once more pgbench with the outbox's NOTIFY trigger off (what the wake-up costs);
 2. notification latency, operator reply request -> email accepted by the sink, at 50 and 200
    replies per second (open loop), through one tickets instance with its default pool;
 3. read latency with 1,000,000 tickets (bench/tickets_reads.py --reuse, as a step);
@@ -513,20 +512,10 @@ async def suite_benchmarks(args: argparse.Namespace, var: Path) -> dict:
                 cpu[f"pgbench_{count}"] = shown["cpu_pgbench"]
                 cpu[f"api_{count}"] = shown["cpu_api"]
                 result["load_average"][f"api_{count}"] = shown["load_average"]
-            # What the outbox's wake-up costs the database: the same SQL with its NOTIFY
-            # trigger off. PostgreSQL serialises the commits of transactions that NOTIFY (a
-            # lock held through the commit's flush), so the ceiling above includes that wait.
             after_creation = {t.name: rss_mb(t.proc.pid) for t in tickets}
             for instance in tickets:
                 await instance.stop()
                 instance.env.pop("TICKETS_DB_POOL_MAX", None)
-            await tickets_db.execute("ALTER TABLE outbox DISABLE TRIGGER outbox_notify")
-            try:
-                log("pgbench without the outbox's NOTIFY trigger")
-                creation["pgbench_without_notify"], _ = await ceiling()
-            finally:
-                await tickets_db.execute("ALTER TABLE outbox ENABLE TRIGGER outbox_notify")
-            log(f"  {creation['pgbench_without_notify']['tps']:.0f} transactions/s")
             result["creation"] = creation
             # The rest runs on the suite as `make run` has it: one tickets instance with its
             # default pool.
@@ -689,13 +678,6 @@ def table(result: dict) -> str:
             f"   {label:38}{a['rps']:>10.0f}{a['answered_rps']:>11.0f}{a['outbox_lag_s']:>7.1f}"
             f"{a['p50_ms']:>8.1f}{a['p99_ms']:>8.1f}{a['ratio']:>7.2f}  {ratios:{width}}"
             f"{'met' if a['ratio'] >= TARGETS['creation_ratio'] else 'NOT met'}" + errors
-        )
-    if "pgbench_without_notify" in c:
-        bare = c["pgbench_without_notify"]
-        lines.append(
-            f"   {'pgbench, same SQL without NOTIFY':38}{bare['tps']:>10.0f}{'':>11}{'':>7}"
-            f"{bare['p50_ms']:>8.1f}{bare['p99_ms']:>8.1f}"
-            "  (the outbox trigger's wake-up off: what it costs the database)"
         )
     lines.append(
         "   (tickets/s: tickets whose events were published too, over the run and the outbox's"

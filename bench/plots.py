@@ -27,10 +27,6 @@ def draw(result: dict, out: Path) -> list[Path]:
     for i, top in enumerate(ceilings):
         left.hlines(top / 2, i - 0.4, i + 0.4, color="#c0392b", ls="--", lw=1,
                     label="target: ½ ceiling" if i == 0 else None)  # fmt: skip
-    if "pgbench_without_notify" in c:
-        bare = c["pgbench_without_notify"]["tps"]
-        left.axhline(bare, color="#555555", ls=":", lw=1.5,
-                     label=f"pgbench without the outbox's NOTIFY ({bare:.0f})")  # fmt: skip
     left.set_xticks(list(x), groups)
     left.set_ylabel("per second (median round)")
     left.set_title(f"Ticket creation, {c['connections']} connections")

@@ -18,14 +18,13 @@ from shared import db
 from shared.auth import TOKEN_VERIFIER, JwksVerifier
 from shared.broker import Broker
 from shared.http import READINESS_CHECKS
-from shared.outbox import OutboxRelay
+from shared.outbox import RELAY, OutboxRelay
 from shared.settings import ServiceSettings
 
 log = structlog.get_logger(__name__)
 
 POOL = web.AppKey("pool", asyncpg.Pool)
 BROKER = web.AppKey("broker", Broker)
-RELAY = web.AppKey("outbox_relay", OutboxRelay)
 
 CleanupContext = Callable[[web.Application], AsyncIterator[None]]
 # Shutdown must end: a resource that does not stop in this time is abandoned (logged), since a
@@ -107,6 +106,7 @@ def outbox_relay(settings: ServiceSettings) -> CleanupContext:
             settings.database_url,
             app[BROKER].publish,
             poll_interval=settings.outbox_poll_interval,
+            notify_pool=app[POOL],
         )
         app[RELAY] = relay
         app[BROKER].add_ready_listener(relay.wake)

@@ -50,7 +50,10 @@ def create_app(settings: NotifierSettings) -> web.Application:
         await mailer.close()
 
     async def inbound(app: web.Application) -> AsyncIterator[None]:
-        server = InboundServer(InboundHandler(app[lifecycle.POOL], settings), settings)
+        handler = InboundHandler(
+            app[lifecycle.POOL], settings, committed=app[lifecycle.RELAY].committed
+        )
+        server = InboundServer(handler, settings)
         await server.start()
         app[INBOUND] = server
 

@@ -21,6 +21,7 @@ Decisions:
 
 import asyncio
 import re
+from collections.abc import Callable
 from email import policy
 from email.headerregistry import Address
 from email.message import EmailMessage
@@ -85,9 +86,17 @@ def no_answer_reason(mail_from: str, message: EmailMessage) -> str | None:
 class InboundHandler:
     """aiosmtpd handler: `handle_DATA` stores, publishes and answers 250."""
 
-    def __init__(self, pool: asyncpg.Pool, settings: NotifierSettings) -> None:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        settings: NotifierSettings,
+        *,
+        committed: Callable[[], None] | None = None,
+    ) -> None:
         self.pool = pool
         self.settings = settings
+        # Told once a message and its events have committed (the relay publishes them).
+        self.committed = committed
 
     async def handle_MAIL(
         self,
@@ -113,6 +122,8 @@ class InboundHandler:
             raw = envelope.content
         try:
             answered = await self.receive(envelope.mail_from or "", raw)
+            if self.committed is not None:
+                self.committed()
         except DB_UNAVAILABLE_ERRORS as exc:
             log.warning("inbound.db_unavailable", error=repr(exc))
             return "451 4.3.0 Temporarily unable to take the message; try again later"

@@ -89,4 +89,5 @@ async def test_two_instances_on_one_empty_database_both_come_up(databases, amqp_
         ("auth", 1, 1),
         ("shared", 1, 1),
         ("shared", 2, 1),
+        ("shared", 3, 1),
     ]

@@ -52,6 +52,7 @@ async def test_migrations_run_in_number_order_and_are_recorded_per_component(con
     assert applied == [
         "shared/0001_outbox_and_inbox.sql",
         "shared/0002_outbox_one_relay.sql",
+        "shared/0003_outbox_wake_after_commit.sql",
         "svc/0001_create.sql",
         "svc/0002_second.sql",
         "svc/0010_tenth.sql",
@@ -66,6 +67,7 @@ async def test_migrations_run_in_number_order_and_are_recorded_per_component(con
     assert [tuple(r) for r in recorded] == [
         ("shared", 1, "0001_outbox_and_inbox.sql"),
         ("shared", 2, "0002_outbox_one_relay.sql"),
+        ("shared", 3, "0003_outbox_wake_after_commit.sql"),
         ("svc", 1, "0001_create.sql"),
         ("svc", 2, "0002_second.sql"),
         ("svc", 10, "0010_tenth.sql"),
@@ -114,12 +116,13 @@ async def test_two_instances_migrating_one_empty_database_at_once_apply_each_fil
         [
             "shared/0001_outbox_and_inbox.sql",
             "shared/0002_outbox_one_relay.sql",
+            "shared/0003_outbox_wake_after_commit.sql",
             "svc/0001_create.sql",
             "svc/0002_second.sql",
             "svc/0010_tenth.sql",
         ],
     ]
-    assert len(counts) == 5 and all(r["n"] == 1 for r in counts)
+    assert len(counts) == 6 and all(r["n"] == 1 for r in counts)
     assert steps == 2
 
 

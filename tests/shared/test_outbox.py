@@ -158,49 +158,68 @@ async def test_one_relay_per_database_publishes_and_another_takes_over_when_it_i
     assert per_aggregate == {a: list(range(10)) for a in aggregates}
 
 
-async def test_the_relay_wakes_on_notify_long_before_its_poll_interval(
+async def test_the_leading_relay_told_of_a_commit_publishes_long_before_its_poll_interval(
     pool, broker, start_relay, event_tap
 ):
     relay = await start_relay(broker.publish, poll_interval=60)
-    await wait_for(relay.leading.is_set, message="the relay leading and listening")
+    await wait_for(relay.leading.is_set, message="the relay leading")
 
     for number in range(3):  # several rounds: each wake-up must be caught, not only the first
         started = time.monotonic()
         async with db.transaction(pool) as conn:
             env = await add_event(conn, closed_event(number), aggregate="ticket:n")
+        relay.committed()
         await wait_for(lambda e=env: arrived(event_tap, {str(e.id)}), timeout=3)
         assert time.monotonic() - started < 3
 
 
-async def test_a_relay_that_stopped_listening_while_busy_wakes_on_notify_again(
+async def test_a_relay_that_is_not_leading_notifies_the_leader_of_its_commits(
     pool, broker, start_relay, event_tap
 ):
-    """Working through a backlog (full batches), the relay does not listen (a notice per commit
-    would be wasted); once it has caught up it listens again."""
-    relay = await start_relay(broker.publish, poll_interval=60, batch_size=5)
-    await wait_for(relay.leading.is_set, message="the relay leading")
+    """The commits of an instance whose relay waits for the lock reach the leader by NOTIFY, sent
+    after the commit; so do those made once the leader has worked through a backlog (full
+    batches, during which it does not listen) and listens again."""
+    leader = await start_relay(broker.publish, poll_interval=60, batch_size=5)
+    await wait_for(leader.leading.is_set, message="the relay leading")
+    other = await start_relay(broker.publish, poll_interval=60, notify_pool=pool)
     backlog = set()
     async with db.transaction(pool) as conn:
         for number in range(23):
             backlog.add(
                 str((await add_event(conn, closed_event(number), aggregate=f"t:{number}")).id)
             )
+    other.committed()
     await wait_for(lambda: len(arrived(event_tap, backlog)) == 23, message="the backlog")
 
     for number in range(3):
         started = time.monotonic()
         async with db.transaction(pool) as conn:
             env = await add_event(conn, closed_event(100 + number), aggregate="ticket:after")
+        other.committed()
         await wait_for(lambda e=env: arrived(event_tap, {str(e.id)}), timeout=3)
         assert time.monotonic() - started < 3
+    assert not other.leading.is_set()
+
+
+async def test_no_commit_notifies_by_itself(pool, shared_db):
+    """No trigger sends a NOTIFY inside the writing transaction: PostgreSQL would serialise the
+    commits of such transactions through their flush."""
+    listener = await asyncpg.connect(shared_db)
+    try:
+        heard: list[str] = []
+        await listener.add_listener("helpdesk_outbox", lambda *args: heard.append(args[3]))
+        async with db.transaction(pool) as conn:
+            await add_event(conn, closed_event(1), aggregate="ticket:quiet")
+        await listener.execute("SELECT 1")  # a round trip, in which a notice would arrive
+        assert heard == []
+    finally:
+        await listener.close()
 
 
 async def test_the_relay_polls_so_an_event_without_a_notification_is_still_published(
     pool, broker, start_relay, event_tap
 ):
-    async with db.acquire(pool) as conn:
-        await conn.execute("ALTER TABLE outbox DISABLE TRIGGER outbox_notify")
-    await start_relay(broker.publish, poll_interval=0.3)
+    await start_relay(broker.publish, poll_interval=0.3)  # and no one calls committed()
 
     async with db.transaction(pool) as conn:
         env = await add_event(conn, closed_event(1), aggregate="ticket:p")
