@@ -122,14 +122,16 @@ class InboundHandler:
             raw = envelope.content
         try:
             answered = await self.receive(envelope.mail_from or "", raw)
-            if self.committed is not None:
-                self.committed()
         except DB_UNAVAILABLE_ERRORS as exc:
             log.warning("inbound.db_unavailable", error=repr(exc))
             return "451 4.3.0 Temporarily unable to take the message; try again later"
         except Exception:
             log.exception("inbound.failed")
             return "451 4.3.0 Temporarily unable to take the message; try again later"
+        # Stored and committed: outside the try, so that nothing after the commit can turn the
+        # answer into a 451 and have the sender send the message again.
+        if self.committed is not None:
+            self.committed()
         note = "an automatic answer follows" if answered else "no automatic answer"
         return f"250 2.0.0 Accepted; replies by email are not considered ({note})"
 
