@@ -12,7 +12,9 @@ creation, bench/load.py for replies):
    counts tickets whose events were published) for 1 and 2 tickets instances (the two with
    pools of POOL_EACH connections), beside pgbench running the same SQL
    (bench/create_ticket.sql) with as many connections while tickets is stopped: --rounds
-   rounds of the ceiling then the API, each round's ratio its own, the median round shown;
+   rounds of the ceiling then the API, each round's ratio its own, the median round shown; in
+   the one-instance rounds, between the two, the stack's floor: the same SQL through a bare
+   aiohttp + asyncpg handler (bench/stack_floor.py);
 2. notification latency, operator reply request -> email accepted by the sink, at 50 and 200
    replies per second (open loop), through one tickets instance with its default pool;
 3. read latency with 1,000,000 tickets (bench/tickets_reads.py --reuse, as a step);
@@ -78,13 +80,17 @@ def rss_mb(pid: int) -> dict:
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
-def cpu_seconds(pid: int) -> float:
-    """utime + stime of a process so far (0 when it is gone)."""
+def cpu_seconds(pid: int, *, reaped_children: bool = False) -> float:
+    """utime + stime of a process so far (0 when it is gone), with `reaped_children` plus those
+    of its children that have ended and been waited for (cutime + cstime)."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except OSError:
         return 0.0
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+    ticks = int(fields[11]) + int(fields[12])
+    if reaped_children:
+        ticks += int(fields[13]) + int(fields[14])
+    return ticks / CLOCK_TICKS
 
 
 def children_of(parent: int) -> list[int]:
@@ -109,8 +115,8 @@ def machine_seconds() -> tuple[float, float]:
 
 
 class CpuMeter:
-    """CPU seconds of the suite's processes, PostgreSQL (the postmaster's children, i.e. every
-    backend of this server) and RabbitMQ (beam.smp) over a phase."""
+    """CPU seconds of the suite's processes, PostgreSQL (the postmaster and its children, alive
+    or ended: every backend of this server) and RabbitMQ (beam.smp) over a phase."""
 
     def __init__(self, services: dict[str, int], postmaster: int | None, rabbit: int | None):
         self.services, self.postmaster, self.rabbit = services, postmaster, rabbit
@@ -118,7 +124,11 @@ class CpuMeter:
     def snapshot(self) -> dict[str, float]:
         out = {name: cpu_seconds(pid) for name, pid in self.services.items()}
         if self.postmaster:
-            out["postgresql"] = sum(cpu_seconds(p) for p in children_of(self.postmaster))
+            # The backends alive, and those ended (pgbench's end with it): the postmaster
+            # waits for each, which adds its CPU to the postmaster's children's times.
+            out["postgresql"] = cpu_seconds(self.postmaster, reaped_children=True) + sum(
+                cpu_seconds(p) for p in children_of(self.postmaster)
+            )
         if self.rabbit:
             out["rabbitmq"] = cpu_seconds(self.rabbit)
         usage = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -459,6 +469,32 @@ async def suite_benchmarks(args: argparse.Namespace, var: Path) -> dict:
                 await tickets_db.execute("UPDATE outbox SET sent_at = now() WHERE sent_at IS NULL")
                 return run, spent
 
+            # The stack's floor (bench/stack_floor.py): the same SQL through bare aiohttp and
+            # asyncpg, in one process, measured in the one-instance rounds between the ceiling
+            # and the API, under the ceiling's conditions (tickets stopped, rows marked sent).
+            floor_env = env | {
+                "FLOOR_DATABASE_URL": urls["tickets"],
+                "FLOOR_CBASE": str(cbase),
+                "FLOOR_SBASE": str(sbase),
+            }
+            floor = Service(
+                "floor", floor_env, logs, name="stack-floor", module="bench.stack_floor"
+            )
+            programs.append(floor)
+
+            async def stack_floor(lines: list[str]) -> tuple[dict, dict]:
+                await metered(floor)
+                floor_lines = [f"127.0.0.1 {floor.port} {line.split(' ', 2)[2]}" for line in lines]
+                wrk(f"{floor.url}/v1/tickets", floor_lines, WARMUP_SECONDS)
+                before = meter.snapshot()
+                run = wrk(f"{floor.url}/v1/tickets", floor_lines, args.duration)
+                spent = meter.delta(before, meter.snapshot())
+                await floor.stop()
+                del meter.services[floor.name]
+                await tickets_db.execute("UPDATE outbox SET sent_at = now() WHERE sent_at IS NULL")
+                run["rps"] = run["requests"] / run["seconds"]
+                return run, spent
+
             for count in (1, 2):
                 for instance in tickets:
                     instance.env.pop("TICKETS_DB_POOL_MAX", None)
@@ -475,6 +511,14 @@ async def suite_benchmarks(args: argparse.Namespace, var: Path) -> dict:
                     log(f"round {n}: pgbench, {args.connections} connections, {args.duration} s")
                     ceiling_run, ceiling_cpu = await ceiling()
                     log(f"  {ceiling_run['tps']:.0f} transactions/s")
+                    if count == 1:
+                        log(f"round {n}: stack floor, bare aiohttp + asyncpg, same SQL (wrk)")
+                        floor_run, floor_cpu = await stack_floor(lines)
+                        floor_run["ratio"] = floor_run["rps"] / ceiling_run["tps"]
+                        log(
+                            f"  {floor_run['rps']:.0f} tickets/s, ratio {floor_run['ratio']:.2f}"
+                            f", errors {floor_run['errors']}; CPU s {floor_cpu}"
+                        )
                     for instance in tickets[:count]:
                         await metered(instance)
                     if count == 2 and tickets[1].name not in result["memory_idle"]:
@@ -503,6 +547,8 @@ async def suite_benchmarks(args: argparse.Namespace, var: Path) -> dict:
                             "load_average": os.getloadavg()[0],
                         }
                     )
+                    if count == 1:
+                        rounds[-1] |= {"floor": floor_run, "cpu_floor": floor_cpu}
                 shown = sorted(rounds, key=lambda r: r["api"]["ratio"])[len(rounds) // 2]
                 creation[f"pgbench_{count}"] = shown["pgbench"]
                 creation[f"api_{count}"] = shown["api"] | {
@@ -511,6 +557,11 @@ async def suite_benchmarks(args: argparse.Namespace, var: Path) -> dict:
                 creation[f"rounds_{count}"] = rounds
                 cpu[f"pgbench_{count}"] = shown["cpu_pgbench"]
                 cpu[f"api_{count}"] = shown["cpu_api"]
+                if count == 1:
+                    creation["floor_1"] = shown["floor"] | {
+                        "ratios": [r["floor"]["ratio"] for r in rounds]
+                    }
+                    cpu["floor_1"] = shown["cpu_floor"]
                 result["load_average"][f"api_{count}"] = shown["load_average"]
             after_creation = {t.name: rss_mb(t.proc.pid) for t in tickets}
             for instance in tickets:
@@ -669,6 +720,14 @@ def table(result: dict) -> str:
             f"   {'pgbench, same SQL (ceiling)':38}{pg['tps']:>10.0f}{'':>11}{'':>7}"
             f"{pg['p50_ms']:>8.1f}{pg['p99_ms']:>8.1f}{1:>7.2f}"
         )
+        if count == 1 and "floor_1" in c:
+            f = c["floor_1"]
+            ratios = " ".join(f"{r:.2f}" for r in f["ratios"])
+            lines.append(
+                f"   {'aiohttp + asyncpg alone (floor)':38}{f['rps']:>10.0f}{'':>11}"
+                f"{'':>7}{f['p50_ms']:>8.1f}{f['p99_ms']:>8.1f}{f['ratio']:>7.2f}  {ratios:{width}}"
+                + (f"  errors {f['errors']}" if f["errors"] else "")
+            )
         label = f"tickets API, {count} instance{'s' if count > 1 else ''}"
         if count == 2 and "pool_each_of_two" in c:
             label += f" (pools of {c['pool_each_of_two']})"
@@ -681,7 +740,8 @@ def table(result: dict) -> str:
         )
     lines.append(
         "   (tickets/s: tickets whose events were published too, over the run and the outbox's"
-        " lag after it; ratio: to the ceiling of the same round)"
+        " lag after it; ratio: to the ceiling of the same round; floor: the statement alone"
+        " through the stack, no token, validation, log or event, bench/stack_floor.py)"
     )
     lines.append("")
     lines.append("2. Notification, operator reply request -> email accepted by the SMTP sink")
@@ -735,14 +795,18 @@ def table(result: dict) -> str:
     lines.append("")
     lines.append("5. CPU milliseconds per created ticket, by process (and the load average)")
     cpu = result["cpu_seconds"]
-    for key in ("api_1", "api_2"):
-        made = c[key]["requests"]  # the window: the measured run and the outbox's drain
+    for key in ("pgbench_1", "floor_1", "api_1", "api_2"):
+        if key not in cpu or key not in c:
+            continue
+        # The API's window is the measured run and the outbox's drain.
+        made = c[key]["transactions"] if key.startswith("pgbench") else c[key]["requests"]
         parts = ", ".join(
             f"{name.split(' (')[0]} {seconds * 1000 / made:.2f}"
             for name, seconds in cpu[key].items()
-            if seconds >= 0.05 and name not in ("stolen", "wall")
+            if seconds * 1000 / made >= 0.005 and name not in ("stolen", "wall")
         )
-        lines.append(f"   {key}: {parts} (load {result['load_average'][key]:.1f})")
+        load = result["load_average"].get(key)
+        lines.append(f"   {key}: {parts}" + (f" (load {load:.1f})" if load is not None else ""))
     return "\n".join(lines)
 
 

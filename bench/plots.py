@@ -27,6 +27,10 @@ def draw(result: dict, out: Path) -> list[Path]:
     for i, top in enumerate(ceilings):
         left.hlines(top / 2, i - 0.4, i + 0.4, color="#c0392b", ls="--", lw=1,
                     label="target: ½ ceiling" if i == 0 else None)  # fmt: skip
+    if "floor_1" in c:  # the stack's floor, measured in the one-instance rounds
+        floor = c["floor_1"]["rps"]
+        left.plot([0], [floor], "D", color="#e67e22", ms=8, label="bare aiohttp + asyncpg (floor)")
+        left.annotate(f"{floor:.0f}", (0.08, floor), va="center", fontsize="small")
     left.set_xticks(list(x), groups)
     left.set_ylabel("per second (median round)")
     left.set_title(f"Ticket creation, {c['connections']} connections")
@@ -35,6 +39,10 @@ def draw(result: dict, out: Path) -> list[Path]:
         ratios = c[f"api_{n}"]["ratios"]
         right.plot([i] * len(ratios), ratios, "o", color="#3b75af", alpha=0.7)
         right.plot([i], [c[f"api_{n}"]["ratio"]], "_", color="#1f4e79", ms=30, mew=2)
+    if "floor_1" in c:
+        floor_ratios = c["floor_1"]["ratios"]
+        right.plot([0.15] * len(floor_ratios), floor_ratios, "D", color="#e67e22", alpha=0.7,
+                   label="floor / ceiling")  # fmt: skip
     right.axhline(0.5, color="#c0392b", ls="--", lw=1, label="target 0.5")
     right.set_xticks(list(x), groups)
     right.set_xlim(-0.5, 1.5)

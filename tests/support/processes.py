@@ -132,13 +132,15 @@ class Program:
 
 
 class Service(Program):
-    """`python -m services.<service>` on a free port, with an HTTP helper."""
+    """`python -m services.<service>` (or `module`) on a free port, with an HTTP helper."""
 
-    def __init__(self, service: str, env: dict[str, str], log_dir: Path, name: str = "") -> None:
+    def __init__(
+        self, service: str, env: dict[str, str], log_dir: Path, name: str = "", module: str = ""
+    ) -> None:
         self.port = free_port()
         prefix = service.upper()
         env = env | {f"{prefix}_PORT": str(self.port), f"{prefix}_HOST": "127.0.0.1"}
-        super().__init__(name or service, f"services.{service}", env, log_dir)
+        super().__init__(name or service, module or f"services.{service}", env, log_dir)
         self.url = f"http://127.0.0.1:{self.port}"
 
     async def request(self, method: str, path: str, **kw: Any) -> tuple[int, Any]:

@@ -1,0 +1,101 @@
+"""The stack's floor for ticket creation: what aiohttp and asyncpg alone cost for the same SQL.
+
+A bare aiohttp application (on uvloop, with a pool from shared.db.create_pool, as the tickets
+service has them) whose POST /v1/tickets reads the JSON body and runs the statement of
+POST /v1/tickets (the function open_ticket, as services/tickets/store.create_ticket calls it and
+bench/create_ticket.sql runs it under pgbench), then answers 201 with the ticket's number. Nothing
+else: no token checked, no validation by pydantic, no log line, no metrics, no event published
+(its outbox rows are marked sent afterwards, as pgbench's are). No service of the decided stack
+can create tickets faster than this on the same machine, so it tells how much of the distance
+between the API and pgbench's ceiling is the stack's and how much is the service's.
+
+    FLOOR_PORT=N FLOOR_HOST=127.0.0.1 FLOOR_DATABASE_URL=... FLOOR_CBASE=100001 FLOOR_SBASE=1 \
+        python -m bench.stack_floor
+
+The service of client `FLOOR_CBASE + i` is `FLOOR_SBASE + i`, the arithmetic of
+bench/create_ticket.sql; GET /readyz answers 200 once the pool is open.
+"""
+
+import json
+import os
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+import asyncpg
+import uvloop
+from aiohttp import web
+
+from shared.db import create_pool
+
+BODY = "Bench ticket: the site answers slowly since this morning."
+OPEN_TICKET = (
+    "SELECT * FROM open_ticket($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12::jsonb, $13)"
+)
+POOL = web.AppKey("pool", asyncpg.Pool)
+
+
+async def create_ticket(request: web.Request) -> web.Response:
+    new = json.loads(await request.read())
+    service_id = int(new["service_id"])
+    client = str(int(os.environ["FLOOR_CBASE"]) + service_id - int(os.environ["FLOOR_SBASE"]))
+    event_id = uuid.uuid4()
+    event = {
+        "id": str(event_id),
+        "type": "tickets.ticket.created",
+        "version": 1,
+        "occurred_at": datetime.now(UTC).isoformat(),
+        "data": {
+            "number": 0,
+            "client_number": client,
+            "subject": "",
+            "service": {"id": service_id, "name": ""},
+            "body": new["body"],
+        },
+    }
+    row = await request.app[POOL].fetchrow(
+        OPEN_TICKET,
+        client,
+        service_id,
+        int(new["category_id"]),
+        new["body"][:200],
+        f"client:{client}",
+        "Bench client",
+        new["body"],
+        "api",
+        not new.get("allow_duplicate", False),
+        event_id,
+        "tickets.ticket.created",
+        json.dumps(event),
+        uuid.uuid4().hex,
+    )
+    return web.json_response({"number": row["number"]}, status=201)
+
+
+async def ready(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def open_pool(app: web.Application) -> AsyncIterator[None]:
+    app[POOL] = await create_pool(os.environ["FLOOR_DATABASE_URL"])
+    yield
+    await app[POOL].close()
+
+
+def main() -> None:
+    app = web.Application()
+    app.cleanup_ctx.append(open_pool)
+    app.router.add_post("/v1/tickets", create_ticket)
+    app.router.add_get("/readyz", ready)
+    web.run_app(
+        app,
+        host=os.environ.get("FLOOR_HOST", "127.0.0.1"),
+        port=int(os.environ["FLOOR_PORT"]),
+        access_log=None,
+        print=None,
+        loop=uvloop.new_event_loop(),
+    )
+
+
+if __name__ == "__main__":
+    main()
