@@ -37,6 +37,7 @@ import tempfile
 import time
 import uuid
 from collections import Counter
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -276,26 +277,33 @@ async def creation_run(
     return run, cpu
 
 
-async def queue_depth(amqp_url: str, queue: str) -> int:
-    """Messages ready in `queue` (a passive declare; rabbitmqctl would cost a CPU-second)."""
+@contextlib.asynccontextmanager
+async def declared_queue(amqp_url: str, queue: str) -> AsyncIterator[aio_pika.abc.AbstractQueue]:
+    """`queue` as a passive declare finds it, on a connection of its own for the block."""
     connection = await aio_pika.connect(amqp_url, timeout=10)
     try:
         channel = await connection.channel()
-        declared = await channel.declare_queue(queue, passive=True)
-        return declared.declaration_result.message_count or 0
+        yield await channel.declare_queue(queue, passive=True)
     finally:
         await connection.close()
+
+
+async def queue_depth(amqp_url: str, queue: str) -> int:
+    """Messages ready in `queue` (a passive declare; rabbitmqctl would cost a CPU-second)."""
+    async with declared_queue(amqp_url, queue) as declared:
+        return declared.declaration_result.message_count or 0
 
 
 async def purge_queue(amqp_url: str, queue: str) -> int:
     """Drop the messages waiting in `queue`; how many there were."""
-    connection = await aio_pika.connect(amqp_url, timeout=10)
-    try:
-        channel = await connection.channel()
-        declared = await channel.declare_queue(queue, passive=True)
+    async with declared_queue(amqp_url, queue) as declared:
         return (await declared.purge()).message_count or 0
-    finally:
-        await connection.close()
+
+
+async def mark_outbox_sent(tickets_db: asyncpg.Pool) -> None:
+    """The rows of a run with no relay (pgbench's, the floor's): no relay may publish them later,
+    in the middle of another run."""
+    await tickets_db.execute("UPDATE outbox SET sent_at = now() WHERE sent_at IS NULL")
 
 
 async def drain(
@@ -466,7 +474,7 @@ async def suite_benchmarks(args: argparse.Namespace, var: Path) -> dict:
                 before = meter.snapshot()
                 run = pgbench(urls["tickets"], args.connections, args.duration, variables)
                 spent = meter.delta(before, meter.snapshot())
-                await tickets_db.execute("UPDATE outbox SET sent_at = now() WHERE sent_at IS NULL")
+                await mark_outbox_sent(tickets_db)
                 return run, spent
 
             # The stack's floor (bench/stack_floor.py): the same SQL through bare aiohttp and
@@ -491,7 +499,7 @@ async def suite_benchmarks(args: argparse.Namespace, var: Path) -> dict:
                 spent = meter.delta(before, meter.snapshot())
                 await floor.stop()
                 del meter.services[floor.name]
-                await tickets_db.execute("UPDATE outbox SET sent_at = now() WHERE sent_at IS NULL")
+                await mark_outbox_sent(tickets_db)
                 run["rps"] = run["requests"] / run["seconds"]
                 return run, spent
 

@@ -33,12 +33,14 @@ OPEN_TICKET = (
     "SELECT * FROM open_ticket($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12::jsonb, $13)"
 )
 POOL = web.AppKey("pool", asyncpg.Pool)
+# Client FLOOR_CBASE + i owns service FLOOR_SBASE + i: the difference, read once at start.
+CLIENT_OFFSET = web.AppKey("client_offset", int)
 
 
 async def create_ticket(request: web.Request) -> web.Response:
     new = json.loads(await request.read())
     service_id = int(new["service_id"])
-    client = str(int(os.environ["FLOOR_CBASE"]) + service_id - int(os.environ["FLOOR_SBASE"]))
+    client = str(service_id + request.app[CLIENT_OFFSET])
     event_id = uuid.uuid4()
     event = {
         "id": str(event_id),
@@ -84,6 +86,7 @@ async def open_pool(app: web.Application) -> AsyncIterator[None]:
 
 def main() -> None:
     app = web.Application()
+    app[CLIENT_OFFSET] = int(os.environ["FLOOR_CBASE"]) - int(os.environ["FLOOR_SBASE"])
     app.cleanup_ctx.append(open_pool)
     app.router.add_post("/v1/tickets", create_ticket)
     app.router.add_get("/readyz", ready)
