@@ -178,7 +178,7 @@ class OutboxRelay:
 
     async def purge_sent(self, pool: asyncpg.Pool) -> int:
         """Delete the rows sent more than `keep_sent_seconds` ago, in batches, through the pool:
-        a chore apart from the publishing rounds, which it never holds up (`lifecycle` runs it
+        a chore apart from the publishing rounds, which it never holds up (`resources` runs it
         every few minutes). Only the leading relay's instance does it. The count deleted."""
         if not self.leading.is_set():
             return 0

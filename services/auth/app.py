@@ -10,7 +10,7 @@ from services.auth.api import DEPS, ROUTES
 from services.auth.keys import KeyStore
 from services.auth.passwords import Hasher
 from services.auth.settings import AuthSettings
-from shared import lifecycle
+from shared import resources
 from shared.auth import TOKEN_VERIFIER
 from shared.http import create_base_app
 from shared.openapi import add_routes
@@ -31,7 +31,7 @@ def create_app(settings: AuthSettings) -> web.Application:
 
     async def keys_and_deps(app: web.Application) -> AsyncIterator[None]:
         keys = KeyStore(
-            app[lifecycle.POOL],
+            app[resources.POOL],
             access_token_ttl=settings.access_token_ttl,
             reload_interval=settings.key_reload_interval,
         )
@@ -43,11 +43,11 @@ def create_app(settings: AuthSettings) -> web.Application:
 
     app.cleanup_ctx.extend(
         [
-            lifecycle.database(settings, "auth", MIGRATIONS),
+            resources.database(settings, "auth", MIGRATIONS),
             keys_and_deps,
-            lifecycle.broker(settings, "auth"),
-            lifecycle.start_broker,
-            lifecycle.outbox_relay(settings),
+            resources.broker(settings, "auth"),
+            resources.start_broker,
+            resources.outbox_relay(settings),
         ]
     )
     add_routes(app, ROUTES, title="Helpdesk auth", version="1")

@@ -17,7 +17,7 @@ from services.notifier.delivery import (
 from services.notifier.inbound import InboundHandler, InboundServer
 from services.notifier.mailer import Mailer
 from services.notifier.settings import NotifierSettings
-from shared import lifecycle
+from shared import resources
 from shared.http import METRICS, READINESS_CHECKS, create_base_app
 from shared.openapi import add_routes
 
@@ -31,9 +31,9 @@ def create_app(settings: NotifierSettings) -> web.Application:
     metrics = Metrics(app[METRICS].registry)
 
     async def consumers(app: web.Application) -> AsyncIterator[None]:
-        broker = app[lifecycle.BROKER]
+        broker = app[resources.BROKER]
         delivery = Delivery(
-            pool=app[lifecycle.POOL],
+            pool=app[resources.POOL],
             broker=broker,
             settings=settings,
             composer=composer,
@@ -51,7 +51,7 @@ def create_app(settings: NotifierSettings) -> web.Application:
 
     async def inbound(app: web.Application) -> AsyncIterator[None]:
         handler = InboundHandler(
-            app[lifecycle.POOL], settings, committed=app[lifecycle.RELAY].committed
+            app[resources.POOL], settings, committed=app[resources.RELAY].committed
         )
         server = InboundServer(handler, settings)
         await server.start()
@@ -66,12 +66,12 @@ def create_app(settings: NotifierSettings) -> web.Application:
 
     app.cleanup_ctx.extend(
         [
-            lifecycle.database(settings, "notifier", MIGRATIONS),
-            lifecycle.token_verifier(settings.auth_url),
-            lifecycle.broker(settings, "notifier"),
+            resources.database(settings, "notifier", MIGRATIONS),
+            resources.token_verifier(settings.auth_url),
+            resources.broker(settings, "notifier"),
             consumers,
-            lifecycle.start_broker,
-            lifecycle.outbox_relay(settings),
+            resources.start_broker,
+            resources.outbox_relay(settings),
             inbound,
         ]
     )

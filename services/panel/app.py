@@ -11,12 +11,12 @@ import structlog
 from aiohttp import web
 
 from services.panel import sessions, views
-from services.panel.backend import Backend, BackendError, NotFound, Unavailable
+from services.panel.backend import Backend, BackendError, Missing, Unavailable
 from services.panel.i18n import load_translations
 from services.panel.sessions import CsrfFailed, SessionConfig
 from services.panel.settings import PanelSettings
 from services.panel.store import purge_expired, secret
-from shared import lifecycle
+from shared import resources
 from shared.db import DB_UNAVAILABLE_ERRORS
 from shared.errors import ServiceUnavailable
 from shared.http import create_base_app
@@ -79,7 +79,7 @@ async def error_pages(
         return error_page(request, 403, *CSRF_PAGE)
     except views.PageForbidden:
         return error_page(request, 403, *ERROR_PAGES[403])
-    except NotFound:
+    except Missing:
         return error_page(request, 404, *ERROR_PAGES[404])
     except Unavailable as exc:
         log.warning("panel.backend_unavailable", status=exc.status)
@@ -102,7 +102,7 @@ SESSION_PURGE_INTERVAL = 600.0
 
 
 async def purge_sessions(app: web.Application) -> None:
-    purged = await purge_expired(app[lifecycle.POOL])
+    purged = await purge_expired(app[resources.POOL])
     if purged:
         log.info("panel.sessions_purged", count=purged)
 
@@ -121,7 +121,7 @@ def create_app(settings: PanelSettings) -> web.Application:
     templates.globals["new_submission"] = lambda: uuid.uuid4().hex
 
     async def session_store(app: web.Application) -> AsyncIterator[None]:
-        pool = app[lifecycle.POOL]
+        pool = app[resources.POOL]
         key = settings.cookie_secret or await secret(
             pool, "cookie_secret", secrets.token_urlsafe(48)
         )
@@ -140,8 +140,8 @@ def create_app(settings: PanelSettings) -> web.Application:
 
     app.cleanup_ctx.extend(
         [
-            lifecycle.database(settings, "panel", MIGRATIONS),
-            lifecycle.periodic("session-purge", SESSION_PURGE_INTERVAL, purge_sessions),
+            resources.database(settings, "panel", MIGRATIONS),
+            resources.periodic("session-purge", SESSION_PURGE_INTERVAL, purge_sessions),
             session_store,
             backend,
         ]

@@ -10,7 +10,7 @@ from services.tickets.api import ROUTES
 from services.tickets.consumers import CONSUMER, on_client_event
 from services.tickets.idempotency import PURGE_INTERVAL, purge
 from services.tickets.settings import TicketsSettings
-from shared import lifecycle
+from shared import resources
 from shared.consumer import idempotent_consumer
 from shared.http import create_base_app
 from shared.openapi import add_routes
@@ -24,21 +24,21 @@ def create_app(settings: TicketsSettings) -> web.Application:
     app = create_base_app("tickets")
 
     async def consumers(app: web.Application) -> AsyncIterator[None]:
-        handler = idempotent_consumer(CONSUMER, app[lifecycle.POOL], on_client_event)
-        app[lifecycle.BROKER].add_consumer(
+        handler = idempotent_consumer(CONSUMER, app[resources.POOL], on_client_event)
+        app[resources.BROKER].add_consumer(
             CLIENT_QUEUE, handler, prefetch=settings.consumer_prefetch
         )
         yield
 
     app.cleanup_ctx.extend(
         [
-            lifecycle.database(settings, "tickets", MIGRATIONS),
-            lifecycle.periodic("idempotency-key-purge", PURGE_INTERVAL, purge),
-            lifecycle.token_verifier(settings.auth_url),
-            lifecycle.broker(settings, "tickets"),
+            resources.database(settings, "tickets", MIGRATIONS),
+            resources.periodic("idempotency-key-purge", PURGE_INTERVAL, purge),
+            resources.token_verifier(settings.auth_url),
+            resources.broker(settings, "tickets"),
             consumers,
-            lifecycle.start_broker,
-            lifecycle.outbox_relay(settings),
+            resources.start_broker,
+            resources.outbox_relay(settings),
         ]
     )
     add_routes(app, ROUTES, title="Helpdesk tickets", version="1")

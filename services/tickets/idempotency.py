@@ -25,7 +25,7 @@ from services.tickets import store
 from shared.auth import Principal
 from shared.db import acquire, transaction
 from shared.errors import ValidationFailed
-from shared.lifecycle import POOL
+from shared.resources import POOL
 
 log = structlog.get_logger(__name__)
 

@@ -96,7 +96,7 @@ async def api(auth: TestClient, auth_db: str) -> Api:
     """An auth with an admin (made by the create-operator command's code) and an operator."""
     from services.auth.accounts import create_operator_command
     from services.auth.api import DEPS
-    from shared.lifecycle import POOL
+    from shared.resources import POOL
 
     app = auth.server.app
     await create_operator_command(
@@ -154,7 +154,7 @@ async def problem(response: Any, status: int) -> dict[str, Any]:
 @pytest.fixture
 def pool(auth: TestClient) -> Any:
     """The auth app's own pool, to look at rows and move time in the database."""
-    from shared.lifecycle import POOL
+    from shared.resources import POOL
 
     return auth.server.app[POOL]
 

@@ -14,7 +14,7 @@ from services.notifier.app import MIGRATIONS as NOTIFIER_MIGRATIONS
 from services.notifier.settings import NotifierSettings
 from shared.broker import declare_topology
 from shared.events import Envelope, EventData
-from shared.lifecycle import BROKER, POOL
+from shared.resources import BROKER, POOL
 from tests.support import stack
 from tests.support.events import EventTap
 from tests.support.infra import DatabaseFactory, create_vhost, delete_vhost

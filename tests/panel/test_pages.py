@@ -10,7 +10,7 @@ import asyncpg
 
 from services.panel.app import purge_sessions
 from services.panel.sessions import COOKIE
-from shared.lifecycle import POOL
+from shared.resources import POOL
 from tests.panel.conftest import Stack
 from tests.support import stack
 from tests.support.events import EventTap

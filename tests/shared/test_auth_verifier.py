@@ -17,7 +17,7 @@ from services.auth.api import DEPS
 from services.auth.keys import rotate
 from shared.auth import AUDIENCE, ISSUER, JwksVerifier, Principal
 from shared.errors import ServiceUnavailable, Unauthorized
-from shared.lifecycle import POOL
+from shared.resources import POOL
 from tests.auth.conftest import ADMIN_EMAIL, ADMIN_PASSWORD
 from tests.support.waiting import wait_for
 

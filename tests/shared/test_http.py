@@ -6,7 +6,7 @@ import re
 import pytest
 
 from shared.http import MAX_BODY_BYTES
-from shared.lifecycle import BROKER
+from shared.resources import BROKER
 from tests.support.waiting import wait_for
 
 PROBLEM = "application/problem+json"

@@ -16,9 +16,9 @@ from aiohttp.test_utils import TestClient
 from shared import db
 from shared.broker import Broker
 from shared.events import TicketClosed
-from shared.lifecycle import BROKER, POOL
 from shared.logging import bind_correlation_id
 from shared.outbox import NEXT_BATCH, RELAY_LOCK, RELAY_SESSION, OutboxRelay, add_event, backlog
+from shared.resources import BROKER, POOL
 from tests.support.events import EventTap
 from tests.support.waiting import wait_for
 

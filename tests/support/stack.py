@@ -12,7 +12,7 @@ from services.auth.settings import AuthSettings
 from services.tickets.app import MIGRATIONS as TICKETS_MIGRATIONS
 from services.tickets.app import create_app as create_tickets_app
 from services.tickets.settings import TicketsSettings
-from shared.lifecycle import POOL
+from shared.resources import POOL
 from tests.support.infra import DatabaseFactory
 
 ADMIN = ("admin@helpdesk.example", "a long admin passphrase for tests")

@@ -6,7 +6,7 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
-from shared.lifecycle import POOL
+from shared.resources import POOL
 from tests.support import stack
 from tests.support.infra import DatabaseFactory
 from tests.support.waiting import wait_for

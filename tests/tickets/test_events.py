@@ -4,7 +4,7 @@ import json
 import uuid
 from datetime import datetime
 
-from shared.lifecycle import POOL
+from shared.resources import POOL
 
 PANEL = {"X-Helpdesk-Channel": "panel"}
 

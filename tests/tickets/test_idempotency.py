@@ -6,7 +6,7 @@ import uuid
 import pytest
 
 from services.tickets.idempotency import KEEP_SECONDS, purge
-from shared.lifecycle import POOL
+from shared.resources import POOL
 
 
 def key() -> dict[str, str]:

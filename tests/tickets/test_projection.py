@@ -11,7 +11,7 @@ from services.tickets.app import CLIENT_QUEUE
 from services.tickets.consumers import CONSUMER, on_client_event
 from shared import events
 from shared.consumer import idempotent_consumer
-from shared.lifecycle import POOL
+from shared.resources import POOL
 from tests.support.waiting import wait_for
 
 

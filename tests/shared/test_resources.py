@@ -1,11 +1,11 @@
-"""lifecycle.periodic: a housekeeping chore at start, then at every turn, until the app stops."""
+"""resources.periodic: a housekeeping chore at start, then at every turn, until the app stops."""
 
 import asyncio
 
 import pytest
 from aiohttp import web
 
-from shared.lifecycle import periodic
+from shared.resources import periodic
 from tests.support.waiting import wait_for
 
 
