@@ -40,16 +40,10 @@ class NotFound(ProblemError):
     status, title, type_slug = 404, "Not Found", "not-found"
 
 
-class MethodNotAllowed(ProblemError):
-    status, title, type_slug = 405, "Method Not Allowed", "method-not-allowed"
-
 
 class Conflict(ProblemError):
     status, title, type_slug = 409, "Conflict", "conflict"
 
-
-class PayloadTooLarge(ProblemError):
-    status, title, type_slug = 413, "Payload Too Large", "payload-too-large"
 
 
 class UnsupportedMediaType(ProblemError):

@@ -20,7 +20,10 @@ from shared.errors import UnsupportedMediaType, ValidationFailed
 from shared.http import PROBLEM_CONTENT_TYPE, validation_errors
 
 Handler = Callable[..., Awaitable[web.StreamResponse]]
-_PATH_REGEX = re.compile(r"\{(\w+)(?::[^}]+)?\}")
+_PATH_REGEX = re.compile(r"\{(\w+)(?::(?:[^{}]|\{[^{}]*\})+)?\}")
+# A path segment naming a row by its bigint key: longer digit strings match no route (404), so
+# handlers never see a number PostgreSQL cannot hold.
+KEY = r"[0-9]{1,18}"
 
 
 class FieldError(BaseModel):

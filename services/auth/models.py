@@ -3,7 +3,7 @@
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import ConfigDict, EmailStr, Field, RootModel
+from pydantic import ConfigDict, EmailStr, Field
 
 from shared.models import Name, RequestModel, ResponseModel
 
@@ -115,6 +115,3 @@ class Jwk(ResponseModel):
 class Jwks(ResponseModel):
     keys: list[Jwk]
 
-
-class ServiceList(RootModel[list[ServiceOut]]):
-    pass

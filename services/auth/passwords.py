@@ -12,8 +12,6 @@ from pathlib import Path
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-MIN_LENGTH = 15
-MAX_LENGTH = 256
 COMMON_PASSWORDS = Path(__file__).with_name("common_passwords.txt")
 _SEQUENCES = ("0123456789" * 3, "abcdefghijklmnopqrstuvwxyz", "qwertyuiopasdfghjklzxcvbnm")
 _AFFIXES = re.compile(r"^[\d\W_]+|[\d\W_]+$")

@@ -5,13 +5,11 @@ from aiohttp import web
 from services.notifier import models, store
 from services.notifier.delivery import Delivery
 from shared.auth import ADMIN, Principal
-from shared.errors import NotFound
 from shared.http import json_response
-from shared.lifecycle import POOL
-from shared.openapi import Route
+from shared.openapi import KEY, Route
+from shared.resources import POOL
 
 DELIVERY = web.AppKey("delivery", Delivery)
-ID = r"[0-9]+"
 
 
 def _record(row: object) -> models.DeadLetter:
@@ -32,10 +30,7 @@ async def list_dead_letters(
 
 
 async def replay_dead_letter(request: web.Request, principal: Principal) -> web.Response:
-    digits = request.match_info["id"]
-    if len(digits) > 18:
-        raise NotFound("There is no such dead letter.")
-    row = await request.app[DELIVERY].replay(int(digits))
+    row = await request.app[DELIVERY].replay(int(request.match_info["id"]))
     return json_response(_record(row), status=202)
 
 
@@ -52,14 +47,14 @@ ROUTES = (
     ),
     Route(
         "POST",
-        f"/v1/dead-letters/{{id:{ID}}}/replay",
+        f"/v1/dead-letters/{{id:{KEY}}}/replay",
         replay_dead_letter,
         "Put a dead letter back into notifier.events (its email is sent again)",
         roles=ADMIN,
         response=models.DeadLetter,
         status=202,
         errors=(404, 409),
-        path_params={"id": ID},
+        path_params={"id": KEY},
         tag="dead-letters",
     ),
 )

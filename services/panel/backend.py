@@ -49,12 +49,12 @@ class AuthFailed(BackendError):
     """401: wrong credentials, or an access/refresh token no longer valid."""
 
 
-class NotFound(BackendError):
-    pass
+class Missing(BackendError):
+    """404: no such ticket or client, or not the caller's to see."""
 
 
-class Conflict(BackendError):
-    pass
+class Conflicting(BackendError):
+    """409: the ticket's state refuses the action (closed, a newer message, a duplicate)."""
 
 
 class Invalid(BackendError):
@@ -67,8 +67,8 @@ class Throttled(BackendError):
 
 _ERRORS: dict[int, type[BackendError]] = {
     401: AuthFailed,
-    404: NotFound,
-    409: Conflict,
+    404: Missing,
+    409: Conflicting,
     422: Invalid,
     429: Throttled,
 }

@@ -14,7 +14,7 @@ from services.panel.backend import (
     AuthFailed,
     Backend,
     BackendError,
-    Conflict,
+    Conflicting,
     Invalid,
     Throttled,
     Unavailable,
@@ -340,7 +340,7 @@ async def new_ticket(request: web.Request) -> web.StreamResponse:
         return await _new_ticket_form(request, api, 422, values=values, errors=errors)
     try:
         ticket = await api.open_ticket(form.model_dump(exclude={"submission"}), form.submission)
-    except Conflict as exc:
+    except Conflicting as exc:
         open_ticket = exc.problem.get("open_ticket")
         if not isinstance(open_ticket, int):
             raise
@@ -395,7 +395,7 @@ async def _post_message(request: web.Request, action: str) -> web.StreamResponse
             await api.reopen(number, form.body, form.submission)
         else:
             await api.reply(number, form.body, form.submission)
-    except Conflict:
+    except Conflicting:
         # The ticket changed meanwhile (closed, or reopened elsewhere): show it as it is now.
         failure = "The ticket changed meanwhile; your text was not added. Check it and try again."
         return await _ticket_page(request, api, number, 409, values=values, failure=failure)
@@ -423,7 +423,7 @@ async def close(request: web.Request) -> web.StreamResponse:
     number = ticket_number(request)
     if not api.session.is_operator:
         raise PageForbidden()
-    with contextlib.suppress(Conflict):  # already closed: the page shows it so
+    with contextlib.suppress(Conflicting):  # already closed: the page shows it so
         await api.close(number)
     raise see_other(f"/tickets/{number}?done=closed")
 

@@ -5,14 +5,13 @@ from aiohttp import web
 from services.tickets import desk, models
 from services.tickets.idempotency import OPENAPI_HEADER, claim_of, replay_headers
 from shared.auth import ADMIN, ANYONE, CLIENT, Principal
-from shared.errors import Forbidden, NotFound
+from shared.errors import Forbidden
 from shared.http import json_response
-from shared.lifecycle import POOL
-from shared.openapi import Route
+from shared.openapi import KEY, Route
+from shared.resources import POOL
 
 # The panel marks its requests with this header, so a reply's event says it came from the panel.
 CHANNEL_HEADER = "X-Helpdesk-Channel"
-NUMBER = r"[0-9]+"
 
 
 def channel_of(request: web.Request) -> str:
@@ -20,10 +19,7 @@ def channel_of(request: web.Request) -> str:
 
 
 def _number(request: web.Request) -> int:
-    digits = request.match_info["number"]
-    if len(digits) > 18:  # beyond bigint: no such ticket
-        raise NotFound(desk.NOT_FOUND)
-    return int(digits)
+    return int(request.match_info["number"])
 
 
 async def list_categories(request: web.Request, principal: Principal) -> web.Response:
@@ -98,7 +94,7 @@ async def close_ticket(request: web.Request, principal: Principal) -> web.Respon
     return json_response(await desk.close(request.app[POOL], principal, _number(request)))
 
 
-_TICKET = {"number": NUMBER}
+_TICKET = {"number": KEY}
 
 ROUTES = (
     Route(
@@ -150,7 +146,7 @@ ROUTES = (
     ),
     Route(
         "GET",
-        f"/v1/tickets/{{number:{NUMBER}}}",
+        f"/v1/tickets/{{number:{KEY}}}",
         get_ticket,
         "A ticket with all its messages, oldest first",
         roles=ANYONE,
@@ -161,7 +157,7 @@ ROUTES = (
     ),
     Route(
         "POST",
-        f"/v1/tickets/{{number:{NUMBER}}}/messages",
+        f"/v1/tickets/{{number:{KEY}}}/messages",
         add_message,
         "Reply (a client's reply to a closed ticket is 409: reopen it)",
         roles=ANYONE,
@@ -175,7 +171,7 @@ ROUTES = (
     ),
     Route(
         "POST",
-        f"/v1/tickets/{{number:{NUMBER}}}/reopen",
+        f"/v1/tickets/{{number:{KEY}}}/reopen",
         reopen_ticket,
         "Reopen a closed ticket, adding text to it (the owner only)",
         roles=ANYONE,
@@ -188,7 +184,7 @@ ROUTES = (
     ),
     Route(
         "POST",
-        f"/v1/tickets/{{number:{NUMBER}}}/close",
+        f"/v1/tickets/{{number:{KEY}}}/close",
         close_ticket,
         "Close a ticket",
         roles=ANYONE,
