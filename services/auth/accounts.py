@@ -119,8 +119,12 @@ async def login(pool: asyncpg.Pool, deps: Deps, username: str, password: str) ->
             )
         account = await find_account(conn, username)
         if await deps.hasher.verify(account.password_hash if account else None, password):
-            assert account is not None
+            assert account is not None and account.password_hash is not None
             await store.clear_failures(conn, username)
+            if deps.hasher.needs_rehash(account.password_hash):
+                # Argon2's settings were raised since this hash was made: the password is at
+                # hand only now, so the account moves to the new settings at its next login.
+                await _set_password(conn, account.sub, await deps.hasher.hash(password))
             outcome = await _issue_pair(conn, deps, account)
         else:
             # Recorded, and committed, before the 401 leaves.
@@ -240,11 +244,16 @@ async def change_password(
     check_password(new, principal.account_id, email, field="new_password")
     new_hash = await deps.hasher.hash(new)
     async with transaction(pool) as conn:
-        if principal.kind == "client":
-            await store.set_client_password(conn, int(principal.account_id), new_hash)
-        else:
-            await store.set_operator_password(conn, int(principal.account_id), new_hash)
+        await _set_password(conn, principal.sub, new_hash)
         await store.revoke_subject(conn, principal.sub)
+
+
+async def _set_password(conn: asyncpg.Connection, sub: str, password_hash: str) -> None:
+    kind, _, ident = sub.partition(":")
+    if kind == "client":
+        await store.set_client_password(conn, int(ident), password_hash)
+    else:
+        await store.set_operator_password(conn, int(ident), password_hash)
 
 
 async def _email_of(conn: asyncpg.Connection, principal: Principal) -> str:

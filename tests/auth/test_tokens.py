@@ -13,6 +13,7 @@ from tests.auth.conftest import (
     CLIENT_PASSWORD,
     OPERATOR_EMAIL,
     OPERATOR_PASSWORD,
+    Api,
     bearer,
     problem,
 )
@@ -289,3 +290,27 @@ async def test_leading_zeros_do_not_escape_the_throttle(api, client):
 
 async def test_client_number_with_leading_zeros_logs_in(api, client):
     assert (await login(api, "00" + client["client_number"], CLIENT_PASSWORD)).status == 200
+
+
+async def test_login_moves_the_hash_to_raised_argon2_settings(api, client, make_auth, pool):
+    number = int(client["client_number"])
+    async with pool.acquire() as conn:
+        before = await conn.fetchval(
+            "SELECT password_hash FROM clients WHERE client_number = $1", number
+        )
+    # Another instance with a costlier Argon2: the next login there rehashes the password.
+    raised = Api(await make_auth(argon2_time_cost=2, argon2_memory_cost=2048))
+    await raised.token(client["client_number"], CLIENT_PASSWORD)
+    async with pool.acquire() as conn:
+        after = await conn.fetchval(
+            "SELECT password_hash FROM clients WHERE client_number = $1", number
+        )
+    assert before.startswith("$argon2id$v=19$m=1024,t=1,p=1$")
+    assert after.startswith("$argon2id$v=19$m=2048,t=2,p=1$")
+    # The new hash still verifies, and a login at the same settings leaves it alone.
+    await raised.token(client["client_number"], CLIENT_PASSWORD)
+    async with pool.acquire() as conn:
+        again = await conn.fetchval(
+            "SELECT password_hash FROM clients WHERE client_number = $1", number
+        )
+    assert again == after
