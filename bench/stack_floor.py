@@ -1,13 +1,14 @@
 """The stack's floor for ticket creation: what aiohttp and asyncpg alone cost for the same SQL.
 
 A bare aiohttp application (on uvloop, with a pool from shared.db.create_pool, as the tickets
-service has them) whose POST /v1/tickets reads the JSON body and runs the statement of
-POST /v1/tickets (the function open_ticket, as services/tickets/store.create_ticket calls it and
-bench/create_ticket.sql runs it under pgbench), then answers 201 with the ticket's number. Nothing
-else: no token checked, no validation by pydantic, no log line, no metrics, no event published
-(its outbox rows are marked sent afterwards, as pgbench's are). No service of the decided stack
-can create tickets faster than this on the same machine, so it tells how much of the distance
-between the API and pgbench's ceiling is the stack's and how much is the service's.
+service has them) whose POST /v1/tickets reads the JSON body and sends the statements of
+POST /v1/tickets, through the tickets service's own `store` functions and the outbox's INSERT,
+in one transaction (as bench/create_ticket.sql sends them under pgbench), then answers 201 with
+the ticket's number. Nothing else: no token checked, no validation by pydantic, no rule, no log
+line, no metrics, no relay publishing the event (its outbox rows are marked sent afterwards, as
+pgbench's are). No service of the decided stack can create tickets this way faster on the same
+machine, so it tells how much of the distance between the API and pgbench's ceiling is the
+stack's and how much is the service's.
 
     FLOOR_PORT=N FLOOR_HOST=127.0.0.1 FLOOR_DATABASE_URL=... FLOOR_CBASE=100001 FLOOR_SBASE=1 \
         python -m bench.stack_floor
@@ -26,12 +27,10 @@ import asyncpg
 import uvloop
 from aiohttp import web
 
+from services.tickets import store
 from shared.db import create_pool
+from shared.outbox import INSERT_EVENT
 
-BODY = "Bench ticket: the site answers slowly since this morning."
-OPEN_TICKET = (
-    "SELECT * FROM open_ticket($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12::jsonb, $13)"
-)
 POOL = web.AppKey("pool", asyncpg.Pool)
 # Client FLOOR_CBASE + i owns service FLOOR_SBASE + i: the difference, read once at start.
 CLIENT_OFFSET = web.AppKey("client_offset", int)
@@ -39,38 +38,44 @@ CLIENT_OFFSET = web.AppKey("client_offset", int)
 
 async def create_ticket(request: web.Request) -> web.Response:
     new = json.loads(await request.read())
-    service_id = int(new["service_id"])
+    service_id, category_id, body = int(new["service_id"]), int(new["category_id"]), new["body"]
     client = str(service_id + request.app[CLIENT_OFFSET])
-    event_id = uuid.uuid4()
-    event = {
-        "id": str(event_id),
-        "type": "tickets.ticket.created",
-        "version": 1,
-        "occurred_at": datetime.now(UTC).isoformat(),
-        "data": {
-            "number": 0,
-            "client_number": client,
-            "subject": "",
-            "service": {"id": service_id, "name": ""},
-            "body": new["body"],
-        },
-    }
-    row = await request.app[POOL].fetchrow(
-        OPEN_TICKET,
-        client,
-        service_id,
-        int(new["category_id"]),
-        new["body"][:200],
-        f"client:{client}",
-        "Bench client",
-        new["body"],
-        "api",
-        not new.get("allow_duplicate", False),
-        event_id,
-        "tickets.ticket.created",
-        json.dumps(event),
-        uuid.uuid4().hex,
-    )
+    async with request.app[POOL].acquire() as conn, conn.transaction():
+        await store.lock_client_tickets(conn, client)
+        facts = await store.new_ticket_facts(conn, client, service_id, category_id)
+        row = await store.insert_ticket(
+            conn,
+            client_number=client,
+            service_id=service_id,
+            service_name=facts["service_name"],
+            category_id=category_id,
+            subject=facts["category_name"],
+            status="open",
+            waiting=True,
+            excerpt=body[:160],
+            author_sub=f"client:{client}",
+            author_name="Bench client",
+            body=body,
+            channel="api",
+        )
+        event_id = uuid.uuid4()
+        event = {
+            "id": str(event_id),
+            "type": "tickets.ticket.created",
+            "version": 1,
+            "occurred_at": datetime.now(UTC).isoformat(),
+            "data": {
+                "number": row["number"],
+                "client_number": client,
+                "subject": facts["category_name"],
+                "service": {"id": service_id, "name": facts["service_name"]},
+                "body": body,
+            },
+        }
+        await conn.executemany(
+            INSERT_EVENT,
+            [(event_id, event["type"], f"ticket:{row['number']}", json.dumps(event), None)],
+        )
     return web.json_response({"number": row["number"]}, status=201)
 
 

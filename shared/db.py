@@ -31,16 +31,6 @@ DB_UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
-async def _keep_session(conn: asyncpg.Connection) -> None:
-    """A pooled connection's reset on release. asyncpg rolls back an open transaction first in
-    any case; its default reset then sends `pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *;
-    RESET ALL`, a round trip per request (about a tenth of a ticket creation's CPU). No service
-    leaves such state on a pooled connection: LISTEN has a connection of its own (the outbox
-    relay), no SET or cursor outlives a transaction, and the two session locks (migrations', the
-    notifier's per email) are released, or their connection terminated, by the code taking
-    them."""
-
-
 async def create_pool(
     dsn: str,
     *,
@@ -60,7 +50,6 @@ async def create_pool(
                 command_timeout=command_timeout,
                 timeout=command_timeout,
                 max_inactive_connection_lifetime=60,
-                reset=_keep_session,
             )
         except DB_UNAVAILABLE_ERRORS as exc:
             if attempt == connect_attempts:
@@ -82,15 +71,6 @@ async def acquire(pool: asyncpg.Pool, timeout: float = 3.0) -> AsyncIterator[asy
         yield conn
     finally:
         await pool.release(conn)
-
-
-@asynccontextmanager
-async def transaction(
-    pool: asyncpg.Pool, timeout: float = 3.0, *, isolation: str = "read_committed"
-) -> AsyncIterator[asyncpg.Connection]:
-    """The unit of work: one connection, one transaction, committed on success."""
-    async with acquire(pool, timeout) as conn, conn.transaction(isolation=isolation):
-        yield conn
 
 
 def migration_files(directory: Path) -> list[tuple[int, Path]]:

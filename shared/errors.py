@@ -40,10 +40,8 @@ class NotFound(ProblemError):
     status, title, type_slug = 404, "Not Found", "not-found"
 
 
-
 class Conflict(ProblemError):
     status, title, type_slug = 409, "Conflict", "conflict"
-
 
 
 class UnsupportedMediaType(ProblemError):

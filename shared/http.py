@@ -21,7 +21,6 @@ from pydantic import BaseModel, ValidationError
 from shared.db import DB_UNAVAILABLE_ERRORS
 from shared.errors import ProblemError, ServiceUnavailable, ValidationFailed
 from shared.logging import bind_correlation_id
-from shared.outbox import RELAY
 
 log = structlog.get_logger(__name__)
 
@@ -163,9 +162,6 @@ def _route_label(request: web.Request) -> str:
     return resource.canonical if resource is not None else "unmatched"
 
 
-_READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-
-
 @web.middleware
 async def request_middleware(request: web.Request, handler: Callable) -> web.StreamResponse:
     """Correlation id from `X-Request-ID` (or new), one log line and metrics per request."""
@@ -176,11 +172,6 @@ async def request_middleware(request: web.Request, handler: Callable) -> web.Str
     try:
         response = await handler(request)
         status = response.status
-        if status < 400 and request.method not in _READ_METHODS:
-            # A write may have stored events, now committed: the relay publishes them at once.
-            relay = request.app.get(RELAY)
-            if relay is not None:
-                relay.committed()
         response.headers["X-Request-ID"] = request_id
         # Time spent in the service, for benchmarks and browsers' developer tools.
         elapsed_ms = (time.perf_counter() - started) * 1000

@@ -1,40 +1,40 @@
-"""The transactional outbox: `add_event` in the caller's transaction, `OutboxRelay` publishes.
+"""The transactional outbox: `store_events` in the caller's transaction (through
+`shared.unit_of_work`), `OutboxRelay` publishes.
 
 One relay per database publishes at a time: the one holding a session advisory lock on its own
 connection. The relays of the other instances wait for that lock inside PostgreSQL (which costs
 them nothing) and the first in line takes over as soon as the holder's connection ends (a crash,
 a stop, a network cut). A single publisher keeps per-aggregate order without row locks, and it
 needs two statements per batch on a connection of its own: read the oldest unsent rows, then mark
-sent what the broker confirmed. Several relays sharing the work cost each instance a round per
-commit for a share of the events (measured: the idle instance's relay burnt 0.6 ms of CPU per
-ticket created through the other).
+sent what the broker confirmed. Several relays sharing the work would cost each instance a round
+per commit for a share of the events.
 
 Rows are published in waves holding at most one event per aggregate, each wave's confirms awaited
 together, and a row is marked sent only after the broker confirmed it; after a crash between the
 two, the next leader publishes it again (consumers are idempotent). The leader also polls, since
 a wake-up can be missed.
 
-The wake-up comes after the commit, not from it: the service calls `committed()` once a
-transaction that stored events has committed. The leading relay then starts a round at once; a
+The wake-up comes after the commit, not from it: `shared.unit_of_work` calls `committed()` once
+a transaction that stored events has committed. The leading relay then starts a round at once; a
 relay that is not leading sends `NOTIFY` to the leader, in a statement of its own. A trigger
 sending the NOTIFY inside the writing transaction would be simpler, but PostgreSQL serialises the
 commits of transactions that NOTIFY (a lock for the whole cluster, held until the commit is
-flushed), so no two of them share a flush (measured under `make bench`: pgbench's ceiling for
-ticket creation 1,420 - 2,150 transactions/s with such a trigger, 2,626 - 4,018 without). A
+flushed), so no two of them share a flush: it held the write path to a fraction of its rate. A
 statement that only notifies writes nothing, flushes nothing, and holds that lock for an instant.
 The leader listens only once it has caught up: while it works through full batches a notice is
 waste (it cost each commit a transaction in the listening session)."""
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 
 import asyncpg
 import structlog
 from aiohttp import web
 
 from shared.db import DB_UNAVAILABLE_ERRORS
-from shared.events import Envelope, EventData
+from shared.events import Envelope
 from shared.logging import current_correlation_id
 
 log = structlog.get_logger(__name__)
@@ -42,32 +42,39 @@ log = structlog.get_logger(__name__)
 NOTIFY_CHANNEL = "helpdesk_outbox"
 
 
-# The outbox's columns as `event_values` gives them, for a statement that inserts its event
-# itself (a service saving round trips by writing a change and its event in one statement).
-EVENT_COLUMNS = "event_id, routing_key, aggregate, payload, correlation_id"
+@dataclass(frozen=True)
+class PendingEvent:
+    """An event about to be stored, with the aggregate whose order it keeps."""
+
+    envelope: Envelope
+    aggregate: str
 
 
-def event_values(data: EventData, *, aggregate: str) -> tuple[Envelope, list[object]]:
-    """The envelope of an event and its outbox row's values, in EVENT_COLUMNS order (the payload
-    as JSON text, to be cast to jsonb)."""
-    envelope = Envelope.wrap(data)
-    values = [
-        envelope.id,
-        envelope.type,
-        aggregate,
-        envelope.model_dump_json(),
-        current_correlation_id(),
-    ]
-    return envelope, values
+# The one INSERT of outbox rows (bench/stack_floor.py runs it too).
+INSERT_EVENT = """
+INSERT INTO outbox (event_id, routing_key, aggregate, payload, correlation_id)
+VALUES ($1, $2, $3, $4::jsonb, $5)
+"""
 
 
-async def add_event(conn: asyncpg.Connection, data: EventData, *, aggregate: str) -> Envelope:
-    """Store an event in the caller's transaction; the relay publishes it after commit."""
-    envelope, values = event_values(data, aggregate=aggregate)
-    await conn.execute(
-        f"INSERT INTO outbox ({EVENT_COLUMNS}) VALUES ($1, $2, $3, $4::jsonb, $5)", *values
+async def store_events(conn: asyncpg.Connection, pending: Sequence[PendingEvent]) -> None:
+    """The one place that inserts outbox rows: `events` in the caller's transaction (all in one
+    round trip), each with the correlation id of the work that caused it, since the relay runs
+    in another task and cannot read it. Called by `shared.unit_of_work`."""
+    correlation_id = current_correlation_id()
+    await conn.executemany(
+        INSERT_EVENT,
+        [
+            (
+                p.envelope.id,
+                p.envelope.type,
+                p.aggregate,
+                p.envelope.model_dump_json(),
+                correlation_id,
+            )
+            for p in pending
+        ],
     )
-    return envelope
 
 
 # Held by the publishing relay for as long as its connection lives (any constant would do; this
@@ -85,9 +92,8 @@ STATEMENT_TIMEOUT = 10.0
 # entry for every row sent since the table was last vacuumed (thousands under load), and an
 # index scan marks those entries dead as it passes them, so the next read skips them. The
 # planner, expecting few unsent rows, preferred a bitmap scan, which marks nothing and visits
-# every such row's heap page on every read: 0.7 ms a read with 20,000 sent rows instead of
-# 0.03 ms (measured), paid once per round, and a relay leading from an idle instance makes a
-# round per commit.
+# every such row's heap page on every read, many times slower once thousands of rows were sent,
+# and a relay makes a round per commit when it is not busy.
 RELAY_SESSION = {
     "idle_session_timeout": "60s",
     "tcp_keepalives_idle": "10",
@@ -245,8 +251,7 @@ class OutboxRelay:
                 listening = True
                 continue
             # No pause to gather commits into a round: under load, the commits made while a
-            # round awaits its confirms make the next round (measured: a 5 ms pause cost every
-            # event 5 ms, and saved no CPU).
+            # round awaits its confirms make the next round; a pause only delays every event.
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=delay)
 

@@ -20,6 +20,7 @@ from shared.broker import Broker
 from shared.http import READINESS_CHECKS
 from shared.outbox import RELAY, OutboxRelay
 from shared.settings import ServiceSettings
+from shared.unit_of_work import wake_after_commit
 
 log = structlog.get_logger(__name__)
 
@@ -110,6 +111,7 @@ def outbox_relay(settings: ServiceSettings) -> CleanupContext:
         )
         app[RELAY] = relay
         app[BROKER].add_ready_listener(relay.wake)
+        wake_after_commit(app[POOL], relay.committed)
         await relay.start()
 
         async def purge(app: web.Application) -> None:
@@ -122,6 +124,7 @@ def outbox_relay(settings: ServiceSettings) -> CleanupContext:
         yield
         with contextlib.suppress(StopAsyncIteration):
             await anext(purging)
+        wake_after_commit(app[POOL], None)
         await bounded(relay.stop(), "outbox relay")
 
     return context

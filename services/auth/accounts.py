@@ -15,7 +15,7 @@ from services.auth.settings import AuthSettings
 from services.auth.tokens import new_secret_token, token_hash
 from shared import events
 from shared.auth import Principal
-from shared.db import acquire, transaction
+from shared.db import acquire
 from shared.errors import (
     BadRequest,
     Conflict,
@@ -25,7 +25,7 @@ from shared.errors import (
     Unauthorized,
     ValidationFailed,
 )
-from shared.outbox import add_event
+from shared.unit_of_work import unit_of_work
 
 
 @dataclass(frozen=True)
@@ -110,7 +110,8 @@ async def login(pool: asyncpg.Pool, deps: Deps, username: str, password: str) ->
     username = normalize_username(username)
     s = deps.settings
     outcome: models.TokenPair | ProblemError
-    async with transaction(pool) as conn:
+    async with unit_of_work(pool) as work:
+        conn = work.conn
         await store.lock_username(conn, username)
         until = await store.throttled_until(conn, username, s.login_window, s.login_max_failures)
         if until is not None:
@@ -138,7 +139,8 @@ async def login(pool: asyncpg.Pool, deps: Deps, username: str, password: str) ->
 async def refresh(pool: asyncpg.Pool, deps: Deps, refresh_token: str) -> models.TokenPair:
     """Rotation: the presented token is spent; presenting a spent one revokes its family."""
     outcome: models.TokenPair | ProblemError
-    async with transaction(pool) as conn:
+    async with unit_of_work(pool) as work:
+        conn = work.conn
         row = await store.claim_refresh_token(conn, token_hash(refresh_token))
         account = row and await account_of(conn, row["subject"])
         if row is None or row["revoked_at"] is not None or row["expired"] or account is None:
@@ -156,7 +158,8 @@ async def refresh(pool: asyncpg.Pool, deps: Deps, refresh_token: str) -> models.
 
 async def logout(pool: asyncpg.Pool, refresh_token: str) -> None:
     """Ends the login the token belongs to; an unknown token is fine (already logged out)."""
-    async with transaction(pool) as conn:
+    async with unit_of_work(pool) as work:
+        conn = work.conn
         row = await store.claim_refresh_token(conn, token_hash(refresh_token))
         if row is not None:
             await store.revoke_family(conn, row["family_id"])
@@ -211,7 +214,8 @@ async def update_profile(
     pool: asyncpg.Pool, principal: Principal, change: models.ProfileUpdate
 ) -> models.Profile:
     number = int(principal.account_id)
-    async with transaction(pool) as conn:
+    async with unit_of_work(pool) as work:
+        conn = work.conn
         current = await store.get_client(conn, number, for_update=True)
         if current is None:
             raise NotFound("This account no longer exists.")
@@ -224,8 +228,7 @@ async def update_profile(
             await store.update_client_profile(
                 conn, number, email=changed.get("email"), language=changed.get("language")
             )
-            await add_event(
-                conn,
+            work.add_event(
                 events.ClientUpdated(client_number=str(number), **changed),
                 aggregate=f"client:{number}",
             )
@@ -243,7 +246,8 @@ async def change_password(
         raise BadRequest("The current password is wrong.")
     check_password(new, principal.account_id, email, field="new_password")
     new_hash = await deps.hasher.hash(new)
-    async with transaction(pool) as conn:
+    async with unit_of_work(pool) as work:
+        conn = work.conn
         await _set_password(conn, principal.sub, new_hash)
         await store.revoke_subject(conn, principal.sub)
 
@@ -271,7 +275,8 @@ async def create_client(
     if new.password is not None:
         check_password(new.password, new.email)
     password_hash = await deps.hasher.hash(new.password) if new.password else None
-    async with transaction(pool) as conn:
+    async with unit_of_work(pool) as work:
+        conn = work.conn
         row = await store.insert_client(
             conn,
             name=new.name,
@@ -294,8 +299,7 @@ async def create_client(
                 purpose="welcome",
                 ttl=deps.settings.welcome_token_ttl,
             )
-        await add_event(
-            conn,
+        work.add_event(
             events.ClientCreated(
                 client_number=str(number),
                 name=new.name,
@@ -315,13 +319,13 @@ async def get_client(pool: asyncpg.Pool, number: int) -> models.ClientOut:
 
 
 async def add_service(pool: asyncpg.Pool, number: int, name: str) -> models.ServiceOut:
-    async with transaction(pool) as conn:
+    async with unit_of_work(pool) as work:
+        conn = work.conn
         if await store.get_client(conn, number, for_update=True) is None:
             raise NotFound("There is no client with this number.")
         service = models.ServiceOut(**dict(await store.insert_service(conn, number, name)))
         services = await _services(conn, number)
-        await add_event(
-            conn,
+        work.add_event(
             events.ClientUpdated(
                 client_number=str(number),
                 services=[events.ServiceRef(id=s.id, name=s.name) for s in services],
@@ -336,7 +340,8 @@ async def create_operator(
 ) -> models.OperatorOut:
     check_password(new.password, new.email)
     password_hash = await deps.hasher.hash(new.password)
-    async with transaction(pool) as conn:
+    async with unit_of_work(pool) as work:
+        conn = work.conn
         row = await store.insert_operator(
             conn, email=new.email, name=new.name, role=new.role, password_hash=password_hash
         )
@@ -348,7 +353,8 @@ async def create_operator(
 async def request_recovery(pool: asyncpg.Pool, deps: Deps, email: str) -> None:
     """Every client account with this primary email gets its number and a one-time link.
     The caller answers 202 whatever happens here, so nobody learns which emails exist."""
-    async with transaction(pool) as conn:
+    async with unit_of_work(pool) as work:
+        conn = work.conn
         for client in await store.clients_by_email(conn, email):
             number = client["client_number"]
             sent = await store.recent_reset_links(conn, number, 3600)
@@ -362,8 +368,7 @@ async def request_recovery(pool: asyncpg.Pool, deps: Deps, email: str) -> None:
                 purpose="reset",
                 ttl=deps.settings.reset_token_ttl,
             )
-            await add_event(
-                conn,
+            work.add_event(
                 events.PasswordRecoveryRequested(
                     client_number=str(number),
                     email=client["email"],
@@ -383,7 +388,8 @@ async def reset_password(pool: asyncpg.Pool, deps: Deps, token: str, password: s
         raise BadRequest("This link is not valid or has expired; ask for a new one.")
     check_password(password, str(holder["client_number"]), holder["email"])
     password_hash = await deps.hasher.hash(password)
-    async with transaction(pool) as conn:
+    async with unit_of_work(pool) as work:
+        conn = work.conn
         claimed = await store.claim_password_token(conn, hashed_token)
         if claimed is not None:
             number = claimed["client_number"]

@@ -114,4 +114,3 @@ class Jwk(ResponseModel):
 
 class Jwks(ResponseModel):
     keys: list[Jwk]
-

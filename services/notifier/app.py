@@ -50,9 +50,7 @@ def create_app(settings: NotifierSettings) -> web.Application:
         await mailer.close()
 
     async def inbound(app: web.Application) -> AsyncIterator[None]:
-        handler = InboundHandler(
-            app[resources.POOL], settings, committed=app[resources.RELAY].committed
-        )
+        handler = InboundHandler(app[resources.POOL], settings)
         server = InboundServer(handler, settings)
         await server.start()
         app[INBOUND] = server

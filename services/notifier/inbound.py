@@ -21,7 +21,6 @@ Decisions:
 
 import asyncio
 import re
-from collections.abc import Callable
 from email import policy
 from email.headerregistry import Address
 from email.message import EmailMessage
@@ -38,8 +37,9 @@ from services.notifier.composer import clean_header_text, clean_message_ids
 from services.notifier.settings import NotifierSettings
 from shared import events
 from shared.db import DB_UNAVAILABLE_ERRORS
+from shared.errors import ServiceUnavailable
 from shared.logging import bind_correlation_id
-from shared.outbox import add_event
+from shared.unit_of_work import unit_of_work
 
 log = structlog.get_logger(__name__)
 
@@ -86,17 +86,9 @@ def no_answer_reason(mail_from: str, message: EmailMessage) -> str | None:
 class InboundHandler:
     """aiosmtpd handler: `handle_DATA` stores, publishes and answers 250."""
 
-    def __init__(
-        self,
-        pool: asyncpg.Pool,
-        settings: NotifierSettings,
-        *,
-        committed: Callable[[], None] | None = None,
-    ) -> None:
+    def __init__(self, pool: asyncpg.Pool, settings: NotifierSettings) -> None:
         self.pool = pool
         self.settings = settings
-        # Told once a message and its events have committed (the relay publishes them).
-        self.committed = committed
 
     async def handle_MAIL(
         self,
@@ -122,16 +114,12 @@ class InboundHandler:
             raw = envelope.content
         try:
             answered = await self.receive(envelope.mail_from or "", raw)
-        except DB_UNAVAILABLE_ERRORS as exc:
+        except (*DB_UNAVAILABLE_ERRORS, ServiceUnavailable) as exc:
             log.warning("inbound.db_unavailable", error=repr(exc))
             return "451 4.3.0 Temporarily unable to take the message; try again later"
         except Exception:
             log.exception("inbound.failed")
             return "451 4.3.0 Temporarily unable to take the message; try again later"
-        # Stored and committed: outside the try, so that nothing after the commit can turn the
-        # answer into a 451 and have the sender send the message again.
-        if self.committed is not None:
-            self.committed()
         note = "an automatic answer follows" if answered else "no automatic answer"
         return f"250 2.0.0 Accepted; replies by email are not considered ({note})"
 
@@ -155,7 +143,8 @@ class InboundHandler:
         match = _TICKET.search(fields["subject"])
         ticket_number = int(match.group(1)) if match else None
         sender = mail_from.strip().lower()
-        async with self.pool.acquire(timeout=5) as conn, conn.transaction():
+        async with unit_of_work(self.pool, timeout=5) as work:
+            conn = work.conn
             window = self.settings.auto_reply_window_days * 86_400
             if reason is None:
                 # The ticket number is whatever the subject says: without a cap per sender, a
@@ -179,8 +168,7 @@ class InboundHandler:
                 reason=reason or "answered",
             )
             aggregate = f"inbound:{sender or header_from.lower()}"[:400]
-            await add_event(
-                conn,
+            work.add_event(
                 events.EmailRejected(
                     from_=clean_header_text(mail_from or header_from, 320),
                     ticket_number=ticket_number,
@@ -190,8 +178,7 @@ class InboundHandler:
             )
             if reason is None:
                 language = await store.language_of_address(conn, mail_from) or "es"
-                await add_event(
-                    conn,
+                work.add_event(
                     AutoReplyRequested(
                         to=mail_from,
                         subject=_REPLY_PREFIX.sub("", fields["subject"]) or "(sin asunto)",

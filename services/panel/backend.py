@@ -12,8 +12,8 @@ import structlog
 from services.panel import store
 from services.panel.sessions import Session, SessionExpired
 from services.panel.settings import PanelSettings
-from shared.db import transaction
 from shared.logging import current_correlation_id
+from shared.unit_of_work import unit_of_work
 
 log = structlog.get_logger(__name__)
 
@@ -187,7 +187,8 @@ class UserApi:
     async def _refresh(self) -> None:
         spent = self.session.access_token
         expired = False
-        async with transaction(self.pool) as conn:
+        async with unit_of_work(self.pool) as work:
+            conn = work.conn
             row = await store.live_session(conn, self.session.id, for_update=True)
             if row is None or row["refresh_token"] is None:
                 expired = True

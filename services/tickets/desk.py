@@ -1,5 +1,6 @@
-"""What clients and operators do with tickets: each operation is one transaction that changes
-rows and stores its event in the outbox. The rules themselves live in `lifecycle`."""
+"""What clients and operators do with tickets. Each write has one shape, top to bottom: a unit of
+work (`shared.unit_of_work`: one transaction), the row locked, the rule of `lifecycle` applied,
+the rows written (`store`), and the complete event added to the outbox."""
 
 from datetime import datetime
 
@@ -9,10 +10,10 @@ from services.tickets import lifecycle, models, store
 from services.tickets.idempotency import Claim, once
 from shared import events
 from shared.auth import Principal
-from shared.db import acquire, transaction
+from shared.db import acquire
 from shared.errors import Conflict, NotFound, ValidationFailed
-from shared.outbox import add_event, event_values
 from shared.pagination import decode_cursor, encode_cursor
+from shared.unit_of_work import UnitOfWork, unit_of_work
 
 NOT_FOUND = "There is no ticket with this number."
 
@@ -53,17 +54,10 @@ async def _ticket(conn: asyncpg.Connection, number: int) -> models.Ticket:
 
 
 async def _visible_ticket(
-    conn: asyncpg.Connection,
-    principal: Principal,
-    number: int,
-    *,
-    for_update: bool = False,
-    draw_message_id: bool = False,
+    conn: asyncpg.Connection, principal: Principal, number: int, *, for_update: bool = False
 ) -> asyncpg.Record:
     """The ticket if the caller may see it; another client's ticket is 404, never 403."""
-    row = await store.get_ticket(
-        conn, number, for_update=for_update, draw_message_id=draw_message_id
-    )
+    row = await store.get_ticket(conn, number, for_update=for_update)
     if row is None or (not principal.is_staff and row["client_number"] != principal.client_number):
         raise NotFound(NOT_FOUND)
     return row
@@ -78,8 +72,8 @@ async def categories(pool: asyncpg.Pool) -> list[models.Category]:
 
 
 async def add_category(pool: asyncpg.Pool, name: str) -> models.Category:
-    async with transaction(pool) as conn:
-        row = await store.insert_category(conn, name)
+    async with unit_of_work(pool) as work:
+        row = await store.insert_category(work.conn, name)
     if row is None:
         raise Conflict("A category with this name already exists.")
     return models.Category(**dict(row))
@@ -99,56 +93,50 @@ async def open_ticket(
     `open_ticket` when a ticket for the same service and category is not closed yet. True when
     the answer is a replay of `claim`'s first request."""
     return await once(
-        pool,
-        claim,
-        models.Ticket,
-        lambda conn: _open_ticket(conn, principal, new, channel),
-        atomic=True,
+        pool, claim, models.Ticket, lambda work: _open_ticket(work, principal, new, channel)
     )
 
 
 async def _open_ticket(
-    conn: asyncpg.Connection, principal: Principal, new: models.TicketCreate, channel: str
+    work: UnitOfWork, principal: Principal, new: models.TicketCreate, channel: str
 ) -> models.Ticket:
     client_number = principal.client_number
     assert client_number is not None
-    # The number, the subject (the category's name) and the service's name are the database's
-    # to fill in (store.create_ticket); the rest of the event is the model's.
-    envelope = events.Envelope.wrap(
-        events.TicketCreated(
-            number=0,
-            client_number=client_number,
-            subject="",
-            service=events.ServiceRef(id=new.service_id, name=""),
-            body=new.body,
-        )
+    await store.lock_client_tickets(work.conn, client_number)
+    facts = await store.new_ticket_facts(work.conn, client_number, new.service_id, new.category_id)
+    if facts["service_name"] is None:
+        raise _invalid("service_id", "This service is not one of yours.")
+    if facts["category_name"] is None:
+        raise _invalid("category_id", "There is no such category.")
+    status = lifecycle.status_of_new_ticket(
+        facts["open_ticket"], allow_duplicate=new.allow_duplicate
     )
-    row = await store.create_ticket(
-        conn,
+    service = models.ServiceRef(id=new.service_id, name=facts["service_name"])
+    category = models.Category(id=new.category_id, name=facts["category_name"])
+    row = await store.insert_ticket(
+        work.conn,
         client_number=client_number,
-        service_id=new.service_id,
-        category_id=new.category_id,
+        service_id=service.id,
+        service_name=service.name,
+        category_id=category.id,
+        subject=category.name,
+        status=status,
+        waiting=lifecycle.is_waiting(status),
         excerpt=lifecycle.excerpt(new.body),
         author_sub=principal.sub,
         author_name=principal.name,
         body=new.body,
         channel=channel,
-        refuse_duplicate=not new.allow_duplicate,
-        event=envelope,
     )
-    if not row["service_found"]:
-        raise _invalid("service_id", "This service is not one of yours.")
-    if not row["category_found"]:
-        raise _invalid("category_id", "There is no such category.")
-    if row["duplicate"] is not None:
-        raise Conflict(
-            f"Ticket #{row['duplicate']} about this service and category is still open; "
-            "add to it instead, or send allow_duplicate to open another.",
-            open_ticket=row["duplicate"],
-        )
-    # What was just inserted, as `_ticket` would read it back (two round trips fewer).
-    summary = _summary({**dict(row), "category_name": row["subject"]}).model_dump(
-        exclude={"excerpt"}
+    work.add_event(
+        events.TicketCreated(
+            number=row["number"],
+            client_number=client_number,
+            subject=category.name,
+            service=events.ServiceRef(id=service.id, name=service.name),
+            body=new.body,
+        ),
+        aggregate=_aggregate(row["number"]),
     )
     first = models.Message(
         id=row["message_id"],
@@ -156,7 +144,17 @@ async def _open_ticket(
         body=new.body,
         created_at=row["message_created_at"],
     )
-    return models.Ticket(**summary, messages=[first])
+    return models.Ticket(
+        number=row["number"],
+        client_number=client_number,
+        service=service,
+        category=category,
+        subject=category.name,
+        status=status,
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        messages=[first],
+    )
 
 
 def _invalid(field: str, message: str) -> ValidationFailed:
@@ -169,34 +167,6 @@ async def get_ticket(pool: asyncpg.Pool, principal: Principal, number: int) -> m
         return await _ticket(conn, number)
 
 
-async def _add_message(
-    conn: asyncpg.Connection,
-    principal: Principal,
-    ticket: asyncpg.Record,
-    body: str,
-    channel: str,
-    status: lifecycle.Status,
-    event: events.EventData,
-) -> datetime:
-    """The message (its id drawn with `ticket`), the ticket's new status and excerpt (new
-    activity) and `event`; the message's `created_at`."""
-    _, values = event_values(event, aggregate=_aggregate(ticket["number"]))
-    return await store.add_message(
-        conn,
-        message_id=ticket["message_id"],
-        ticket_number=ticket["number"],
-        author_kind=principal.kind,
-        author_sub=principal.sub,
-        author_name=principal.name,
-        body=body,
-        channel=channel,
-        status=status,
-        waiting=lifecycle.is_waiting(status),
-        excerpt=lifecycle.excerpt(body),
-        event=values,
-    )
-
-
 async def reply(
     pool: asyncpg.Pool,
     principal: Principal,
@@ -207,57 +177,59 @@ async def reply(
 ) -> tuple[models.Message, bool]:
     """The new message; True when it is a replay of `claim`'s first request."""
     return await once(
-        pool,
-        claim,
-        models.Message,
-        lambda conn: _reply(conn, principal, number, body, channel),
-        atomic=True,
+        pool, claim, models.Message, lambda work: _reply(work, principal, number, body, channel)
     )
 
 
 async def _reply(
-    conn: asyncpg.Connection, principal: Principal, number: int, body: str, channel: str
+    work: UnitOfWork, principal: Principal, number: int, body: str, channel: str
 ) -> models.Message:
-    # The ticket's client, its subject and the message's id are the database's to fill in
-    # (store.add_reply); the rest of the event is the model's.
-    envelope = events.Envelope.wrap(
+    ticket = await _visible_ticket(work.conn, principal, number, for_update=True)
+    status = lifecycle.status_after_reply(ticket["status"], principal.kind)
+    message = await _add_message(work.conn, principal, number, body, channel, status)
+    work.add_event(
         events.TicketReplied(
             number=number,
-            client_number="",
-            subject="",
-            message_id=0,
+            client_number=ticket["client_number"],
+            subject=ticket["subject"],
+            message_id=message.id,
             author_kind=principal.kind,
             author_name=principal.name,
             body=body,
             channel=channel,
-        )
-    )
-    row = await store.add_reply(
-        conn,
-        number=number,
+        ),
         aggregate=_aggregate(number),
-        client_number=None if principal.is_staff else principal.client_number,
+    )
+    return message
+
+
+async def _add_message(
+    conn: asyncpg.Connection,
+    principal: Principal,
+    number: int,
+    body: str,
+    channel: str,
+    status: lifecycle.Status,
+) -> models.Message:
+    """The caller's message, and the ticket's new status (new activity; the message is the
+    ticket's new excerpt)."""
+    row = await store.add_message(
+        conn,
+        ticket_number=number,
         author_kind=principal.kind,
         author_sub=principal.sub,
         author_name=principal.name,
         body=body,
         channel=channel,
+        status=status,
+        waiting=lifecycle.is_waiting(status),
         excerpt=lifecycle.excerpt(body),
-        status_after=lifecycle.STATUS_AFTER_REPLY[principal.kind],
-        waiting=lifecycle.WAITING,
-        event=envelope,
     )
-    if not row["found"]:
-        raise NotFound(NOT_FOUND)
-    if row["message_id"] is None:
-        # Refused by the lifecycle: its own error, with its reason.
-        lifecycle.status_after_reply(row["status_before"], principal.kind)
-        raise AssertionError(f"a reply to a {row['status_before']} ticket was refused")
     return models.Message(
-        id=row["message_id"],
+        id=row["id"],
         author=models.Author(kind=principal.kind, name=principal.name),
         body=body,
-        created_at=row["message_created_at"],
+        created_at=row["created_at"],
     )
 
 
@@ -271,33 +243,37 @@ async def reopen(
 ) -> tuple[models.Ticket, bool]:
     """The reopened ticket; True when it is a replay of `claim`'s first request."""
     return await once(
-        pool, claim, models.Ticket, lambda conn: _reopen(conn, principal, number, body, channel)
+        pool, claim, models.Ticket, lambda work: _reopen(work, principal, number, body, channel)
     )
 
 
 async def _reopen(
-    conn: asyncpg.Connection, principal: Principal, number: int, body: str, channel: str
+    work: UnitOfWork, principal: Principal, number: int, body: str, channel: str
 ) -> models.Ticket:
-    row = await _visible_ticket(conn, principal, number, for_update=True, draw_message_id=True)
-    status = lifecycle.status_after_reopen(row["status"], principal.kind)
-    event = events.TicketReopened(number=number, client_number=row["client_number"], body=body)
-    await _add_message(conn, principal, row, body, channel, status, event)
-    return await _ticket(conn, number)
+    ticket = await _visible_ticket(work.conn, principal, number, for_update=True)
+    status = lifecycle.status_after_reopen(ticket["status"], principal.kind)
+    await _add_message(work.conn, principal, number, body, channel, status)
+    work.add_event(
+        events.TicketReopened(number=number, client_number=ticket["client_number"], body=body),
+        aggregate=_aggregate(number),
+    )
+    return await _ticket(work.conn, number)
 
 
 async def close(pool: asyncpg.Pool, principal: Principal, number: int) -> models.Ticket:
-    async with transaction(pool) as conn:
-        row = await _visible_ticket(conn, principal, number, for_update=True)
-        status = lifecycle.status_after_close(row["status"])
-        await store.set_ticket_state(conn, number, status=status, waiting=False, excerpt=None)
-        await add_event(
-            conn,
+    async with unit_of_work(pool) as work:
+        ticket = await _visible_ticket(work.conn, principal, number, for_update=True)
+        status = lifecycle.status_after_close(ticket["status"])
+        await store.set_ticket_state(
+            work.conn, number, status=status, waiting=lifecycle.is_waiting(status), excerpt=None
+        )
+        work.add_event(
             events.TicketClosed(
-                number=number, client_number=row["client_number"], closed_by=principal.kind
+                number=number, client_number=ticket["client_number"], closed_by=principal.kind
             ),
             aggregate=_aggregate(number),
         )
-        return await _ticket(conn, number)
+        return await _ticket(work.conn, number)
 
 
 async def list_tickets(

@@ -23,9 +23,10 @@ from pydantic import BaseModel
 
 from services.tickets import store
 from shared.auth import Principal
-from shared.db import acquire, transaction
+from shared.db import acquire
 from shared.errors import ValidationFailed
 from shared.resources import POOL
+from shared.unit_of_work import UnitOfWork, unit_of_work
 
 log = structlog.get_logger(__name__)
 
@@ -76,30 +77,24 @@ async def once(
     pool: asyncpg.Pool,
     claim: Claim | None,
     model: type[M],
-    write: Callable[[asyncpg.Connection], Awaitable[M]],
-    *,
-    atomic: bool = False,
+    write: Callable[[UnitOfWork], Awaitable[M]],
 ) -> tuple[M, bool]:
-    """`write(conn)` in a transaction of its own, unless `claim`'s key was used before: then the
-    first response. True when replayed. An `atomic` write, whose statements need no transaction
-    in common, runs without one when there is no claim (BEGIN and COMMIT are two round trips)."""
-    if claim is None and atomic:
-        async with acquire(pool) as conn:
-            return await write(conn), False
-    async with transaction(pool) as conn:
+    """`write(work)` in a unit of work of its own, unless `claim`'s key was used before: then
+    the first response. True when replayed."""
+    async with unit_of_work(pool) as work:
         if claim is None:
-            return await write(conn), False
+            return await write(work), False
         stored = await store.claim_idempotency_key(
-            conn, claim.principal, claim.key, claim.fingerprint, KEEP_SECONDS
+            work.conn, claim.principal, claim.key, claim.fingerprint, KEEP_SECONDS
         )
         if stored is not None:
             if stored["fingerprint"] != claim.fingerprint:
                 message = "This Idempotency-Key was already used with a different request."
                 raise ValidationFailed(message, [{"field": HEADER, "message": message}])
             return model.model_validate_json(stored["response"]), True
-        result = await write(conn)
+        result = await write(work)
         response = result.model_dump_json()
-        await store.save_idempotent_response(conn, claim.principal, claim.key, response)
+        await store.save_idempotent_response(work.conn, claim.principal, claim.key, response)
         return result, False
 
 

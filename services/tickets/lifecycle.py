@@ -3,14 +3,17 @@
 Statuses: `open` (new or reopened), `answered` (an operator replied last), `customer_reply`
 (the client replied last), `closed`. Who may do what:
 
-| action  | client (owner)                    | operator                          |
-|---------|-----------------------------------|-----------------------------------|
-| reply   | unless closed (409: reopen it)    | always; the ticket is `answered`  |
-| reopen  | only when closed, with text       | no (403): reopening is the client's |
-| close   | unless already closed (409)       | unless already closed (409)       |
+| action  | client (owner)                      | operator                            |
+|---------|-------------------------------------|-------------------------------------|
+| open    | `open`, unless a ticket about the   | no (403): tickets are the clients'  |
+|         | same service and category is not    |                                     |
+|         | closed (409, or `allow_duplicate`)  |                                     |
+| reply   | unless closed (409: reopen it)      | always; the ticket is `answered`    |
+| reopen  | only when closed, with text         | no (403): reopening is the client's |
+| close   | unless already closed (409)         | unless already closed (409)         |
 """
 
-from typing import Literal, get_args
+from typing import Literal
 
 from shared.errors import Conflict, Forbidden
 
@@ -19,24 +22,24 @@ STATUSES: tuple[Status, ...] = ("open", "answered", "customer_reply", "closed")
 Kind = Literal["client", "operator"]
 
 
+def status_of_new_ticket(open_ticket: int | None, *, allow_duplicate: bool) -> Status:
+    """A new ticket is `open`; 409 naming `open_ticket`, the client's ticket about the same
+    service and category that is not closed yet, unless the client asked for a second one."""
+    if open_ticket is not None and not allow_duplicate:
+        raise Conflict(
+            f"Ticket #{open_ticket} about this service and category is still open; "
+            "add to it instead, or send allow_duplicate to open another.",
+            open_ticket=open_ticket,
+        )
+    return "open"
+
+
 def status_after_reply(current: Status, author: Kind) -> Status:
     if author == "client":
         if current == "closed":
             raise Conflict("This ticket is closed; reopen it to add to it.")
         return "customer_reply"
     return "answered"
-
-
-def statuses_after_reply(author: Kind) -> dict[Status, Status]:
-    """`status_after_reply` as a table, from each status it allows a reply in: for the database,
-    which applies it to the ticket it has locked (store.add_reply)."""
-    after: dict[Status, Status] = {}
-    for status in STATUSES:
-        try:
-            after[status] = status_after_reply(status, author)
-        except Conflict:
-            continue
-    return after
 
 
 def status_after_reopen(current: Status, author: Kind) -> Status:
@@ -56,13 +59,6 @@ def status_after_close(current: Status) -> Status:
 def is_waiting(status: Status) -> bool:
     """Whether the client is waiting for an operator (the ticket belongs in the queue)."""
     return status in ("open", "customer_reply")
-
-
-WAITING: tuple[Status, ...] = tuple(s for s in STATUSES if is_waiting(s))
-# `statuses_after_reply` for each author, made once: every reply sends its author's.
-STATUS_AFTER_REPLY: dict[Kind, dict[Status, Status]] = {
-    kind: statuses_after_reply(kind) for kind in get_args(Kind)
-}
 
 
 EXCERPT_LENGTH = 160

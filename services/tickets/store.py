@@ -1,16 +1,9 @@
-"""All of tickets' SQL, and only SQL; but for the statements of a new ticket and of a reply,
-which run in functions of the database (`open_ticket` and `add_reply`, migrations/0004 and 0005;
-`create_ticket` and `add_reply` say why)."""
+"""All of tickets' SQL, and only SQL."""
 
-import json
 from collections.abc import Sequence
 from datetime import datetime
 
 import asyncpg
-
-from shared.events import Envelope
-from shared.logging import current_correlation_id
-from shared.outbox import EVENT_COLUMNS
 
 Conn = asyncpg.Connection
 Record = asyncpg.Record
@@ -76,108 +69,100 @@ async def replace_client_services(
 # --- tickets and messages ----------------------------------------------------------------------
 
 
-async def create_ticket(
+async def lock_client_tickets(conn: Conn, client_number: str) -> None:
+    """Until the transaction ends, the client's other new tickets wait here: the duplicate guard
+    then sees the ticket the client's previous request committed. (`new_ticket_facts` must come
+    in a statement after this one: a statement sees what was committed before it started.)"""
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtext('tickets:' || $1))", client_number)
+
+
+async def new_ticket_facts(
+    conn: Conn, client_number: str, service_id: int, category_id: int
+) -> Record:
+    """`service_name` (null when the service is not the client's), `category_name` (null when
+    there is no such category) and `open_ticket`, the client's oldest ticket about this service
+    and category that is not closed (null when none)."""
+    return await conn.fetchrow(
+        """
+        SELECT
+            (SELECT s.name FROM client_services s
+             WHERE s.service_id = $2 AND s.client_number = $1) AS service_name,
+            (SELECT c.name FROM categories c WHERE c.id = $3) AS category_name,
+            (SELECT t.number FROM tickets t
+             WHERE t.client_number = $1 AND t.service_id = $2 AND t.category_id = $3
+               AND t.status <> 'closed'
+             ORDER BY t.number LIMIT 1) AS open_ticket
+        """,
+        client_number,
+        service_id,
+        category_id,
+    )
+
+
+async def insert_ticket(
     conn: Conn,
     *,
     client_number: str,
     service_id: int,
+    service_name: str,
     category_id: int,
+    subject: str,
+    status: str,
+    waiting: bool,
     excerpt: str,
     author_sub: str,
     author_name: str,
     body: str,
     channel: str,
-    refuse_duplicate: bool,
-    event: Envelope,
 ) -> Record:
-    """A new ticket, its first message and its event: `service_found` false when the service is
-    not the client's, `category_found` when there is no such category, `duplicate` the number of
-    the client's ticket about this service and category that is not closed (when
-    `refuse_duplicate`); in each case nothing is inserted. Otherwise the ticket's row (columns as
-    `get_ticket` has them, with the category's name as `subject`) with `message_id` and
-    `message_created_at`. `event`'s number, subject and service name are filled in here.
-
-    One round trip, and its own transaction outside the caller's: the function `open_ticket`
-    (migrations/0004_open_ticket.sql) looks up the service, the category and the number, takes
-    the client's lock, then checks and inserts in a statement of its own, which sees every ticket
-    the client's previous requests committed. As statements of ours, lock and check needed a
-    transaction around them, BEGIN and COMMIT two more round trips. Four round trips, then two,
-    then one: under `make bench`, tickets' CPU per ticket created went 0.69, 0.58 - 0.65, 0.54 -
-    0.56 ms and PostgreSQL's 0.55, 0.50 - 0.54, 0.42 - 0.45 ms (each round trip also wakes both
-    processes, which a half-idle process pays for dearly)."""
+    """A ticket and its first message (the client's): the ticket's `number`, `created_at` and
+    `updated_at`, the message's `message_id` and `message_created_at`."""
     return await conn.fetchrow(
-        "SELECT * FROM open_ticket($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12::jsonb, $13)",
+        """
+        WITH t AS (
+            INSERT INTO tickets (client_number, service_id, service_name, category_id, subject,
+                                 status, waiting_since, excerpt)
+            VALUES ($1, $2, $3, $4, $5, $6, CASE WHEN $7 THEN now() END, $8)
+            RETURNING number, created_at, updated_at
+        ), m AS (
+            INSERT INTO messages (ticket_number, author_kind, author_sub, author_name, body,
+                                  channel)
+            SELECT number, 'client', $9, $10, $11, $12 FROM t
+            RETURNING id, created_at
+        )
+        SELECT t.number, t.created_at, t.updated_at,
+               m.id AS message_id, m.created_at AS message_created_at
+        FROM t, m
+        """,
         client_number,
         service_id,
+        service_name,
         category_id,
+        subject,
+        status,
+        waiting,
         excerpt,
         author_sub,
         author_name,
         body,
         channel,
-        refuse_duplicate,
-        event.id,
-        event.type,
-        event.model_dump_json(),
-        current_correlation_id(),
     )
 
 
-async def add_reply(
-    conn: Conn,
-    *,
-    number: int,
-    aggregate: str,
-    client_number: str | None,
-    author_kind: str,
-    author_sub: str,
-    author_name: str,
-    body: str,
-    channel: str,
-    excerpt: str,
-    status_after: dict[str, str],
-    waiting: Sequence[str],
-    event: Envelope,
-) -> Record:
-    """A reply to ticket `number`, visible to the client `client_number` (None: to anyone):
-    `found` false when it is not (nothing changes); `status_before` the ticket's status, and
-    nothing changes when `status_after` (status before -> status after this reply) does not hold
-    it. Otherwise the message is added, the ticket gets its new status (its wait starts or goes
-    on when that is one of `waiting`), the new `excerpt` and `event` for `aggregate` (its client,
-    subject and message id filled in here), and `message_id` and `message_created_at` are the
-    message's.
-
-    One round trip, the function `add_reply` (migrations/0005_add_reply.sql): the lock of the
-    ticket, the check and the writes as statements of ours took four (BEGIN, SELECT ... FOR
-    UPDATE, the writes, COMMIT), and at a steady 200 replies a second each round trip wakes both
-    processes for little work: under `make bench` at 200 replies/s, tickets' CPU per reply went
-    2.05 -> 1.73 ms, PostgreSQL's 1.90 -> 1.78 ms, and the notification p99 184 - 235 ms ->
-    49 - 66 ms. Inside a caller's transaction (an Idempotency-Key's claim) it is one statement of
-    that transaction."""
-    return await conn.fetchrow(
-        "SELECT * FROM add_reply($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10, $11, $12,"
-        " $13, $14::jsonb, $15)",
-        number,
-        client_number,
-        author_kind,
-        author_sub,
-        author_name,
-        body,
-        channel,
-        excerpt,
-        json.dumps(status_after),
-        list(waiting),
-        event.id,
-        event.type,
-        aggregate,
-        event.model_dump_json(),
-        current_correlation_id(),
-    )
+async def get_ticket(conn: Conn, number: int, *, for_update: bool = False) -> Record | None:
+    """The ticket's row with `category_name`; `for_update` locks it until the transaction ends."""
+    query = f"""
+        SELECT {_TICKET_COLUMNS}, c.name AS category_name
+        FROM tickets t JOIN categories c ON c.id = t.category_id
+        WHERE t.number = $1
+    """
+    return await conn.fetchrow(query + (" FOR UPDATE OF t" if for_update else ""), number)
 
 
 def _set_state(number: str, *, status: str, waiting: str, excerpt: str) -> str:
     """The UPDATE of a ticket's state, with the placeholders of the statement it goes into: a
-    change of status is new activity; `waiting` starts (or keeps) the client's wait."""
+    change of status is new activity; `waiting` starts (or keeps) the client's wait; a null
+    excerpt keeps the ticket's."""
     return f"""
         UPDATE tickets SET
             status = {status},
@@ -188,27 +173,26 @@ def _set_state(number: str, *, status: str, waiting: str, excerpt: str) -> str:
     """
 
 
-# A message, the ticket's new state (new activity) and the event, in one statement: three
-# round trips were half of what a reply cost.
+async def set_ticket_state(
+    conn: Conn, number: int, *, status: str, waiting: bool, excerpt: str | None
+) -> None:
+    await conn.execute(
+        _set_state("$1", status="$2", waiting="$3", excerpt="$4"), number, status, waiting, excerpt
+    )
+
+
+# One statement: the message and the ticket's new state.
 _ADD_MESSAGE = f"""
-WITH m AS (
-    INSERT INTO messages (id, ticket_number, author_kind, author_sub, author_name, body, channel)
-    OVERRIDING SYSTEM VALUE  -- the id is the identity's own, drawn ahead by get_ticket
-    VALUES ($1, $2, $3, $4, $5, $6, $7)
-    RETURNING created_at
-), t AS (
-    {_set_state("$2", status="$8", waiting="$9", excerpt="$10")}
-), o AS (
-    INSERT INTO outbox ({EVENT_COLUMNS}) VALUES ($11, $12, $13, $14::jsonb, $15)
-)
-SELECT created_at FROM m
+WITH t AS ({_set_state("$1", status="$2", waiting="$3", excerpt="$4")})
+INSERT INTO messages (ticket_number, author_kind, author_sub, author_name, body, channel)
+VALUES ($1, $5, $6, $7, $8, $9)
+RETURNING id, created_at
 """
 
 
 async def add_message(
     conn: Conn,
     *,
-    message_id: int,
     ticket_number: int,
     author_kind: str,
     author_sub: str,
@@ -218,40 +202,21 @@ async def add_message(
     status: str,
     waiting: bool,
     excerpt: str,
-    event: list[object],
-) -> datetime:
-    """Add message `message_id` (drawn by `get_ticket`), set the ticket's status as
-    `set_ticket_state` does, and store `event` (`outbox.event_values`); the message's
-    `created_at`."""
-    return await conn.fetchval(
+) -> Record:
+    """A message, and the ticket's new state as `set_ticket_state` sets it (the message's
+    `excerpt` becomes the ticket's): the message's `id` and `created_at`."""
+    return await conn.fetchrow(
         _ADD_MESSAGE,
-        message_id,
         ticket_number,
+        status,
+        waiting,
+        excerpt,
         author_kind,
         author_sub,
         author_name,
         body,
         channel,
-        status,
-        waiting,
-        excerpt,
-        *event,
     )
-
-
-async def get_ticket(
-    conn: Conn, number: int, *, for_update: bool = False, draw_message_id: bool = False
-) -> Record | None:
-    """The ticket's row with `category_name`; `for_update` locks it, `draw_message_id` adds
-    `message_id`, the id of a message about to be added (`add_message`), saving that insert
-    from returning it before the event that names it can be written."""
-    drawn = ", nextval(pg_get_serial_sequence('messages', 'id')) AS message_id"
-    query = f"""
-        SELECT {_TICKET_COLUMNS}, c.name AS category_name{drawn if draw_message_id else ""}
-        FROM tickets t JOIN categories c ON c.id = t.category_id
-        WHERE t.number = $1
-    """
-    return await conn.fetchrow(query + (" FOR UPDATE OF t" if for_update else ""), number)
 
 
 async def ticket_messages(conn: Conn, number: int) -> list[Record]:
@@ -261,19 +226,6 @@ async def ticket_messages(conn: Conn, number: int) -> list[Record]:
         WHERE ticket_number = $1 ORDER BY id
         """,
         number,
-    )
-
-
-async def set_ticket_state(
-    conn: Conn, number: int, *, status: str, waiting: bool, excerpt: str | None
-) -> None:
-    """A change of status is new activity; `waiting` starts (or keeps) the client's wait."""
-    await conn.execute(
-        _set_state("$1", status="$2", waiting="$3", excerpt="$4"),
-        number,
-        status,
-        waiting,
-        excerpt,
     )
 
 

@@ -11,6 +11,7 @@ import pytest
 
 from shared import db
 from shared.errors import ServiceUnavailable
+from shared.unit_of_work import unit_of_work
 from tests.support.infra import DatabaseFactory
 from tests.support.processes import free_port
 
@@ -162,7 +163,7 @@ async def test_a_failing_migration_leaves_nothing_half_applied(conn, tmp_path):
     assert [r["version"] for r in versions] == [1]
 
 
-async def test_acquire_and_transaction_answer_503_when_the_pool_is_exhausted(shared_db):
+async def test_acquire_and_unit_of_work_answer_503_when_the_pool_is_exhausted(shared_db):
     pool = await db.create_pool(shared_db, min_size=1, max_size=1)
     try:
         async with db.acquire(pool):
@@ -171,12 +172,12 @@ async def test_acquire_and_transaction_answer_503_when_the_pool_is_exhausted(sha
                 async with db.acquire(pool, timeout=0.2):
                     pass
             with pytest.raises(ServiceUnavailable):
-                async with db.transaction(pool, timeout=0.2):
+                async with unit_of_work(pool, timeout=0.2):
                     pass
             assert time.monotonic() - started < 2
         # Once the connection is back, the pool serves again.
-        async with db.transaction(pool) as conn:
-            assert await conn.fetchval("SELECT 1") == 1
+        async with unit_of_work(pool) as work:
+            assert await work.conn.fetchval("SELECT 1") == 1
     finally:
         await pool.close()
 
@@ -191,7 +192,7 @@ async def test_acquire_answers_503_when_nothing_listens_on_the_database_port():
             async with db.acquire(pool, timeout=1.0):
                 pass
         with pytest.raises(ServiceUnavailable):
-            async with db.transaction(pool, timeout=1.0):
+            async with unit_of_work(pool, timeout=1.0):
                 pass
         assert time.monotonic() - started < 3
     finally:
@@ -213,7 +214,7 @@ async def test_acquire_answers_503_in_time_when_the_database_never_answers():
     try:
         started = time.monotonic()
         with pytest.raises(ServiceUnavailable):
-            async with db.transaction(pool, timeout=0.5):
+            async with unit_of_work(pool, timeout=0.5):
                 pass
         assert time.monotonic() - started < 2
     finally:

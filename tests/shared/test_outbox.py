@@ -17,8 +17,9 @@ from shared import db
 from shared.broker import Broker
 from shared.events import TicketClosed
 from shared.logging import bind_correlation_id
-from shared.outbox import NEXT_BATCH, RELAY_LOCK, RELAY_SESSION, OutboxRelay, add_event, backlog
+from shared.outbox import NEXT_BATCH, RELAY_LOCK, RELAY_SESSION, OutboxRelay, backlog
 from shared.resources import BROKER, POOL
+from shared.unit_of_work import unit_of_work, wake_after_commit
 from tests.support.events import EventTap
 from tests.support.waiting import wait_for
 
@@ -57,8 +58,8 @@ def arrived(tap: EventTap, ids: set[str]) -> list[aio_pika.abc.AbstractIncomingM
 
 async def test_an_event_added_in_a_rolled_back_transaction_is_not_stored(pool):
     with pytest.raises(RuntimeError):
-        async with db.transaction(pool) as conn:
-            await add_event(conn, closed_event(1), aggregate="ticket:1")
+        async with unit_of_work(pool) as work:
+            work.add_event(closed_event(1), aggregate="ticket:1")
             raise RuntimeError("the handler failed after adding its event")
 
     async with db.acquire(pool) as conn:
@@ -69,8 +70,8 @@ async def test_a_committed_event_is_published_with_its_id_type_and_correlation_i
     pool, broker, start_relay, event_tap
 ):
     bind_correlation_id("corr-outbox-1")
-    async with db.transaction(pool) as conn:
-        envelope = await add_event(conn, closed_event(7), aggregate="ticket:7")
+    async with unit_of_work(pool) as work:
+        envelope = work.add_event(closed_event(7), aggregate="ticket:7")
     await start_relay(broker.publish, poll_interval=0.2)
 
     await wait_for(lambda: arrived(event_tap, {str(envelope.id)}), message="the event")
@@ -122,9 +123,9 @@ async def test_one_relay_per_database_publishes_and_another_takes_over_when_it_i
         async def write(seqs: range) -> None:
             async def writer(aggregate: str) -> None:
                 for seq in seqs:
-                    async with db.transaction(pool) as conn:
+                    async with unit_of_work(pool) as work:
                         event = closed_event(seq, aggregate)
-                        ids.add(str((await add_event(conn, event, aggregate=aggregate)).id))
+                        ids.add(str((work.add_event(event, aggregate=aggregate)).id))
 
             await asyncio.gather(*(writer(a) for a in aggregates))
             await wait_for(
@@ -161,16 +162,19 @@ async def test_one_relay_per_database_publishes_and_another_takes_over_when_it_i
 async def test_the_leading_relay_told_of_a_commit_publishes_long_before_its_poll_interval(
     pool, broker, start_relay, event_tap
 ):
+    """The unit of work tells the relay registered for its pool (as shared.resources does)."""
     relay = await start_relay(broker.publish, poll_interval=60)
     await wait_for(relay.leading.is_set, message="the relay leading")
-
-    for number in range(3):  # several rounds: each wake-up must be caught, not only the first
-        started = time.monotonic()
-        async with db.transaction(pool) as conn:
-            env = await add_event(conn, closed_event(number), aggregate="ticket:n")
-        relay.committed()
-        await wait_for(lambda e=env: arrived(event_tap, {str(e.id)}), timeout=3)
-        assert time.monotonic() - started < 3
+    wake_after_commit(pool, relay.committed)
+    try:
+        for number in range(3):  # several rounds: each wake-up must be caught, not only one
+            started = time.monotonic()
+            async with unit_of_work(pool) as work:
+                env = work.add_event(closed_event(number), aggregate="ticket:n")
+            await wait_for(lambda e=env: arrived(event_tap, {str(e.id)}), timeout=3)
+            assert time.monotonic() - started < 3
+    finally:
+        wake_after_commit(pool, None)
 
 
 async def test_a_relay_that_is_not_leading_notifies_the_leader_of_its_commits(
@@ -183,18 +187,16 @@ async def test_a_relay_that_is_not_leading_notifies_the_leader_of_its_commits(
     await wait_for(leader.leading.is_set, message="the relay leading")
     other = await start_relay(broker.publish, poll_interval=60, notify_pool=pool)
     backlog = set()
-    async with db.transaction(pool) as conn:
+    async with unit_of_work(pool) as work:
         for number in range(23):
-            backlog.add(
-                str((await add_event(conn, closed_event(number), aggregate=f"t:{number}")).id)
-            )
+            backlog.add(str((work.add_event(closed_event(number), aggregate=f"t:{number}")).id))
     other.committed()
     await wait_for(lambda: len(arrived(event_tap, backlog)) == 23, message="the backlog")
 
     for number in range(3):
         started = time.monotonic()
-        async with db.transaction(pool) as conn:
-            env = await add_event(conn, closed_event(100 + number), aggregate="ticket:after")
+        async with unit_of_work(pool) as work:
+            env = work.add_event(closed_event(100 + number), aggregate="ticket:after")
         other.committed()
         await wait_for(lambda e=env: arrived(event_tap, {str(e.id)}), timeout=3)
         assert time.monotonic() - started < 3
@@ -208,8 +210,8 @@ async def test_no_commit_notifies_by_itself(pool, shared_db):
     try:
         heard: list[str] = []
         await listener.add_listener("helpdesk_outbox", lambda *args: heard.append(args[3]))
-        async with db.transaction(pool) as conn:
-            await add_event(conn, closed_event(1), aggregate="ticket:quiet")
+        async with unit_of_work(pool) as work:
+            work.add_event(closed_event(1), aggregate="ticket:quiet")
         await listener.execute("SELECT 1")  # a round trip, in which a notice would arrive
         assert heard == []
     finally:
@@ -221,8 +223,8 @@ async def test_the_relay_polls_so_an_event_without_a_notification_is_still_publi
 ):
     await start_relay(broker.publish, poll_interval=0.3)  # and no one calls committed()
 
-    async with db.transaction(pool) as conn:
-        env = await add_event(conn, closed_event(1), aggregate="ticket:p")
+    async with unit_of_work(pool) as work:
+        env = work.add_event(closed_event(1), aggregate="ticket:p")
 
     await wait_for(lambda: arrived(event_tap, {str(env.id)}), timeout=5, message="polled event")
 
@@ -240,8 +242,8 @@ async def test_events_wait_in_the_outbox_while_the_relay_cannot_publish(
 
         ids = set()
         for number in range(5):
-            async with db.transaction(pool) as conn:
-                ids.add(str((await add_event(conn, closed_event(number), aggregate="t:c")).id))
+            async with unit_of_work(pool) as work:
+                ids.add(str((work.add_event(closed_event(number), aggregate="t:c")).id))
         async with db.acquire(pool) as conn:
             assert await backlog(conn) == 5
         assert arrived(event_tap, ids) == []
@@ -312,9 +314,9 @@ async def test_with_the_broker_unreachable_auth_still_answers_and_every_event_is
 async def test_rows_sent_more_than_a_day_ago_are_purged_by_the_leading_relay(
     pool, broker, start_relay, shared_db
 ):
-    async with db.transaction(pool) as conn:
-        old = await add_event(conn, closed_event(901), aggregate="ticket:901")
-        recent = await add_event(conn, closed_event(902), aggregate="ticket:902")
+    async with unit_of_work(pool) as work:
+        old = work.add_event(closed_event(901), aggregate="ticket:901")
+        recent = work.add_event(closed_event(902), aggregate="ticket:902")
     relay = await start_relay(broker.publish, poll_interval=0.2)
     await wait_for(
         lambda: pool.fetchval("SELECT count(*) = 0 FROM outbox WHERE sent_at IS NULL"),
@@ -340,9 +342,9 @@ async def test_the_relays_read_skips_the_rows_sent_since_the_last_vacuum(shared_
         20_000,
     )
     await pool.execute("UPDATE outbox SET sent_at = now()")
-    async with db.transaction(pool) as conn:
+    async with unit_of_work(pool) as work:
         for number in (1, 2, 3):
-            await add_event(conn, closed_event(number), aggregate=f"ticket:{number}")
+            work.add_event(closed_event(number), aggregate=f"ticket:{number}")
 
     relay_conn = await asyncpg.connect(shared_db, server_settings=RELAY_SESSION)
     try:

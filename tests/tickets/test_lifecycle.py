@@ -25,14 +25,19 @@ def test_operator_reply_always_answers(status):
     assert lifecycle.status_after_reply(status, "operator") == "answered"
 
 
-def test_the_reply_table_the_database_applies_is_the_rule_itself():
-    assert lifecycle.statuses_after_reply("client") == dict.fromkeys(
-        OPEN_STATUSES, "customer_reply"
-    )
-    assert lifecycle.statuses_after_reply("operator") == dict.fromkeys(
-        lifecycle.STATUSES, "answered"
-    )
-    assert lifecycle.WAITING == ("open", "customer_reply")
+def test_a_new_ticket_is_open():
+    assert lifecycle.status_of_new_ticket(None, allow_duplicate=False) == "open"
+
+
+def test_a_second_ticket_about_the_same_matter_names_the_open_one():
+    with pytest.raises(Conflict) as info:
+        lifecycle.status_of_new_ticket(12, allow_duplicate=False)
+    assert info.value.extra == {"open_ticket": 12}
+    assert "#12" in info.value.detail
+
+
+def test_a_second_ticket_is_opened_when_the_client_insists():
+    assert lifecycle.status_of_new_ticket(12, allow_duplicate=True) == "open"
 
 
 def test_client_reopens_a_closed_ticket():

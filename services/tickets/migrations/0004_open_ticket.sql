@@ -1,3 +1,4 @@
+-- Retired by 0006_retire_write_functions.sql.
 -- A new ticket in one round trip (store.create_ticket says why): the lookups and its number, the
 -- per-client lock, then the duplicate check and the inserts (the ticket, its first message and
 -- its event) in a statement after the lock's. In READ COMMITTED a statement sees what was

@@ -1,3 +1,4 @@
+-- Retired by 0006_retire_write_functions.sql.
 -- A reply in one round trip (store.add_reply says why): the ticket locked and checked, the
 -- message, the ticket's new state and the event.
 -- The rules stay in Python (services/tickets/lifecycle.py): the caller passes what they give
