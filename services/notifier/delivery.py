@@ -1,14 +1,14 @@
 """Events in, email out, each at most once in practice: the consumer of `notifier.events`.
 
 For an event that asks for an email (SPEC §7):
-1. a session advisory lock on the event id (a second delivery of the same event waits, and the
-   lock goes away with the connection if the process dies);
-2. the attempt is recorded and committed (`emails.status = sending`); an email already `sent`
-   or `dead` is acknowledged without effect (a redelivered or duplicated event);
-3. the email is composed now, from the projection as it is now (an email change made after the
-   event was queued still applies), and sent;
-4. it is marked sent, then the message is acknowledged.
-A crash between 3 and 4 sends it again on redelivery (logged as `email.resent_after_interruption`).
+1. the attempt is recorded and committed with a lease (`emails.status = sending`,
+   `lease_until`); an email already `sent` or `dead` is acknowledged without effect (a
+   redelivered or duplicated event), and one leased to another delivery is looked at again later;
+2. the email is composed now, from the projection as it is now (an email change made after the
+   event was queued still applies), and sent, within the lease;
+3. it is marked sent, then the message is acknowledged.
+A crash between 2 and 3 sends it again once the lease has run out (logged as
+`email.resent_after_interruption`). No database connection is held while the relay is talked to.
 
 Failures: relay down, timeouts or 4xx (or a client the projection does not know yet): the message
 is acknowledged and a copy goes to the delay queue of its retry number, a quorum queue whose
@@ -55,6 +55,9 @@ DEAD_QUEUE = "notifier.events.dead"
 PROJECTION_CONSUMER = "notifier.clients"
 RETRY_HEADER = "x-notifier-retry"
 CHANNELS = ("panel", "api")
+# What a lease leaves beyond the relay's time limits: recording "sent", and the clocks of this
+# process and of PostgreSQL (which dates the lease) starting a moment apart.
+LEASE_MARGIN = 5.0
 
 
 def delay_queue_name(seconds: float) -> str:
@@ -150,6 +153,8 @@ class Delivery:
         self.composer = composer
         self.mailer = mailer
         self.metrics = metrics
+        # Connecting and sending each take at most `smtp_timeout`: the lease outlasts both.
+        self.lease_seconds = 2 * settings.smtp_timeout + LEASE_MARGIN
         self._handling: set[asyncio.Task] = set()
 
     # --- notifier.events -----------------------------------------------------------------------
@@ -221,39 +226,50 @@ class Delivery:
     ) -> None:
         bound = log.bind(event_id=str(envelope.id), kind=kind)
         client_number = data.client_number if kind in ("reply", "receipt") else None
+        lease = self.lease_seconds
         async with self.pool.acquire(timeout=5) as conn:
-            locked = True  # from the first statement on, even if it fails
-            try:
-                attempt = await store.begin_attempt(conn, envelope.id, kind, client_number)
-                if attempt is None:
-                    bound.info("email.duplicate_ignored")
-                    await message.ack()
-                    return
-                if attempt["previous"] == "sending":
-                    bound.warning("email.resent_after_interruption", attempts=attempt["attempts"])
-                    self.metrics.resent.inc()
-                try:
-                    recipient, email = self._compose(envelope, data, kind, attempt)
-                    sender = "" if kind == "auto_reply" else self.composer.sender_address
-                    async with self.mailer.connection() as relay:
-                        await relay.send(email, sender=sender, recipients=[recipient])
-                        # Before QUIT: the shortest window in which a crash repeats the email.
-                        locked = not await self._mark_sent(conn, envelope.id, recipient)
-                except SendFailed as failure:
-                    self.metrics.failed.labels(kind, str(failure.permanent).lower()).inc()
-                    bound.warning("email.send_failed", error=failure.reason)
-                    await self._failed(conn, message, envelope, failure)
-                    return
-                except Exception as exc:
-                    # Nothing went out: the attempt is over (not interrupted).
-                    with contextlib.suppress(Exception):
-                        await store.mark_failed(conn, envelope.id, repr(exc))
-                    raise
-                self.metrics.sent.labels(kind).inc()
-                bound.info("email.sent")
-            finally:
-                if locked:
-                    await _unlock(conn, envelope.id)
+            attempt = await store.begin_attempt(conn, envelope.id, kind, client_number, lease)
+            status = None if attempt is not None else await store.email_status(conn, envelope.id)
+        if attempt is None:
+            if status == "sending":
+                # Another delivery of this event holds the lease (a redelivery while the first
+                # is still at the relay): look again later, without counting a failure.
+                bound.info("email.leased_elsewhere")
+                await self._retry_later(message, _retry_number(message))
+            else:
+                bound.info("email.duplicate_ignored")
+                await message.ack()
+            return
+        if attempt["previous"] == "sending":
+            bound.warning("email.resent_after_interruption", attempts=attempt["attempts"])
+            self.metrics.resent.inc()
+        # The relay is done with before the lease runs out, so no other delivery can take the
+        # email over while this one may still send it.
+        deadline = asyncio.get_running_loop().time() + lease - LEASE_MARGIN
+        try:
+            recipient, email = self._compose(envelope, data, kind, attempt)
+            sender = "" if kind == "auto_reply" else self.composer.sender_address
+            async with self.mailer.connection() as relay:
+                async with asyncio.timeout_at(deadline):
+                    await relay.send(email, sender=sender, recipients=[recipient])
+                # Before QUIT: the shortest window in which a crash repeats the email.
+                await self._mark_sent(envelope.id, recipient)
+        except (SendFailed, TimeoutError) as exc:
+            failure = (
+                exc if isinstance(exc, SendFailed) else SendFailed("timed out", permanent=False)
+            )
+            self.metrics.failed.labels(kind, str(failure.permanent).lower()).inc()
+            bound.warning("email.send_failed", error=failure.reason)
+            await self._failed(message, envelope, failure)
+            return
+        except Exception as exc:
+            # Nothing went out: the attempt is over (not interrupted).
+            with contextlib.suppress(Exception):
+                async with self.pool.acquire(timeout=5) as conn:
+                    await store.mark_failed(conn, envelope.id, repr(exc))
+            raise
+        self.metrics.sent.labels(kind).inc()
+        bound.info("email.sent")
         await message.ack()
 
     def _compose(
@@ -305,45 +321,42 @@ class Delivery:
             raise SendFailed(f"cannot address the email: {exc}"[:500], permanent=True) from exc
         return recipient, email
 
-    async def _mark_sent(self, conn: asyncpg.Connection, event_id: uuid.UUID, to: str) -> bool:
-        """Record the email sent; True when the email's lock was released with it. Sent is sent:
-        if the database is away now, insist (on a fresh connection) rather than let a
-        redelivery send the email a second time."""
+    async def _mark_sent(self, event_id: uuid.UUID, to: str) -> None:
+        """Record the email sent. Sent is sent: if the database is away now, insist rather than
+        let a redelivery send the email a second time."""
         delay = 0.1
-        try:
-            await store.mark_sent_and_unlock(conn, event_id, to)
-            return True
-        except DB_UNAVAILABLE_ERRORS as exc:
-            log.warning("email.mark_sent_retry", error=repr(exc))
         while True:
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 5.0)
             try:
-                async with self.pool.acquire(timeout=5) as fresh:
-                    await store.mark_sent(fresh, event_id, to)
-                return False
+                async with self.pool.acquire(timeout=5) as conn:
+                    await store.mark_sent(conn, event_id, to)
+                return
             except DB_UNAVAILABLE_ERRORS as exc:
                 log.warning("email.mark_sent_retry", error=repr(exc))
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
 
     async def _failed(
-        self,
-        conn: asyncpg.Connection,
-        message: AbstractIncomingMessage,
-        envelope: Envelope,
-        failure: SendFailed,
+        self, message: AbstractIncomingMessage, envelope: Envelope, failure: SendFailed
     ) -> None:
-        delays = self.settings.retry_delays
         retry = _retry_number(message)
-        if failure.permanent or retry >= len(delays):
+        if failure.permanent or retry >= len(self.settings.retry_delays):
             reason = failure.reason if failure.permanent else f"retries exhausted: {failure.reason}"
-            async with conn.transaction():
+            async with self.pool.acquire(timeout=5) as conn, conn.transaction():
                 await store.mark_dead(conn, envelope.id, reason)
                 await self._add_dead_letter(conn, message, envelope, reason)
             self.metrics.dead.inc()
             log.error("email.dead", event_id=str(envelope.id), reason=reason)
             await message.ack()
             return
-        await store.mark_failed(conn, envelope.id, failure.reason)
+        async with self.pool.acquire(timeout=5) as conn:
+            await store.mark_failed(conn, envelope.id, failure.reason)
+        await self._retry_later(message, retry + 1)
+
+    async def _retry_later(self, message: AbstractIncomingMessage, retry: int) -> None:
+        """A copy of the message, numbered `retry`, into the delay queue of that number (the
+        last one beyond it); the message itself is acknowledged. With the broker away, it is
+        given back instead."""
+        delays = self.settings.retry_delays
         copy = aio_pika.Message(
             message.body,
             message_id=message.message_id,
@@ -351,16 +364,18 @@ class Delivery:
             content_type=message.content_type,
             correlation_id=message.correlation_id,
             delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-            headers={RETRY_HEADER: retry + 1},
+            headers={RETRY_HEADER: retry},
         )
+        # The nth retry waits the nth delay; a look again that is no retry (0), the first.
+        queue = delay_queue_name(delays[max(retry, 1) - 1])
         try:
-            await self.broker.send(copy, delay_queue_name(delays[retry]), to_queue=True)
+            await self.broker.send(copy, queue, to_queue=True)
         except BrokerUnavailable:
             await asyncio.sleep(1.0)
             with contextlib.suppress(Exception):
                 await message.nack(requeue=True)
             return
-        log.info("email.retry_scheduled", event_id=str(envelope.id), retry=retry + 1)
+        log.info("email.retry_scheduled", event_id=message.message_id, retry=retry)
         await message.ack()
 
     async def _add_dead_letter(
@@ -438,18 +453,6 @@ class Delivery:
             replayed = await store.mark_replayed(conn, dead_letter_id)
         log.info("notifier.dead_letter_replayed", id=dead_letter_id, event_id=str(row["event_id"]))
         return replayed
-
-
-async def _unlock(conn: asyncpg.Connection, event_id: uuid.UUID) -> None:
-    """Release the email's lock; if that fails, end the connection, which releases it: the pool
-    does not reset session state (shared.db), and a lock left on a pooled connection would keep
-    every later delivery of this event waiting."""
-    if conn.is_closed():
-        return
-    try:
-        await store.unlock_email(conn, event_id)
-    except (*DB_UNAVAILABLE_ERRORS, asyncpg.PostgresError):
-        conn.terminate()
 
 
 def _retry_number(message: AbstractIncomingMessage) -> int:

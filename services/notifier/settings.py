@@ -46,6 +46,4 @@ class NotifierSettings(ServiceSettings):
     )
     retry_delays: list[float] = [5, 30, 120, 600, 1800, 3600]
 
-    # Each email being sent holds one pooled connection (see delivery.py): room for all of them.
-    db_pool_max: int = 24
     consumer_prefetch: int = 16

@@ -60,22 +60,18 @@ async def language_of_address(conn: Conn, address: str) -> str | None:
 # --- outgoing emails ---------------------------------------------------------------------------
 
 
-_EMAIL_LOCK = "pg_advisory_lock(hashtextextended($1::uuid::text, 0))"
-_EMAIL_UNLOCK = "pg_advisory_unlock(hashtextextended($1::uuid::text, 0))"
-
-# The lock comes first: the INSERT reads its row from `locked`. ON CONFLICT DO UPDATE then sees
-# the latest committed row, not the statement's snapshot, so an email another delivery sent
-# while this one waited for the lock is found `sent`.
-_BEGIN_ATTEMPT = f"""
-WITH locked AS (
-    SELECT {_EMAIL_LOCK}
-), attempt AS (
-    INSERT INTO emails AS e (event_id, kind, status, attempts, last_attempt_at, previous_status)
-    SELECT $1, $2, 'sending', 1, now(), 'pending' FROM locked
+# ON CONFLICT DO UPDATE sees the latest committed row, whatever the statement's snapshot: an
+# email another delivery sent, or is sending under a lease that has not run out, is left alone.
+_BEGIN_ATTEMPT = """
+WITH attempt AS (
+    INSERT INTO emails AS e
+        (event_id, kind, status, attempts, last_attempt_at, previous_status, lease_until)
+    VALUES ($1, $2, 'sending', 1, now(), 'pending', now() + make_interval(secs => $4))
     ON CONFLICT (event_id) DO UPDATE
         SET status = 'sending', attempts = e.attempts + 1, last_attempt_at = now(),
-            previous_status = e.status
-        WHERE e.status NOT IN ('sent', 'dead')
+            previous_status = e.status, lease_until = excluded.lease_until
+        WHERE e.status = 'pending'
+           OR (e.status = 'sending' AND coalesce(e.lease_until, '-infinity') <= now())
     RETURNING attempts, previous_status
 )
 SELECT a.attempts, a.previous_status AS previous, c.email, c.language, c.name
@@ -84,54 +80,37 @@ FROM attempt a LEFT JOIN clients c ON c.client_number = $3
 
 
 async def begin_attempt(
-    conn: Conn, event_id: uuid.UUID, kind: str, client_number: str | None
+    conn: Conn, event_id: uuid.UUID, kind: str, client_number: str | None, lease_seconds: float
 ) -> Record | None:
-    """Take the email's session lock (a second delivery of the same event waits here, and the
-    lock goes with the connection if the process dies), then record the attempt, committed
-    before sending: one statement, with the client's contact details as they are now (null when
-    `client_number` is None or not known yet). None when the email is sent or dead.
-
-    The lock is held afterwards in every case, even when the statement failed: release it with
-    `mark_sent_and_unlock` or `unlock_email`. `previous` is `sending` when an earlier attempt was
-    interrupted."""
-    return await conn.fetchrow(_BEGIN_ATTEMPT, event_id, kind, client_number)
+    """Record an attempt, with a lease of `lease_seconds`, and the client's contact details as
+    they are now (null when `client_number` is None or not known yet); committed at once, before
+    anything is sent. None when the email is sent or dead, or leased to another attempt
+    (`email_status` tells which). `previous` is `sending` when an earlier attempt's lease ran
+    out: it was interrupted, and the email may go out twice."""
+    return await conn.fetchrow(_BEGIN_ATTEMPT, event_id, kind, client_number, lease_seconds)
 
 
-async def unlock_email(conn: Conn, event_id: uuid.UUID) -> None:
-    await conn.execute(f"SELECT {_EMAIL_UNLOCK}", event_id)
-
-
-_MARK_SENT = """
-UPDATE emails SET status = 'sent', sent_at = now(), recipient = $2, last_error = NULL
-WHERE event_id = $1
-"""
+async def email_status(conn: Conn, event_id: uuid.UUID) -> str | None:
+    return await conn.fetchval("SELECT status FROM emails WHERE event_id = $1", event_id)
 
 
 async def mark_sent(conn: Conn, event_id: uuid.UUID, recipient: str) -> None:
-    await conn.execute(_MARK_SENT, event_id, recipient)
-
-
-# The unlock must come after the UPDATE. PostgreSQL runs a WITH's UPDATE that the main query
-# does not read only after the main query, so `WITH sent AS (UPDATE ...) SELECT unlock` released
-# the lock first: a delivery waiting for it then found the email still `sending` and sent it
-# again. Reading `sent` in the one-time filter runs the UPDATE first. The lock is then released
-# before the commit, which is safe: the waiting delivery's ON CONFLICT waits for this
-# transaction's row lock and then sees `sent`.
-_MARK_SENT_AND_UNLOCK = f"""
-WITH sent AS ({_MARK_SENT} RETURNING 1)
-SELECT {_EMAIL_UNLOCK} WHERE (SELECT count(*) FROM sent) >= 0
-"""
-
-
-async def mark_sent_and_unlock(conn: Conn, event_id: uuid.UUID, recipient: str) -> None:
-    """`mark_sent`, then the lock released, in one statement."""
-    await conn.execute(_MARK_SENT_AND_UNLOCK, event_id, recipient)
+    await conn.execute(
+        """
+        UPDATE emails SET status = 'sent', sent_at = now(), recipient = $2, last_error = NULL,
+                          lease_until = NULL
+        WHERE event_id = $1
+        """,
+        event_id,
+        recipient,
+    )
 
 
 async def mark_failed(conn: Conn, event_id: uuid.UUID, error: str) -> None:
     """A failed attempt that will be tried again."""
     await conn.execute(
-        "UPDATE emails SET status = 'pending', last_error = $2 WHERE event_id = $1",
+        "UPDATE emails SET status = 'pending', last_error = $2, lease_until = NULL"
+        " WHERE event_id = $1",
         event_id,
         error[:1000],
     )
@@ -139,7 +118,8 @@ async def mark_failed(conn: Conn, event_id: uuid.UUID, error: str) -> None:
 
 async def mark_dead(conn: Conn, event_id: uuid.UUID, error: str) -> None:
     await conn.execute(
-        "UPDATE emails SET status = 'dead', last_error = $2 WHERE event_id = $1",
+        "UPDATE emails SET status = 'dead', last_error = $2, lease_until = NULL"
+        " WHERE event_id = $1",
         event_id,
         error[:1000],
     )
