@@ -106,7 +106,7 @@ class JwksVerifier:
 
     Verified tokens are remembered too (up to `remember` of them, the oldest forgotten first)
     until they expire: a client sends the same token with every request for its whole life, and
-    checking an ES256 signature was a sixth of the CPU of creating a ticket. A remembered token
+    checking an ES256 signature costs more than most of a request's own work. A remembered token
     is accepted only while its key is still among auth's keys, so a key auth stops publishing
     stops its tokens at the next refresh, as before.
     """

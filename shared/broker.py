@@ -23,6 +23,7 @@ from aio_pika.abc import (
 )
 
 from shared.events import EXCHANGE
+from shared.retry import Backoff
 
 log = structlog.get_logger(__name__)
 
@@ -233,7 +234,10 @@ class Broker:
                 await asyncio.wait_for(conn.close(), timeout=2)
 
     async def _supervise(self) -> None:
-        delay = min(0.2, self._reconnect_interval)
+        backoff = Backoff(
+            first=min(0.2, self._reconnect_interval), ceiling=self._reconnect_interval
+        )
+        pauses = backoff.pauses()
         while True:
             closed = asyncio.Event()
             try:
@@ -241,7 +245,7 @@ class Broker:
                 task = asyncio.current_task()
                 if task is not None and task.cancelling():
                     raise asyncio.CancelledError  # a stop() whose cancel was swallowed
-                delay = min(0.2, self._reconnect_interval)
+                pauses = backoff.pauses()
                 log.info("broker.connected", consumers=[c.queue for c in self._consumers])
                 await closed.wait()
                 log.warning("broker.connection_lost")
@@ -250,8 +254,7 @@ class Broker:
             except Exception as exc:
                 log.warning("broker.connect_failed", error=repr(exc))
             await self._close()
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, self._reconnect_interval)
+            await asyncio.sleep(next(pauses))
 
     async def _connect(self, closed: asyncio.Event) -> None:
         def on_close(*_: object) -> None:

@@ -15,10 +15,14 @@ from pydantic import ValidationError
 from shared.db import DB_UNAVAILABLE_ERRORS
 from shared.events import Envelope
 from shared.logging import bind_correlation_id
+from shared.retry import Backoff, retrying
 
 log = structlog.get_logger(__name__)
 
 EventHandler = Callable[[asyncpg.Connection, Envelope], Awaitable[None]]
+# A failed event goes back to its queue after this pause, so that one failing at once every time
+# cannot spin.
+FAILED_PAUSE = 0.1
 
 
 class PoisonMessage(Exception):
@@ -61,28 +65,30 @@ def idempotent_consumer(
             await message.reject(requeue=False)
             return
         bound = log.bind(consumer=consumer, event_id=str(envelope.id), event_type=envelope.type)
-        delay = 0.1
-        while True:
-            try:
-                async with pool.acquire(timeout=5) as conn, conn.transaction():
-                    if await record_once(conn, consumer, envelope):
-                        await handler(conn, envelope)
-                    else:
-                        bound.info("consumer.duplicate_ignored")
-                break
-            except (PoisonMessage, ValidationError) as exc:
-                bound.error("consumer.poison", error=str(exc)[:500])
-                await message.reject(requeue=False)
-                return
-            except DB_UNAVAILABLE_ERRORS as exc:
-                bound.warning("consumer.db_unavailable", error=repr(exc), retry_in=delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, db_retry_max)
-            except Exception:
-                bound.exception("consumer.failed")
-                await asyncio.sleep(delay)
-                await message.nack(requeue=True)
-                return
+
+        async def handle() -> None:
+            async with pool.acquire(timeout=5) as conn, conn.transaction():
+                if await record_once(conn, consumer, envelope):
+                    await handler(conn, envelope)
+                else:
+                    bound.info("consumer.duplicate_ignored")
+
+        try:
+            await retrying(
+                handle,
+                retry_on=DB_UNAVAILABLE_ERRORS,
+                what="consumer.db_unavailable",
+                backoff=Backoff(ceiling=db_retry_max),
+            )
+        except (PoisonMessage, ValidationError) as exc:
+            bound.error("consumer.poison", error=str(exc)[:500])
+            await message.reject(requeue=False)
+            return
+        except Exception:
+            bound.exception("consumer.failed")
+            await asyncio.sleep(FAILED_PAUSE)
+            await message.nack(requeue=True)
+            return
         await message.ack()
 
     return on_message

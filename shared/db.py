@@ -10,6 +10,7 @@ import asyncpg
 import structlog
 
 from shared.errors import ServiceUnavailable
+from shared.retry import Backoff, retrying
 
 log = structlog.get_logger(__name__)
 
@@ -40,24 +41,20 @@ async def create_pool(
     connect_attempts: int = 30,
 ) -> asyncpg.Pool:
     """Open a pool, retrying while PostgreSQL is still starting (a service may start first)."""
-    delay = 0.2
-    for attempt in range(1, connect_attempts + 1):
-        try:
-            return await asyncpg.create_pool(
-                dsn,
-                min_size=min_size,
-                max_size=max_size,
-                command_timeout=command_timeout,
-                timeout=command_timeout,
-                max_inactive_connection_lifetime=60,
-            )
-        except DB_UNAVAILABLE_ERRORS as exc:
-            if attempt == connect_attempts:
-                raise
-            log.warning("db.connect_retry", attempt=attempt, error=str(exc))
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 2.0)
-    raise AssertionError("unreachable")
+    return await retrying(
+        lambda: asyncpg.create_pool(
+            dsn,
+            min_size=min_size,
+            max_size=max_size,
+            command_timeout=command_timeout,
+            timeout=command_timeout,
+            max_inactive_connection_lifetime=60,
+        ),
+        retry_on=DB_UNAVAILABLE_ERRORS,
+        what="db.connect",
+        backoff=Backoff(first=0.2, ceiling=2.0),
+        attempts=connect_attempts,
+    )
 
 
 @asynccontextmanager

@@ -36,6 +36,7 @@ from aiohttp import web
 from shared.db import DB_UNAVAILABLE_ERRORS
 from shared.events import Envelope
 from shared.logging import current_correlation_id
+from shared.retry import Backoff
 
 log = structlog.get_logger(__name__)
 
@@ -221,7 +222,9 @@ class OutboxRelay:
     async def _lead(self, conn: asyncpg.Connection, closed: asyncio.Event) -> None:
         """Publish until the connection is lost (a database error is raised and `_run` connects
         again); a broker failure only makes the next rounds wait longer."""
-        delay = self._poll_interval
+        backoff = Backoff(first=self._poll_interval, ceiling=max(self._poll_interval, 10.0))
+        pauses = backoff.pauses()
+        wait = self._poll_interval
         listening = False
 
         def wake(*_: object) -> None:
@@ -233,10 +236,10 @@ class OutboxRelay:
             self._wake.clear()
             more, failure = await self._relay_batch(conn)
             if failure is None:
-                delay = self._poll_interval
+                pauses, wait = backoff.pauses(), self._poll_interval
             else:  # the broker away: rows stay unsent, try again later
-                log.warning("outbox.relay_failed", error=repr(failure))
-                delay = min(delay * 2, 10.0)
+                wait = next(pauses)
+                log.warning("outbox.relay_failed", error=repr(failure), retry_in=wait)
             if more:
                 # Busy: the next round starts now anyway, so a notice of every commit would
                 # only cost this database a signal and a message, and us a packet, per commit.
@@ -253,7 +256,7 @@ class OutboxRelay:
             # No pause to gather commits into a round: under load, the commits made while a
             # round awaits its confirms make the next round; a pause only delays every event.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=delay)
+                await asyncio.wait_for(self._wake.wait(), timeout=wait)
 
     async def _relay_batch(self, conn: asyncpg.Connection) -> tuple[bool, BaseException | None]:
         """Publish one batch: (it was full, so more may be waiting; the first publish failure).

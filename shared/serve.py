@@ -17,8 +17,8 @@ def serve(service: str, settings: S, create_app: Callable[[S], web.Application])
     """Log set-up, then the app on its host and port until SIGINT or SIGTERM, which end it
     gracefully (in-flight requests finish, cleanup contexts run). Our own middleware writes one
     log line per request, so aiohttp's access log is off. The loop is uvloop's, which does in C
-    the event loop's own work (callbacks, socket reads and writes: about 40 % of a service's
-    CPU under `make bench`, by py-spy): tickets' CPU per created ticket went 1.70 → 1.41 ms."""
+    the event loop's own work (callbacks, socket reads and writes), a large share of a service's
+    CPU under load."""
     configure_logging(service, settings.log_format)
     app = create_app(settings)
     app.on_startup.append(_freeze_startup_objects)  # after the app's own start-up steps
@@ -34,8 +34,8 @@ def serve(service: str, settings: S, create_app: Callable[[S], web.Application])
 
 
 async def _freeze_startup_objects(_: web.Application) -> None:
-    """Move everything made while starting (modules, models, templates, pools: about 78,000
-    objects) out of the garbage collector's sight. A full collection scanned them all each time,
-    a 35 ms pause of every request in flight; they live as long as the process anyway."""
+    """Move everything made while starting (modules, models, templates, pools: tens of thousands
+    of objects) out of the garbage collector's sight. A full collection scanned them all each
+    time, pausing every request in flight; they live as long as the process anyway."""
     gc.collect()
     gc.freeze()

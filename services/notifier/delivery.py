@@ -41,12 +41,13 @@ from services.notifier.mime import ascii_address
 from services.notifier.settings import NotifierSettings
 from shared import events
 from shared.broker import Broker, BrokerUnavailable
-from shared.consumer import PoisonMessage, record_once
+from shared.consumer import FAILED_PAUSE, PoisonMessage, record_once
 from shared.db import DB_UNAVAILABLE_ERRORS
 from shared.errors import Conflict, NotFound, ServiceUnavailable
 from shared.events import EXCHANGE, Envelope
 from shared.http import validation_errors
 from shared.logging import bind_correlation_id, current_correlation_id
+from shared.retry import Backoff, retrying
 
 log = structlog.get_logger(__name__)
 
@@ -58,6 +59,8 @@ CHANNELS = ("panel", "api")
 # What a lease leaves beyond the relay's time limits: recording "sent", and the clocks of this
 # process and of PostgreSQL (which dates the lease) starting a moment apart.
 LEASE_MARGIN = 5.0
+# Recording an email sent is retried at a quicker pace: the lease runs meanwhile.
+MARK_SENT_BACKOFF = Backoff(ceiling=1.0)
 
 
 def delay_queue_name(seconds: float) -> str:
@@ -177,25 +180,20 @@ class Delivery:
         except ValidationError as exc:
             await self._poison(message, None, f"not a valid event envelope: {describe(exc)}")
             return
-        delay = 0.1
-        while True:
-            try:
-                await self._handle(message, envelope)
-                return
-            except PoisonMessage as exc:
-                await self._poison(message, envelope, str(exc))
-                return
-            except DB_UNAVAILABLE_ERRORS as exc:
-                # Not the message's fault: keep it (unacked) and try again.
-                log.warning("notifier.db_unavailable", error=repr(exc), retry_in=delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 10.0)
-            except Exception:
-                log.exception("notifier.event_failed", event_id=str(envelope.id))
-                await asyncio.sleep(delay)
-                with contextlib.suppress(Exception):
-                    await message.nack(requeue=True)  # past the delivery limit: dead-lettered
-                return
+        try:
+            # The database away is not the message's fault: it is kept (unacked) meanwhile.
+            await retrying(
+                lambda: self._handle(message, envelope),
+                retry_on=DB_UNAVAILABLE_ERRORS,
+                what="notifier.db_unavailable",
+            )
+        except PoisonMessage as exc:
+            await self._poison(message, envelope, str(exc))
+        except Exception:
+            log.exception("notifier.event_failed", event_id=str(envelope.id))
+            await asyncio.sleep(FAILED_PAUSE)
+            with contextlib.suppress(Exception):
+                await message.nack(requeue=True)  # past the delivery limit: dead-lettered
 
     async def _handle(self, message: AbstractIncomingMessage, envelope: Envelope) -> None:
         data = parse(envelope)
@@ -324,16 +322,14 @@ class Delivery:
     async def _mark_sent(self, event_id: uuid.UUID, to: str) -> None:
         """Record the email sent. Sent is sent: if the database is away now, insist rather than
         let a redelivery send the email a second time."""
-        delay = 0.1
-        while True:
-            try:
-                async with self.pool.acquire(timeout=5) as conn:
-                    await store.mark_sent(conn, event_id, to)
-                return
-            except DB_UNAVAILABLE_ERRORS as exc:
-                log.warning("email.mark_sent_retry", error=repr(exc))
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 5.0)
+
+        async def mark() -> None:
+            async with self.pool.acquire(timeout=5) as conn:
+                await store.mark_sent(conn, event_id, to)
+
+        await retrying(
+            mark, retry_on=DB_UNAVAILABLE_ERRORS, what="email.mark_sent", backoff=MARK_SENT_BACKOFF
+        )
 
     async def _failed(
         self, message: AbstractIncomingMessage, envelope: Envelope, failure: SendFailed
@@ -413,16 +409,12 @@ class Delivery:
             envelope: Envelope | None = Envelope.model_validate_json(message.body)
         except ValidationError:
             envelope = None
-        delay = 0.1
-        while True:
-            try:
-                async with self.pool.acquire(timeout=5) as conn:
-                    await self._add_dead_letter(conn, message, envelope, reason)
-                break
-            except DB_UNAVAILABLE_ERRORS as exc:
-                log.warning("notifier.db_unavailable", error=repr(exc), retry_in=delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 10.0)
+
+        async def record() -> None:
+            async with self.pool.acquire(timeout=5) as conn:
+                await self._add_dead_letter(conn, message, envelope, reason)
+
+        await retrying(record, retry_on=DB_UNAVAILABLE_ERRORS, what="notifier.db_unavailable")
         await message.ack()
 
     # --- replay (admin) ------------------------------------------------------------------------

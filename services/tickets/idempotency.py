@@ -103,7 +103,7 @@ def replay_headers(replayed: bool) -> dict[str, str]:
 
 
 async def purge(app: web.Application) -> None:
-    """Delete the keys older than KEEP_SECONDS (a `lifecycle.periodic` chore)."""
+    """Delete the keys older than KEEP_SECONDS (a `resources.periodic` chore)."""
     async with acquire(app[POOL]) as conn:
         purged = await store.purge_idempotency_keys(conn, KEEP_SECONDS)
     if purged:

@@ -90,8 +90,9 @@ class TicketPage(ResponseModel):
 
 
 class TicketQuery(RequestModel):
-    """`status` is a comma list; `client_number` and `q` are for operators; `sort=waiting` is the
-    operator queue (longest wait first) instead of newest activity first."""
+    """`status` is a comma list; `client_number` is for operators; `q` searches the messages (a
+    client searches their own tickets only); `sort=waiting` is the operator queue (longest wait
+    first) instead of newest activity first."""
 
     status: Annotated[str, Field(pattern=rf"^({_STATUS})(,({_STATUS}))*$")] | None = None
     # Leading zeros dropped, as auth does for the username, so `0100001` finds client 100001.
