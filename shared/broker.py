@@ -20,6 +20,7 @@ from aio_pika.abc import (
     AbstractConnection,
     AbstractExchange,
     AbstractIncomingMessage,
+    AbstractQueue,
 )
 
 from shared.events import EXCHANGE
@@ -35,6 +36,9 @@ DELIVERY_LIMIT = 10
 
 @dataclass(frozen=True)
 class QueueSpec:
+    """A consumer's durable queue, declared by the service that consumes it (with the queue its
+    dead letters go to), bound to the events exchange by the routing keys it wants."""
+
     name: str
     routing_keys: tuple[str, ...]
 
@@ -42,68 +46,53 @@ class QueueSpec:
     def dead_letter_queue(self) -> str:
         return f"{self.name}.dead"
 
-
-# Every consumer queue of the suite, declared by every service at start, so that an event stored
-# by a producer has a queue waiting for it even before its consumer has ever started.
-QUEUES: tuple[QueueSpec, ...] = (
-    QueueSpec("tickets.auth-client", ("auth.client.created", "auth.client.updated")),
-    QueueSpec(
-        "notifier.events",
-        (
-            "auth.client.created",
-            "auth.client.updated",
-            "auth.password_recovery.requested",
-            "tickets.ticket.created",
-            "tickets.ticket.replied",
-        ),
-    ),
-)
-
-
-def queue_arguments(spec: QueueSpec) -> dict[str, object]:
-    return {
-        "x-queue-type": "quorum",
-        "x-delivery-limit": DELIVERY_LIMIT,
-        "x-dead-letter-exchange": DEAD_LETTER_EXCHANGE,
-        "x-dead-letter-routing-key": spec.name,
-        # at-least-once dead-lettering needs reject-publish overflow (RabbitMQ 3.10+).
-        "x-dead-letter-strategy": "at-least-once",
-        "x-overflow": "reject-publish",
-    }
+    @property
+    def arguments(self) -> dict[str, object]:
+        return {
+            "x-queue-type": "quorum",
+            "x-delivery-limit": DELIVERY_LIMIT,
+            "x-dead-letter-exchange": DEAD_LETTER_EXCHANGE,
+            "x-dead-letter-routing-key": self.name,
+            # at-least-once dead-lettering needs reject-publish overflow (RabbitMQ 3.10+).
+            "x-dead-letter-strategy": "at-least-once",
+            "x-overflow": "reject-publish",
+        }
 
 
 async def declare_topology(channel: AbstractChannel) -> AbstractExchange:
-    """Idempotent declarations of exchanges and queues; returns the events exchange."""
+    """Idempotent declarations of the exchanges every service shares; returns the events
+    exchange. Events that no queue is bound for (those nobody consumes, such as
+    notifier.email.rejected) are kept in a bounded queue for audit."""
     unrouted = await channel.declare_exchange(
         UNROUTED_EXCHANGE, aio_pika.ExchangeType.FANOUT, durable=True
     )
-    # Events nobody consumes (e.g. notifier.email.rejected) are kept here for audit, bounded.
     unrouted_queue = await channel.declare_queue(
         UNROUTED_QUEUE,
         durable=True,
         arguments={"x-queue-type": "quorum", "x-max-length": 100_000},
     )
     await unrouted_queue.bind(unrouted)
-    exchange = await channel.declare_exchange(
+    await channel.declare_exchange(DEAD_LETTER_EXCHANGE, aio_pika.ExchangeType.DIRECT, durable=True)
+    return await channel.declare_exchange(
         EXCHANGE,
         aio_pika.ExchangeType.TOPIC,
         durable=True,
         arguments={"alternate-exchange": UNROUTED_EXCHANGE},
     )
-    dead = await channel.declare_exchange(
-        DEAD_LETTER_EXCHANGE, aio_pika.ExchangeType.DIRECT, durable=True
+
+
+async def declare_queue(channel: AbstractChannel, spec: QueueSpec) -> AbstractQueue:
+    """A consumer's queue and its dead-letter queue, bound (idempotent; after declare_topology)."""
+    exchange = await channel.get_exchange(EXCHANGE, ensure=False)
+    dead = await channel.get_exchange(DEAD_LETTER_EXCHANGE, ensure=False)
+    queue = await channel.declare_queue(spec.name, durable=True, arguments=spec.arguments)
+    for key in spec.routing_keys:
+        await queue.bind(exchange, key)
+    dlq = await channel.declare_queue(
+        spec.dead_letter_queue, durable=True, arguments={"x-queue-type": "quorum"}
     )
-    for spec in QUEUES:
-        queue = await channel.declare_queue(
-            spec.name, durable=True, arguments=queue_arguments(spec)
-        )
-        for key in spec.routing_keys:
-            await queue.bind(exchange, key)
-        dlq = await channel.declare_queue(
-            spec.dead_letter_queue, durable=True, arguments={"x-queue-type": "quorum"}
-        )
-        await dlq.bind(dead, spec.name)
-    return exchange
+    await dlq.bind(dead, spec.name)
+    return queue
 
 
 class BrokerUnavailable(Exception):
@@ -136,6 +125,7 @@ class Broker:
         self._reconnect_interval = reconnect_interval
         self._publish_timeout = publish_timeout
         self._consumers: list[_Consumer] = []
+        self._queues: list[QueueSpec] = []
         self._extra_topology: list[Callable[[AbstractChannel], Awaitable[None]]] = []
         self._channel: AbstractChannel | None = None
         self._ready_listeners: list[Callable[[], None]] = []
@@ -148,8 +138,13 @@ class Broker:
 
     def add_topology(self, declare: Callable[[AbstractChannel], Awaitable[None]]) -> None:
         """Extra declarations of this service (e.g. delay queues), made after the common
-        topology on every connection."""
+        topology and its queues on every connection."""
         self._extra_topology.append(declare)
+
+    def add_queue(self, spec: QueueSpec) -> None:
+        """A queue this service consumes, declared on every connection (register before
+        `start`)."""
+        self._queues.append(spec)
 
     def add_consumer(self, queue: str, handler: MessageHandler, *, prefetch: int = 32) -> None:
         """Register before `start`; the consumer is re-attached after every reconnection."""
@@ -269,6 +264,8 @@ class Broker:
         channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
         channel.close_callbacks.add(on_close)
         self._exchange = await declare_topology(channel)
+        for spec in self._queues:
+            await declare_queue(channel, spec)
         for declare in self._extra_topology:
             await declare(channel)
         self._channel = channel

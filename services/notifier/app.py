@@ -9,6 +9,7 @@ from services.notifier.api import DELIVERY, ROUTES
 from services.notifier.composer import Composer
 from services.notifier.delivery import (
     DEAD_QUEUE,
+    EVENTS,
     EVENTS_QUEUE,
     Delivery,
     Metrics,
@@ -44,6 +45,7 @@ def create_app(settings: NotifierSettings) -> web.Application:
         )
         app[DELIVERY] = delivery
         broker.add_topology(delay_topology(settings.retry_delays))
+        broker.add_queue(EVENTS)
         broker.add_consumer(EVENTS_QUEUE, delivery.on_event, prefetch=settings.consumer_prefetch)
         broker.add_consumer(DEAD_QUEUE, delivery.on_dead, prefetch=8)
         yield

@@ -40,19 +40,32 @@ from services.notifier.mailer import Mailer, SendFailed
 from services.notifier.mime import ascii_address
 from services.notifier.settings import NotifierSettings
 from shared import events
-from shared.broker import Broker, BrokerUnavailable
+from shared.broker import Broker, BrokerUnavailable, QueueSpec
 from shared.consumer import FAILED_PAUSE, PoisonMessage, record_once
 from shared.db import DB_UNAVAILABLE_ERRORS
 from shared.errors import Conflict, NotFound, ServiceUnavailable
-from shared.events import EXCHANGE, Envelope
+from shared.events import Envelope
 from shared.http import validation_errors
 from shared.logging import bind_correlation_id, current_correlation_id
 from shared.retry import Backoff, retrying
 
 log = structlog.get_logger(__name__)
 
-EVENTS_QUEUE = "notifier.events"
-DEAD_QUEUE = "notifier.events.dead"
+# Every event that may ask for an email, or changes what the notifier knows of a client, and
+# the notifier's own command to answer an inbound message.
+EVENTS = QueueSpec(
+    "notifier.events",
+    (
+        events.ClientCreated.routing_key,
+        events.ClientUpdated.routing_key,
+        events.PasswordRecoveryRequested.routing_key,
+        events.TicketCreated.routing_key,
+        events.TicketReplied.routing_key,
+        AutoReplyRequested.routing_key,
+    ),
+)
+EVENTS_QUEUE = EVENTS.name
+DEAD_QUEUE = EVENTS.dead_letter_queue
 PROJECTION_CONSUMER = "notifier.clients"
 RETRY_HEADER = "x-notifier-retry"
 CHANNELS = ("panel", "api")
@@ -68,7 +81,7 @@ def delay_queue_name(seconds: float) -> str:
 
 
 def delay_topology(delays: list[float]):
-    """The delay queues and the binding of the notifier's own command (broker.add_topology)."""
+    """The delay queues of the retries (broker.add_topology)."""
 
     async def declare(channel: AbstractChannel) -> None:
         for seconds in sorted(set(delays)):
@@ -84,9 +97,6 @@ def delay_topology(delays: list[float]):
                     "x-overflow": "reject-publish",
                 },
             )
-        exchange = await channel.get_exchange(EXCHANGE, ensure=False)
-        queue = await channel.get_queue(EVENTS_QUEUE, ensure=False)
-        await queue.bind(exchange, AutoReplyRequested.routing_key)
 
     return declare
 

@@ -7,7 +7,7 @@ import structlog
 from aiohttp import web
 
 from services.tickets.api import ROUTES
-from services.tickets.consumers import CONSUMER, on_client_event
+from services.tickets.consumers import CONSUMER, QUEUE, on_client_event
 from services.tickets.idempotency import PURGE_INTERVAL, purge
 from services.tickets.settings import TicketsSettings
 from shared import resources
@@ -16,7 +16,6 @@ from shared.http import create_base_app
 from shared.openapi import add_routes
 
 MIGRATIONS = Path(__file__).with_name("migrations")
-CLIENT_QUEUE = "tickets.auth-client"
 log = structlog.get_logger(__name__)
 
 
@@ -25,9 +24,8 @@ def create_app(settings: TicketsSettings) -> web.Application:
 
     async def consumers(app: web.Application) -> AsyncIterator[None]:
         handler = idempotent_consumer(CONSUMER, app[resources.POOL], on_client_event)
-        app[resources.BROKER].add_consumer(
-            CLIENT_QUEUE, handler, prefetch=settings.consumer_prefetch
-        )
+        app[resources.BROKER].add_queue(QUEUE)
+        app[resources.BROKER].add_consumer(QUEUE.name, handler, prefetch=settings.consumer_prefetch)
         yield
 
     app.cleanup_ctx.extend(

@@ -5,11 +5,17 @@ import structlog
 
 from services.tickets import store
 from shared import events
+from shared.broker import QueueSpec
 from shared.consumer import PoisonMessage
 
 log = structlog.get_logger(__name__)
 
 CONSUMER = "tickets.client-services"
+# The clients' services, as auth announces them.
+QUEUE = QueueSpec(
+    "tickets.auth-client",
+    (events.ClientCreated.routing_key, events.ClientUpdated.routing_key),
+)
 
 
 async def on_client_event(conn: asyncpg.Connection, envelope: events.Envelope) -> None:

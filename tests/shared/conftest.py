@@ -9,8 +9,10 @@ import pytest
 import structlog
 from aiohttp.test_utils import TestClient
 
+from services.notifier.delivery import EVENTS as NOTIFIER_QUEUE
+from services.tickets.consumers import QUEUE as TICKETS_QUEUE
 from shared import db
-from shared.broker import Broker, MessageHandler, declare_topology
+from shared.broker import Broker, MessageHandler, declare_queue, declare_topology
 from shared.logging import correlation_id
 from tests.auth.conftest import admin, api, auth, auth_db, make_auth  # noqa: F401
 from tests.support.infra import DatabaseFactory
@@ -30,12 +32,19 @@ async def pool(shared_db: str) -> AsyncIterator[asyncpg.Pool]:
     await pool.close()
 
 
+# The consumer queues of the services, as tickets and the notifier declare them.
+OWNED_QUEUES = (TICKETS_QUEUE, NOTIFIER_QUEUE)
+
+
 @pytest.fixture
 async def channel(amqp_url: str) -> AsyncIterator[aio_pika.abc.AbstractChannel]:
-    """A channel straight to RabbitMQ (no proxy), with the suite's topology declared."""
+    """A channel straight to RabbitMQ (no proxy), with the exchanges and the services' consumer
+    queues declared."""
     connection = await aio_pika.connect(amqp_url)
     channel = await connection.channel()
     await declare_topology(channel)
+    for spec in OWNED_QUEUES:
+        await declare_queue(channel, spec)
     yield channel
     await connection.close()
 

@@ -14,9 +14,10 @@ import aio_pika
 import asyncpg
 import pytest
 
-from shared.broker import DEAD_LETTER_EXCHANGE, DELIVERY_LIMIT, QUEUES, Broker, BrokerUnavailable
+from shared.broker import DEAD_LETTER_EXCHANGE, DELIVERY_LIMIT, Broker, BrokerUnavailable
 from shared.consumer import PoisonMessage, idempotent_consumer
 from shared.events import ClientCreated, Envelope, TicketCreated
+from tests.shared.conftest import OWNED_QUEUES
 from tests.support.waiting import wait_for
 
 QUEUE = "tickets.auth-client"
@@ -50,8 +51,10 @@ def envelope(number: str = "1001") -> Envelope:
 async def start_broker() -> AsyncIterator[Callable[..., Awaitable[Broker]]]:
     brokers: list[Broker] = []
 
-    async def start(url: str, consumers=(), *, wait: bool = True) -> Broker:
+    async def start(url: str, consumers=(), *, wait: bool = True, queues=()) -> Broker:
         broker = Broker(url, service="broker-test", reconnect_interval=0.3)
+        for spec in queues:
+            broker.add_queue(spec)
         for queue, handler, prefetch in consumers:
             broker.add_consumer(queue, handler, prefetch=prefetch)
         await broker.start()
@@ -137,7 +140,7 @@ async def record_effect(conn: asyncpg.Connection, env: Envelope) -> None:
 async def test_the_broker_declares_quorum_queues_with_a_dead_letter_queue_each(
     amqp_url, start_broker
 ):
-    await start_broker(amqp_url)
+    await start_broker(amqp_url, queues=OWNED_QUEUES)
 
     queues = {
         q["name"]: q
@@ -145,7 +148,7 @@ async def test_the_broker_declares_quorum_queues_with_a_dead_letter_queue_each(
             "list_queues", "-p", vhost_of(amqp_url), "name", "type", "arguments"
         )
     }
-    for spec in QUEUES:
+    for spec in OWNED_QUEUES:
         queue = queues[spec.name]
         assert queue["type"] == "quorum"
         args = queue["arguments"]
@@ -163,7 +166,7 @@ async def test_the_broker_declares_quorum_queues_with_a_dead_letter_queue_each(
         for b in bindings
         if b["source_name"] == DEAD_LETTER_EXCHANGE
     }
-    assert {(s.dead_letter_queue, s.name) for s in QUEUES} <= dead
+    assert {(s.dead_letter_queue, s.name) for s in OWNED_QUEUES} <= dead
 
 
 async def test_publish_without_a_connection_raises_broker_unavailable(

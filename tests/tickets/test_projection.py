@@ -7,8 +7,7 @@ from datetime import UTC, datetime, timedelta
 import aio_pika
 import pytest
 
-from services.tickets.app import CLIENT_QUEUE
-from services.tickets.consumers import CONSUMER, on_client_event
+from services.tickets.consumers import CONSUMER, QUEUE, on_client_event
 from shared import events
 from shared.consumer import idempotent_consumer
 from shared.resources import POOL
@@ -33,7 +32,7 @@ async def publish(amqp_url):
         message_id = None if isinstance(envelope, bytes) else str(envelope.id)
         await channel.default_exchange.publish(
             aio_pika.Message(body, message_id=message_id, content_type="application/json"),
-            routing_key=CLIENT_QUEUE,
+            routing_key=QUEUE.name,
         )
 
     yield send
