@@ -291,13 +291,8 @@ async def create_client(
         ]
         set_password_token = None
         if password_hash is None:
-            set_password_token = new_secret_token()
-            await store.insert_password_token(
-                conn,
-                token_hash=token_hash(set_password_token),
-                client_number=number,
-                purpose="welcome",
-                ttl=deps.settings.welcome_token_ttl,
+            set_password_token = await _password_link(
+                conn, number, "welcome", deps.settings.welcome_token_ttl
             )
         work.add_event(
             events.ClientCreated(
@@ -360,14 +355,7 @@ async def request_recovery(pool: asyncpg.Pool, deps: Deps, email: str) -> None:
             sent = await store.recent_reset_links(conn, number, 3600)
             if sent >= deps.settings.recovery_max_per_hour:
                 continue
-            token = new_secret_token()
-            await store.insert_password_token(
-                conn,
-                token_hash=token_hash(token),
-                client_number=number,
-                purpose="reset",
-                ttl=deps.settings.reset_token_ttl,
-            )
+            token = await _password_link(conn, number, "reset", deps.settings.reset_token_ttl)
             work.add_event(
                 events.PasswordRecoveryRequested(
                     client_number=str(number),
@@ -377,6 +365,15 @@ async def request_recovery(pool: asyncpg.Pool, deps: Deps, email: str) -> None:
                 ),
                 aggregate=f"client:{number}",
             )
+
+
+async def _password_link(conn: asyncpg.Connection, number: int, purpose: str, ttl: int) -> str:
+    """A new one-time token to set the client's password, stored hashed; the token itself."""
+    token = new_secret_token()
+    await store.insert_password_token(
+        conn, token_hash=token_hash(token), client_number=number, purpose=purpose, ttl=ttl
+    )
+    return token
 
 
 async def reset_password(pool: asyncpg.Pool, deps: Deps, token: str, password: str) -> None:
