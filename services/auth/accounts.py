@@ -109,31 +109,33 @@ async def login(pool: asyncpg.Pool, deps: Deps, username: str, password: str) ->
     """401 alike for an unknown user and a wrong password; 429 once throttled, even when right."""
     username = normalize_username(username)
     s = deps.settings
-    outcome: models.TokenPair | ProblemError
     async with unit_of_work(pool) as work:
-        conn = work.conn
-        await store.lock_username(conn, username)
-        until = await store.throttled_until(conn, username, s.login_window, s.login_max_failures)
+        await store.lock_username(work.conn, username)
+        until = await store.throttled_until(
+            work.conn, username, s.login_window, s.login_max_failures
+        )
         if until is not None:
             raise TooManyRequests(
                 "Too many failed logins; try again later.", retry_after=_seconds_until(until)
             )
-        account = await find_account(conn, username)
-        if await deps.hasher.verify(account.password_hash if account else None, password):
-            assert account is not None and account.password_hash is not None
-            await store.clear_failures(conn, username)
-            if deps.hasher.needs_rehash(account.password_hash):
-                # Argon2's settings were raised since this hash was made: the password is at
-                # hand only now, so the account moves to the new settings at its next login.
-                await _set_password(conn, account.sub, await deps.hasher.hash(password))
-            outcome = await _issue_pair(conn, deps, account)
-        else:
-            # Recorded, and committed, before the 401 leaves.
-            await store.record_failure(conn, username, s.login_window)
-            outcome = Unauthorized("Wrong username or password.")
-    if isinstance(outcome, ProblemError):
-        raise outcome
-    return outcome
+        # Counted as a failure before the password is checked, so that guesses sent at once
+        # cannot pass the throttle while their hashes are computed; a success clears it.
+        await store.record_failure(work.conn, username, s.login_window)
+        account = await find_account(work.conn, username)
+    # No connection or lock is held while Argon2 works (and perhaps waits for its turn).
+    if not await deps.hasher.verify(account.password_hash if account else None, password):
+        raise Unauthorized("Wrong username or password.")
+    assert account is not None and account.password_hash is not None
+    new_hash = None
+    if deps.hasher.needs_rehash(account.password_hash):
+        # Argon2's settings were raised since this hash was made: the password is at hand only
+        # now, so the account moves to the new settings at its next login.
+        new_hash = await deps.hasher.hash(password)
+    async with unit_of_work(pool) as work:
+        await store.clear_failures(work.conn, username)
+        if new_hash is not None:
+            await _set_password(work.conn, account.sub, new_hash)
+        return await _issue_pair(work.conn, deps, account)
 
 
 async def refresh(pool: asyncpg.Pool, deps: Deps, refresh_token: str) -> models.TokenPair:

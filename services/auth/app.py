@@ -8,7 +8,7 @@ from aiohttp import web
 from services.auth.accounts import Deps
 from services.auth.api import DEPS, ROUTES
 from services.auth.keys import KeyStore
-from services.auth.passwords import Hasher
+from services.auth.passwords import Hasher, default_concurrency
 from services.auth.settings import AuthSettings
 from shared import resources
 from shared.auth import TOKEN_VERIFIER
@@ -23,6 +23,8 @@ def make_hasher(settings: AuthSettings) -> Hasher:
         time_cost=settings.argon2_time_cost,
         memory_cost=settings.argon2_memory_cost,
         parallelism=settings.argon2_parallelism,
+        concurrency=settings.argon2_concurrency or default_concurrency(settings.argon2_memory_cost),
+        wait=settings.argon2_wait,
     )
 
 

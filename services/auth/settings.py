@@ -26,6 +26,11 @@ class AuthSettings(ServiceSettings):
     argon2_time_cost: int = 3
     argon2_memory_cost: int = 65_536  # KiB
     argon2_parallelism: int = 4
+    # How many hashes may be computed at once (each takes argon2_memory_cost); unset: as many as
+    # the container's memory limit holds, at most one per CPU (passwords.default_concurrency).
+    argon2_concurrency: int | None = None
+    # How long a login may wait for its turn before it is answered 503 with Retry-After.
+    argon2_wait: float = 2.0
 
     # A PEM-encoded EC P-256 private key to sign with; when unset, auth generates one and keeps it
     # in its database (and `rotate-key` replaces it).

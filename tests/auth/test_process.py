@@ -3,10 +3,12 @@ instances migrating one empty database at once (SPEC §2)."""
 
 import asyncio
 import json
+from pathlib import Path
 
+import aiohttp
 import asyncpg
 
-from tests.support.processes import Service, auth_env
+from tests.support.processes import Service, auth_env, create_operator
 from tests.support.waiting import wait_for
 
 
@@ -91,3 +93,58 @@ async def test_two_instances_on_one_empty_database_both_come_up(databases, amqp_
         ("shared", 2, 1),
         ("shared", 3, 1),
     ]
+
+
+def rss_bytes(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError("no VmRSS")
+
+
+async def test_a_burst_of_logins_stays_within_memory_and_is_answered(databases, amqp_url, tmp_path):
+    """Production's Argon2 memory cost (64 MiB a hash) and two hashes at a time, as a 256 MiB
+    container would get: ten logins at once never take the process past the limit, and each is
+    answered, 200 or 503 with Retry-After, none left waiting."""
+    password = "a long operator passphrase for the burst"
+    env = auth_env(await databases.empty("auth"), amqp_url) | {
+        "AUTH_ARGON2_MEMORY_COST": "65536",
+        "AUTH_ARGON2_CONCURRENCY": "2",
+        "AUTH_ARGON2_WAIT": "0.3",
+        "AUTH_LOGIN_MAX_FAILURES": "1000",  # each login of the burst counts until it succeeds
+    }
+    code, _, err = await create_operator(env, "burst@example.com", password)
+    assert code == 0, err
+    auth = await Service("auth", env, tmp_path).start()
+    try:
+        await auth.wait_ready()
+        assert auth.proc is not None
+        pid = auth.proc.pid
+        peak = rss_bytes(pid)
+        sampling = True
+
+        async def sample() -> None:
+            nonlocal peak
+            while sampling:
+                peak = max(peak, rss_bytes(pid))
+                await asyncio.sleep(0.005)
+
+        sampler = asyncio.create_task(sample())
+        body = {"username": "burst@example.com", "password": password}
+
+        async def login(session: aiohttp.ClientSession) -> tuple[int, str | None]:
+            async with session.post(f"{auth.url}/v1/token", json=body) as response:
+                return response.status, response.headers.get("Retry-After")
+
+        async with aiohttp.ClientSession() as session:
+            answers = await asyncio.wait_for(
+                asyncio.gather(*(login(session) for _ in range(10))), timeout=60
+            )
+        sampling = False
+        await sampler
+    finally:
+        await auth.stop()
+    statuses = [status for status, _ in answers]
+    assert set(statuses) <= {200, 503} and 200 in statuses, statuses
+    assert all(retry_after for status, retry_after in answers if status == 503), answers
+    assert peak < 256 * 1024 * 1024, f"peak RSS {peak / 2**20:.0f} MiB"
