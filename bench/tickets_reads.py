@@ -232,7 +232,7 @@ async def main() -> None:
                 assert r.status == 201, await r.text()
                 bench_client = await r.json()
             pool = await db.create_pool(dsn(TICKETS_DB))
-            await db.migrate(pool, "tickets", MIGRATIONS)
+            await db.migrate(dsn(TICKETS_DB), "tickets", MIGRATIONS)
             print(f"filling {args.tickets:,} tickets with COPY...", flush=True)
             started = time.perf_counter()
             async with pool.acquire() as conn:

@@ -25,7 +25,7 @@ CLIENT_PASSWORD = "demo client passphrase"
 async def ensure_demo(settings: AuthSettings) -> str:
     pool = await db.create_pool(settings.database_url)
     try:
-        await db.migrate(pool, "auth", MIGRATIONS)
+        await db.migrate(settings.database_url, "auth", MIGRATIONS)
         keys = KeyStore(pool, access_token_ttl=settings.access_token_ttl, reload_interval=60)
         deps = Deps(settings=settings, hasher=make_hasher(settings), keys=keys)
         for (email, name, password), role in ((ADMIN, "admin"), (OPERATOR, "operator")):

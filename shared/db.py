@@ -131,10 +131,21 @@ async def apply_migrations(
     return applied
 
 
-async def migrate(pool: asyncpg.Pool, service: str, directory: Path) -> list[str]:
-    """Migrations of the shared tables (outbox, processed events), then the service's own."""
-    async with pool.acquire() as conn:
+async def migrate(dsn: str, service: str, directory: Path) -> list[str]:
+    """Migrations of the shared tables (outbox, processed events), then the service's own, on a
+    connection of their own: the pool's statement time limit is for requests, and a migration
+    (or the wait for another instance's) may rightly take longer."""
+    conn = await retrying(
+        lambda: asyncpg.connect(dsn, timeout=10),
+        retry_on=DB_UNAVAILABLE_ERRORS,
+        what="db.connect",
+        backoff=Backoff(first=0.2, ceiling=2.0),
+        attempts=30,
+    )
+    try:
         return await apply_migrations(conn, [("shared", SHARED_MIGRATIONS), (service, directory)])
+    finally:
+        await conn.close()
 
 
 async def ping(pool: asyncpg.Pool, timeout: float = 1.0) -> bool:

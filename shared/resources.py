@@ -53,13 +53,13 @@ async def close_pool(pool: asyncpg.Pool) -> None:
 
 def database(settings: ServiceSettings, service: str, migrations: Path) -> CleanupContext:
     async def context(app: web.Application) -> AsyncIterator[None]:
+        await db.migrate(settings.database_url, service, migrations)
         pool = await db.create_pool(
             settings.database_url,
             min_size=settings.db_pool_min,
             max_size=settings.db_pool_max,
             command_timeout=settings.db_command_timeout,
         )
-        await db.migrate(pool, service, migrations)
         app[POOL] = pool
 
         async def database_reachable() -> bool:

@@ -21,7 +21,7 @@ async def _create_operator(settings: AuthSettings, args: argparse.Namespace) -> 
     password = sys.stdin.readline().rstrip("\r\n")
     pool = await db.create_pool(settings.database_url, connect_attempts=3)
     try:
-        await db.migrate(pool, "auth", MIGRATIONS)
+        await db.migrate(settings.database_url, "auth", MIGRATIONS)
         key_store = KeyStore(pool, access_token_ttl=settings.access_token_ttl, reload_interval=60)
         deps = Deps(settings=settings, hasher=make_hasher(settings), keys=key_store)
         operator = await create_operator_command(
@@ -44,7 +44,7 @@ async def _create_operator(settings: AuthSettings, args: argparse.Namespace) -> 
 async def _rotate_key(settings: AuthSettings) -> int:
     pool = await db.create_pool(settings.database_url, connect_attempts=3)
     try:
-        await db.migrate(pool, "auth", MIGRATIONS)
+        await db.migrate(settings.database_url, "auth", MIGRATIONS)
         async with pool.acquire() as conn:
             key = await keys.rotate(conn)
     finally:

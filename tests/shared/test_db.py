@@ -8,9 +8,13 @@ from pathlib import Path
 
 import asyncpg
 import pytest
+from aiohttp import web
 
 from shared import db
 from shared.errors import ServiceUnavailable
+from shared.http import READINESS_CHECKS
+from shared.resources import POOL, database
+from shared.settings import ServiceSettings
 from shared.unit_of_work import unit_of_work
 from tests.support.infra import DatabaseFactory
 from tests.support.processes import free_port
@@ -227,3 +231,26 @@ async def test_ping_tells_whether_the_database_answers(pool):
     assert await db.ping(pool) is True
     await pool.close()
     assert await db.ping(pool) is False
+
+
+async def test_a_migration_longer_than_the_pools_statement_limit_is_not_cut_off(empty_db, tmp_path):
+    """A service starts with a statement limit for its requests (db_command_timeout); its
+    migrations, and its wait for another instance's, run on a connection without it."""
+    directory = write_migrations(
+        tmp_path / "slow",
+        {"0001_slow.sql": "SELECT pg_sleep(1.5); CREATE TABLE slow (id int);"},
+    )
+    settings = ServiceSettings(database_url=empty_db, db_command_timeout=0.5)
+    app = web.Application()
+    app[READINESS_CHECKS] = []
+    context = database(settings, "slow", directory)(app)
+    await anext(context)
+    try:
+        pool = app[POOL]
+        assert await pool.fetchval("SELECT count(*) FROM slow") == 0
+        # The requests' limit still holds.
+        with pytest.raises(TimeoutError):
+            await pool.fetchval("SELECT pg_sleep(1)")
+    finally:
+        with pytest.raises(StopAsyncIteration):
+            await anext(context)
