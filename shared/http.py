@@ -31,6 +31,8 @@ PROBLEM_TYPE_BASE = "https://helpdesk.example/problems/"
 MAX_BODY_BYTES = 1024 * 1024
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
+PROBE_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+
 ReadinessCheck = Callable[[], Awaitable[bool]]
 
 READINESS_CHECKS = web.AppKey("readiness_checks", list[ReadinessCheck])
@@ -188,7 +190,9 @@ async def request_middleware(request: web.Request, handler: Callable) -> web.Str
         if metrics is not None:
             metrics.requests.labels(route, request.method, str(status)).inc()
             metrics.latency.labels(route, request.method).observe(elapsed)
-        log.info(
+        # Probes come every few seconds from every orchestrator: logged only at debug level.
+        write = log.debug if request.path in PROBE_PATHS else log.info
+        write(
             "http.request",
             method=request.method,
             path=request.path,

@@ -9,6 +9,7 @@ import logging
 import sys
 import uuid
 from contextvars import ContextVar
+from typing import TextIO
 
 import structlog
 
@@ -31,14 +32,23 @@ def bind_correlation_id(value: str | None) -> str:
     return value
 
 
-def configure_logging(service: str, fmt: str | None = None, level: int = logging.INFO) -> None:
-    """JSON lines in production, readable lines on a terminal; `fmt` is `json` or `console`."""
+def configure_logging(
+    service: str,
+    fmt: str | None = None,
+    level: int = logging.INFO,
+    *,
+    stream: TextIO | None = None,
+) -> None:
+    """JSON lines in production, readable lines on a terminal; `fmt` is `json` or `console`.
+    A service logs to standard output, where container runtimes collect it (`stream` defaults to
+    the current sys.stdout); a command-line tool passes sys.stderr, keeping its output apart."""
+    out = stream or sys.stdout
     if fmt is None:
-        fmt = "console" if sys.stderr.isatty() else "json"
+        fmt = "console" if out.isatty() else "json"
     renderer = (
         structlog.processors.JSONRenderer()
         if fmt == "json"
-        else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
+        else structlog.dev.ConsoleRenderer(colors=out.isatty())
     )
     structlog.configure(
         processors=[
@@ -49,13 +59,13 @@ def configure_logging(service: str, fmt: str | None = None, level: int = logging
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(level),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=structlog.PrintLoggerFactory(file=out),
         cache_logger_on_first_use=False,
     )
     structlog.contextvars.clear_contextvars()
     structlog.contextvars.bind_contextvars(service=service)
-    # Library loggers (aiohttp, aio-pika) go to stderr too, but quietly.
-    logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(name)s %(message)s")
+    # Library loggers (aiohttp, aio-pika) go to the same stream, but quietly.
+    logging.basicConfig(level=logging.WARNING, stream=out, format="%(name)s %(message)s")
 
 
 def get_logger(name: str | None = None) -> structlog.stdlib.BoundLogger:

@@ -71,10 +71,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     settings = AuthSettings()
     if args.command == "create-operator":
-        configure_logging("auth", settings.log_format)
+        configure_logging("auth", settings.log_format, stream=sys.stderr)
         return asyncio.run(_create_operator(settings, args))
     if args.command == "rotate-key":
-        configure_logging("auth", settings.log_format)
+        configure_logging("auth", settings.log_format, stream=sys.stderr)
         return asyncio.run(_rotate_key(settings))
     serve("auth", settings, create_app)
     return 0

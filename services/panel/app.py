@@ -19,7 +19,7 @@ from services.panel.store import purge_expired, secret
 from shared import resources
 from shared.db import DB_UNAVAILABLE_ERRORS
 from shared.errors import ServiceUnavailable
-from shared.http import create_base_app
+from shared.http import PROBE_PATHS, create_base_app
 
 HERE = Path(__file__).parent
 MIGRATIONS = HERE / "migrations"
@@ -66,7 +66,7 @@ async def error_pages(
 ) -> web.StreamResponse:
     """Failures as clear HTML pages in the user's language (inside the shared middlewares, which
     would answer problem+json)."""
-    if request.path.startswith(("/healthz", "/readyz", "/metrics")):
+    if request.path in PROBE_PATHS:
         return await handler(request)
     try:
         return await handler(request)

@@ -16,6 +16,7 @@ import asyncpg
 from aiohttp import web
 
 from services.panel import store
+from shared.http import PROBE_PATHS
 
 COOKIE = "helpdesk_session"
 CSRF_FIELD = "csrf_token"
@@ -23,7 +24,7 @@ SESSION = web.RequestKey("panel_session", "Session")
 STALE = web.RequestKey("panel_stale_session", bool)
 _NEW_COOKIE = web.RequestKey("panel_new_cookie", str)
 # Pages without a session: operations routes and static files.
-_SESSIONLESS = ("/static/", "/healthz", "/readyz", "/metrics")
+_SESSIONLESS = ("/static/", *PROBE_PATHS)
 # The sliding expiry is written at most this often.
 _TOUCH_EVERY = timedelta(minutes=5)
 

@@ -93,7 +93,7 @@ async def test_the_consumer_binds_the_messages_correlation_id_while_handling(
 
 def test_json_log_lines_carry_the_service_and_correlation_id(monkeypatch):
     stream = io.StringIO()
-    monkeypatch.setattr("sys.stderr", stream)
+    monkeypatch.setattr("sys.stdout", stream)
     try:
         configure_logging("svc-x", "json")
         correlation = bind_correlation_id(None)
