@@ -2,23 +2,32 @@
 PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
+# What running needs (make run), then the tools of the tests, lint and benchmarks on top.
+RUN_STAMP := $(VENV)/.run-installed
+DEV_STAMP := $(VENV)/.dev-installed
 
 .PHONY: run test lint services browser screenshots bench faults clean
 
-$(STAMP): pyproject.toml
-	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) is required"; exit 1; }
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+# The virtual environment, with Debian's python3.11-venv installed first when it is missing; a
+# venv left without pip by an interrupted run is made again.
+$(BIN)/pip:
+	@deploy/ensure-venv.sh $(PYTHON) $(VENV)
+
+$(RUN_STAMP): pyproject.toml | $(BIN)/pip
 	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+$(DEV_STAMP): pyproject.toml $(RUN_STAMP)
 	$(BIN)/pip install --quiet -e '.[dev]'
-	touch $(STAMP)
+	touch $@
 
 # PostgreSQL and RabbitMQ on this machine: installed (when root) and started when stopped.
 services:
 	@deploy/ensure-services.sh
 
 # HELPDESK_DEMO=0 make run: no demo accounts.
-run: $(STAMP) services
+run: $(RUN_STAMP) services
 	deploy/create-databases.sh
 	$(BIN)/python -m deploy.demo
 	$(BIN)/honcho -f deploy/Procfile -d . start
@@ -29,26 +38,26 @@ run: $(STAMP) services
 browser:
 	@deploy/ensure-debian-packages.sh /usr/bin/chromium:chromium /usr/bin/docker-compose:docker-compose
 
-test: $(STAMP) services browser
+test: $(DEV_STAMP) services browser
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # Re-make the README's screenshots (docs/screenshots/) with the panel's browser tests.
-screenshots: $(STAMP) services browser
+screenshots: $(DEV_STAMP) services browser
 	UPDATE_SCREENSHOTS=1 $(BIN)/python -m pytest tests/panel/test_browser.py
 
 # Benchmarks (slow, not part of make test): figures beside their ceilings, JSON and plots in
 # bench/results/.
-bench: $(STAMP) services
+bench: $(DEV_STAMP) services
 	@deploy/ensure-debian-packages.sh /usr/bin/wrk:wrk
 	$(BIN)/pip install --quiet -e '.[dev,bench]'
 	$(BIN)/python -m bench
 
 # The fault suite (slow, not part of make test): services on private PostgreSQL and RabbitMQ
 # instances that it stops, restarts and kills, checking that nothing accepted is lost.
-faults: $(STAMP) services
+faults: $(DEV_STAMP) services
 	HELPDESK_FAULTS=1 $(BIN)/python -m pytest tests/faults $(PYTEST_ARGS)
 
-lint: $(STAMP)
+lint: $(DEV_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 

@@ -15,7 +15,7 @@ import aiohttp
 import asyncpg
 
 ROOT = Path(__file__).resolve().parent.parent
-PG = os.environ.get("BENCH_PG", "postgresql://postgres@127.0.0.1:5432")
+PG = os.environ.get("BENCH_PG", "postgresql://127.0.0.1:5432")
 AMQP = os.environ.get("HELPDESK_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
 
 

@@ -12,11 +12,13 @@ from shared import db
 
 PG_HOST = os.environ.get("TEST_PG_HOST", "127.0.0.1")
 PG_PORT = int(os.environ.get("TEST_PG_PORT", "5432"))
-PG_ADMIN_DSN = f"postgresql://postgres@{PG_HOST}:{PG_PORT}/postgres"
+# No user in the URLs: libpq's defaults (PGUSER, else the login name; ~/.pgpass), as the
+# services' default URLs have it and deploy/ensure-services.sh makes work.
+PG_ADMIN_DSN = f"postgresql://{PG_HOST}:{PG_PORT}/postgres"
 
 
 def dsn_of(name: str) -> str:
-    return f"postgresql://postgres@{PG_HOST}:{PG_PORT}/{name}"
+    return f"postgresql://{PG_HOST}:{PG_PORT}/{name}"
 
 
 async def create_database(name: str, template: str | None = None) -> str:
