@@ -41,13 +41,6 @@ def test_compose_file_is_valid_and_runs_the_whole_suite() -> None:
     assert services["notifier"]["environment"]["NOTIFIER_SMTP_HOST"] == "mailpit"
 
 
-def test_the_gateway_serves_the_panel_and_both_apis() -> None:
-    conf = (ROOT / "deploy" / "nginx.conf").read_text()
-    assert "location /api/auth/ {\n        proxy_pass http://auth/;" in conf
-    assert "location /api/tickets/ {\n        proxy_pass http://tickets/;" in conf
-    assert "location / {\n        proxy_pass http://panel;" in conf
-
-
 @pytest.mark.parametrize("name", SERVICES)
 def test_each_service_has_a_deployment_with_probes_and_a_service(name: str) -> None:
     documents = list(yaml.safe_load_all((ROOT / "deploy" / "k8s" / f"{name}.yaml").read_text()))
