@@ -6,7 +6,6 @@ import shutil
 import subprocess
 from pathlib import Path
 
-import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -39,29 +38,6 @@ def test_compose_file_is_valid_and_runs_the_whole_suite() -> None:
         assert "/readyz" in " ".join(service["healthcheck"]["test"])
         assert service["environment"]["HELPDESK_AMQP_URL"].startswith("amqp://")
     assert services["notifier"]["environment"]["NOTIFIER_SMTP_HOST"] == "mailpit"
-
-
-@pytest.mark.parametrize("name", SERVICES)
-def test_each_service_has_a_deployment_with_probes_and_a_service(name: str) -> None:
-    documents = list(yaml.safe_load_all((ROOT / "deploy" / "k8s" / f"{name}.yaml").read_text()))
-    deployment = next(d for d in documents if d["kind"] == "Deployment")
-    service = next(d for d in documents if d["kind"] == "Service")
-    assert deployment["spec"]["replicas"] >= 2
-    container = deployment["spec"]["template"]["spec"]["containers"][0]
-    assert container["command"] == ["python", "-m", f"services.{name}"]
-    assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
-    assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
-    sources = {next(iter(s)): s[next(iter(s))]["name"] for s in container["envFrom"]}
-    assert sources == {"configMapRef": "helpdesk-settings", "secretRef": "helpdesk-secrets"}
-    assert deployment["spec"]["template"]["spec"]["securityContext"]["runAsNonRoot"] is True
-    assert service["spec"]["selector"] == {"app": name}
-
-
-def test_kustomization_lists_every_manifest() -> None:
-    kustomization = yaml.safe_load((ROOT / "deploy" / "k8s" / "kustomization.yaml").read_text())
-    for resource in kustomization["resources"]:
-        assert (ROOT / "deploy" / "k8s" / resource).exists(), resource
-    assert {f"{name}.yaml" for name in SERVICES} <= set(kustomization["resources"])
 
 
 def test_make_run_starts_the_four_services_and_the_mail_sink() -> None:
