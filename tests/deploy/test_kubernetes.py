@@ -2,7 +2,8 @@
 renders them, validated against the Kubernetes API's JSON schemas (kubernetes-validate bundles
 them, so nothing is fetched) and, for the Gateway API, against the subset in gateway_api.py; then
 what an operator relies on: Pod Security "restricted", probes, draining, disruption budgets,
-spreading, autoscaling, the connection budget of PostgreSQL and secrets by need."""
+spreading, autoscaling, the connection budget of PostgreSQL, secrets by need and the network
+policies."""
 
 import re
 import subprocess
@@ -13,6 +14,7 @@ import pytest
 import yaml
 
 from tests.deploy import gateway_api, pod_security
+from tests.deploy.network_policy import can_connect, outside, pod
 from tests.deploy.support import (
     K8S,
     PORTS,
@@ -34,7 +36,7 @@ except ImportError:  # the failure says what to install; the other tests still r
 # The oldest Kubernetes minor still supported upstream when this was written, and the newest
 # that kubernetes-validate knows.
 KUBERNETES_VERSIONS = ("1.31", "latest")
-EXAMPLES = ("secret.example.yaml", "gateway.example.yaml")
+EXAMPLES = ("secret.example.yaml", "gateway.example.yaml", "database-access.example.yaml")
 # A small managed PostgreSQL: 100 connections, of which 3 are the superuser's and 17 are kept
 # for migrations, an operator's psql, backups and monitoring (configmap.yaml).
 POSTGRES_BUDGET = 100 - 3 - 17
@@ -108,7 +110,7 @@ def test_manifests_match_the_kubernetes_api_schemas(
                 f"{document['kind']} {document['metadata']['name']}: {where}: {exc.message}"
             )
         checked += 1
-    assert checked >= 15
+    assert checked >= 20
 
 
 def test_the_schema_validation_refuses_a_misspelled_field(rendered: list[dict[str, Any]]) -> None:
@@ -320,3 +322,76 @@ def test_the_public_routes_keep_operational_routes_inside(rendered: list[dict[st
     }
     redirect = find(rendered, "HTTPRoute", "helpdesk-http-redirect")["spec"]
     assert redirect["rules"][0]["filters"][0]["requestRedirect"]["scheme"] == "https"
+
+
+# Who may reach whom: pods of the helpdesk namespace, the Gateway's data plane, Prometheus,
+# another application's pod, and a mail server on the internet.
+HELPDESK = {
+    name: pod(
+        "helpdesk", f"10.244.0.{i + 10}", app=name, **{"app.kubernetes.io/part-of": "helpdesk"}
+    )
+    for i, name in enumerate(SERVICES)
+}
+GATEWAY = pod("gateway-infra", "10.244.1.5", app="envoy")
+PROMETHEUS = pod("monitoring", "10.244.2.5", app="prometheus")
+STRANGER = pod("shop", "10.244.3.5", app="shop")
+INTERNET = outside("203.0.113.25")
+
+
+@pytest.fixture(scope="module")
+def policies(rendered: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [d for d in rendered if d["kind"] == "NetworkPolicy"]
+
+
+@pytest.mark.parametrize(
+    ("source", "target", "port", "allowed"),
+    [
+        (GATEWAY, "panel", 8080, True),
+        (GATEWAY, "auth", 8081, True),
+        (GATEWAY, "tickets", 8082, True),
+        (GATEWAY, "notifier", 8083, False),
+        (STRANGER, "panel", 8080, False),
+        (STRANGER, "auth", 8081, False),
+        (INTERNET, "panel", 8080, False),
+        (INTERNET, "notifier", 2525, True),
+        (INTERNET, "notifier", 8083, False),
+        (HELPDESK["panel"], "auth", 8081, True),
+        (HELPDESK["panel"], "tickets", 8082, True),
+        (HELPDESK["tickets"], "auth", 8081, True),
+        (HELPDESK["notifier"], "auth", 8081, True),
+        (HELPDESK["tickets"], "panel", 8080, False),
+        (HELPDESK["auth"], "tickets", 8082, False),
+        (HELPDESK["notifier"], "tickets", 8082, False),
+        (PROMETHEUS, "tickets", 8082, True),
+        (PROMETHEUS, "notifier", 8083, True),
+    ],
+)
+def test_network_policies_let_in_only_who_needs_it(
+    policies: list[dict[str, Any]], source: Any, target: str, port: int, allowed: bool
+) -> None:
+    assert can_connect(policies, source, HELPDESK[target], port) is allowed
+
+
+@pytest.mark.parametrize(
+    ("name", "port", "allowed"),
+    [
+        ("auth", 5432, True),
+        ("tickets", 5432, True),
+        ("notifier", 5432, True),
+        ("panel", 5432, True),
+        ("auth", 5671, True),
+        ("notifier", 5672, True),
+        ("panel", 5671, False),
+        ("panel", 5672, False),
+        ("notifier", 587, True),
+        ("tickets", 587, False),
+        ("panel", 443, False),
+    ],
+)
+def test_only_the_services_reach_postgresql_and_rabbitmq(
+    policies: list[dict[str, Any]], name: str, port: int, allowed: bool
+) -> None:
+    database = outside("192.0.2.10")
+    assert can_connect(policies, HELPDESK[name], database, port) is allowed
+    other = pod("helpdesk", "10.244.0.99", app="debug-shell")
+    assert not can_connect(policies, other, database, port)
