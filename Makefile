@@ -34,9 +34,11 @@ run: $(RUN_STAMP) services
 
 # Tools of the tests, from Debian's packages, installed when missing and root: headless Chromium
 # for the panel's browser tests (Playwright drives it through its executable path; `playwright
-# install` is never used) and docker-compose, which validates docker-compose.yml offline.
+# install` is never used); docker-compose, nginx, shellcheck and kubectl, which check the
+# deployment files offline (tests/deploy).
 browser:
-	@deploy/ensure-debian-packages.sh /usr/bin/chromium:chromium /usr/bin/docker-compose:docker-compose
+	@deploy/ensure-debian-packages.sh /usr/bin/chromium:chromium /usr/bin/docker-compose:docker-compose \
+		/usr/sbin/nginx:nginx /usr/bin/shellcheck:shellcheck /usr/bin/kubectl:kubernetes-client
 
 test: $(DEV_STAMP) services browser
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
