@@ -13,11 +13,12 @@ import aiohttp
 import asyncpg
 import structlog
 from aiohttp import web
+from prometheus_client import Gauge
 
 from shared import db
 from shared.auth import TOKEN_VERIFIER, JwksVerifier
 from shared.broker import Broker
-from shared.http import READINESS_CHECKS
+from shared.http import DEPENDENCIES, METRICS, Dependency
 from shared.outbox import RELAY, OutboxRelay
 from shared.settings import ServiceSettings
 from shared.unit_of_work import wake_after_commit
@@ -62,10 +63,10 @@ def database(settings: ServiceSettings, service: str, migrations: Path) -> Clean
         )
         app[POOL] = pool
 
-        async def database_reachable() -> bool:
+        async def reachable() -> bool:
             return await db.ping(pool)
 
-        app[READINESS_CHECKS].append(database_reachable)
+        app[DEPENDENCIES].append(Dependency("database", reachable))
         yield
         await close_pool(pool)
 
@@ -81,10 +82,17 @@ def broker(settings: ServiceSettings, service: str) -> CleanupContext:
         )
         app[BROKER] = instance
 
-        async def broker_connected() -> bool:
+        async def connected() -> bool:
             return instance.is_ready
 
-        app[READINESS_CHECKS].append(broker_connected)
+        # Reported, never a reason to be unready: the outbox keeps the events meanwhile.
+        app[DEPENDENCIES].append(Dependency("broker", connected, required=False))
+        if METRICS in app:
+            Gauge(
+                "broker_connected",
+                "1 while the connection to RabbitMQ is up",
+                registry=app[METRICS].registry,
+            ).set_function(lambda: float(instance.is_ready))
         yield
         await bounded(instance.stop(), "broker")
 

@@ -19,7 +19,7 @@ from services.notifier.inbound import InboundHandler, InboundServer
 from services.notifier.mailer import Mailer
 from services.notifier.settings import NotifierSettings
 from shared import resources
-from shared.http import METRICS, READINESS_CHECKS, create_base_app
+from shared.http import DEPENDENCIES, METRICS, Dependency, create_base_app
 from shared.openapi import add_routes
 
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -57,10 +57,10 @@ def create_app(settings: NotifierSettings) -> web.Application:
         await server.start()
         app[INBOUND] = server
 
-        async def inbound_listening() -> bool:
+        async def listening() -> bool:
             return server.is_serving()
 
-        app[READINESS_CHECKS].append(inbound_listening)
+        app[DEPENDENCIES].append(Dependency("inbound_smtp", listening))
         yield
         await server.stop()
 

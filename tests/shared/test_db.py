@@ -12,7 +12,7 @@ from aiohttp import web
 
 from shared import db
 from shared.errors import ServiceUnavailable
-from shared.http import READINESS_CHECKS
+from shared.http import DEPENDENCIES
 from shared.resources import POOL, database
 from shared.settings import ServiceSettings
 from shared.unit_of_work import unit_of_work
@@ -242,7 +242,7 @@ async def test_a_migration_longer_than_the_pools_statement_limit_is_not_cut_off(
     )
     settings = ServiceSettings(database_url=empty_db, db_command_timeout=0.5)
     app = web.Application()
-    app[READINESS_CHECKS] = []
+    app[DEPENDENCIES] = []
     context = database(settings, "slow", directory)(app)
     await anext(context)
     try:
