@@ -30,7 +30,8 @@ services:
 run: $(RUN_STAMP) services
 	deploy/create-databases.sh
 	$(BIN)/python -m deploy.demo
-	$(BIN)/honcho -f deploy/Procfile -d . start
+	@deploy/run-env.sh var/run.env
+	$(BIN)/honcho -f deploy/Procfile -e var/run.env -d . start
 
 # Tools of the tests, from Debian's packages, installed when missing and root: headless Chromium
 # for the panel's browser tests (Playwright drives it through its executable path; `playwright

@@ -1,6 +1,6 @@
 """Settings shared by every service; each service subclasses with its own env prefix."""
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -22,6 +22,11 @@ class ServiceSettings(BaseSettings):
         validation_alias=_env("HELPDESK_PUBLIC_URL", "public_url"),
     )
     log_format: str | None = Field(None, validation_alias=_env("HELPDESK_LOG_FORMAT", "log_format"))
+    # Shared by the panel and tickets: the panel proves with it that a request comes from the
+    # panel (a reply's channel); unset, every request's channel is `api`.
+    panel_key: SecretStr | None = Field(
+        None, validation_alias=_env("HELPDESK_PANEL_KEY", "panel_key")
+    )
 
     database_url: str = ""
     host: str = "127.0.0.1"

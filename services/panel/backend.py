@@ -17,8 +17,10 @@ from shared.unit_of_work import unit_of_work
 
 log = structlog.get_logger(__name__)
 
-# tickets records a reply's channel from this header (SPEC §6: `panel` or `api`).
-CHANNEL_HEADERS = {"X-Helpdesk-Channel": "panel"}
+# tickets records a reply's channel from these headers (SPEC §6: `panel` or `api`), believing
+# the first only with the key both are configured with (HELPDESK_PANEL_KEY).
+CHANNEL_HEADER = "X-Helpdesk-Channel"
+PANEL_KEY_HEADER = "X-Helpdesk-Panel-Key"
 # tickets does a write that carries this header once (see UserApi.reply).
 IDEMPOTENCY_KEY = "Idempotency-Key"
 
@@ -80,6 +82,10 @@ class Backend:
     def __init__(self, settings: PanelSettings) -> None:
         self.auth_url = settings.auth_url.rstrip("/")
         self.tickets_url = settings.tickets_url.rstrip("/")
+        # Sent to tickets alone: auth has no use for it.
+        self._tickets_headers = {CHANNEL_HEADER: "panel"}
+        if settings.panel_key is not None:
+            self._tickets_headers[PANEL_KEY_HEADER] = settings.panel_key.get_secret_value()
         self.http = aiohttp.ClientSession(
             timeout=aiohttp.ClientTimeout(total=settings.backend_timeout, connect=2)
         )
@@ -98,7 +104,7 @@ class Backend:
         params: dict[str, str] | None = None,
         idempotency_key: str | None = None,
     ) -> Any:
-        headers = dict(CHANNEL_HEADERS)
+        headers = dict(self._tickets_headers) if base == self.tickets_url else {}
         if token:
             headers["Authorization"] = f"Bearer {token}"
         if idempotency_key:

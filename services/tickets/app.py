@@ -6,7 +6,7 @@ from pathlib import Path
 import structlog
 from aiohttp import web
 
-from services.tickets.api import ROUTES
+from services.tickets.api import PANEL_KEY, ROUTES
 from services.tickets.consumers import CONSUMER, QUEUE, on_client_event
 from services.tickets.idempotency import PURGE_INTERVAL, purge
 from services.tickets.settings import TicketsSettings
@@ -21,6 +21,8 @@ log = structlog.get_logger(__name__)
 
 def create_app(settings: TicketsSettings) -> web.Application:
     app = create_base_app("tickets")
+    if settings.panel_key is not None:
+        app[PANEL_KEY] = settings.panel_key.get_secret_value()
 
     async def consumers(app: web.Application) -> AsyncIterator[None]:
         handler = idempotent_consumer(CONSUMER, app[resources.POOL], on_client_event)

@@ -280,9 +280,14 @@ def test_each_service_gets_only_its_own_secrets() -> None:
         assert not keys & others, name
         assert ("AUTH_SIGNING_KEY_PEM" in keys) == (name == "auth")
         assert ("HELPDESK_AMQP_URL" in keys) == (name != "panel")
+        assert ("HELPDESK_PANEL_KEY" in keys) == (name in ("tickets", "panel"))
         url = secrets[f"{name}-secrets"][f"{name.upper()}_DATABASE_URL"]
         assert url.startswith(f"postgresql://helpdesk_{name}:"), "each service its own role"
-    assert set(secrets["panel-secrets"]) == {"PANEL_DATABASE_URL", "PANEL_COOKIE_SECRET"}
+    assert set(secrets["panel-secrets"]) == {
+        "PANEL_DATABASE_URL",
+        "PANEL_COOKIE_SECRET",
+        "HELPDESK_PANEL_KEY",
+    }
 
 
 def test_inbound_email_has_a_load_balancer_that_keeps_the_senders_address(

@@ -8,6 +8,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from services.panel.app import MIGRATIONS, create_app
 from services.panel.settings import PanelSettings
 from tests.support.infra import DatabaseFactory
+from tests.support.stack import PANEL_KEY
 
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
@@ -19,7 +20,7 @@ async def start_panel(
         database_url=await databases.migrated("panel", MIGRATIONS),
         auth_url=auth_url,
         tickets_url=tickets_url,
-        **({"backend_timeout": 3.0} | overrides),
+        **({"backend_timeout": 3.0, "panel_key": PANEL_KEY} | overrides),
     )
     client = TestClient(TestServer(create_app(settings), host="127.0.0.1"))
     await client.start_server()

@@ -21,6 +21,8 @@ CLIENT_PASSWORD = "the client passphrase for tests"
 
 # Cheap hashing and quick retries keep the suite fast; production uses the settings' defaults.
 FAST = {"outbox_poll_interval": 0.2, "amqp_reconnect_interval": 0.5}
+# The key the panel and tickets of the tests share (HELPDESK_PANEL_KEY).
+PANEL_KEY = "panel-key-of-the-tests"
 FAST_HASHING = {"argon2_time_cost": 1, "argon2_memory_cost": 1024, "argon2_parallelism": 1}
 
 
@@ -53,7 +55,10 @@ async def start_tickets(
     database_url: str, amqp_url: str, auth_url: str, **overrides: Any
 ) -> TestClient:
     settings = TicketsSettings(
-        database_url=database_url, amqp_url=amqp_url, auth_url=auth_url, **(FAST | overrides)
+        database_url=database_url,
+        amqp_url=amqp_url,
+        auth_url=auth_url,
+        **(FAST | {"panel_key": PANEL_KEY} | overrides),
     )
     return await start(create_tickets_app(settings))
 

@@ -5,8 +5,9 @@ import uuid
 from datetime import datetime
 
 from shared.resources import POOL
+from tests.support.stack import PANEL_KEY
 
-PANEL = {"X-Helpdesk-Channel": "panel"}
+PANEL = {"X-Helpdesk-Channel": "panel", "X-Helpdesk-Panel-Key": PANEL_KEY}
 
 
 def _messages(event_tap, routing_key):
@@ -71,7 +72,7 @@ async def test_replied_events_for_client_and_operator_with_channel(desk, event_t
         n, desk.operator | {"X-Request-ID": "op-reply-1"}, "Desde la API", expect=201
     )
     _, by_admin = await desk.reply(
-        n, desk.admin | {"X-Helpdesk-Channel": "PANEL"}, "Admin en el panel", expect=201
+        n, desk.admin | PANEL | {"X-Helpdesk-Channel": "PANEL"}, "Admin en el panel", expect=201
     )
     _, odd = await desk.reply(
         n, client["headers"] | {"X-Helpdesk-Channel": "email"}, "Otro canal", expect=201
@@ -162,3 +163,18 @@ async def test_every_change_has_exactly_one_event_and_refusals_have_none(desk, e
     ids = [m.message_id for m in tickets_events]
     assert len(set(ids)) == len(ids)
     assert all(json.loads(m.body)["id"] == m.message_id for m in tickets_events)
+
+
+async def test_only_the_panel_s_key_makes_a_reply_come_from_the_panel(desk, event_tap):
+    """Anyone can send X-Helpdesk-Channel: panel; without the key the panel and tickets share,
+    or with another, the reply's channel is `api`."""
+    client = await desk.new_client()
+    n = (await desk.open(client))["number"]
+    bare = {"X-Helpdesk-Channel": "panel"}
+    wrong = bare | {"X-Helpdesk-Panel-Key": "guessed"}
+    _, no_key = await desk.reply(n, client["headers"] | bare, "Sin clave", expect=201)
+    _, bad_key = await desk.reply(n, client["headers"] | wrong, "Clave falsa", expect=201)
+    _, good = await desk.reply(n, client["headers"] | PANEL, "Del panel", expect=201)
+    bodies = await event_tap.wait("tickets.ticket.replied", count=3)
+    channel = {b["data"]["message_id"]: b["data"]["channel"] for b in bodies}
+    assert [channel[m["id"]] for m in (no_key, bad_key, good)] == ["api", "api", "panel"]
