@@ -196,13 +196,14 @@ class UserApi:
         async with unit_of_work(self.pool) as work:
             conn = work.conn
             row = await store.live_session(conn, self.session.id, for_update=True)
-            if row is None or row["refresh_token"] is None:
+            stored = Session.from_row(row, self.session.box) if row is not None else None
+            if stored is None or stored.refresh_token is None:
                 expired = True
-            elif row["access_token"] != spent and row["access_expires_at"] > datetime.now(UTC):
-                self.session.load_tokens(row)  # another request refreshed it meanwhile
+            elif stored.access_token != spent and _still_valid(stored.access_expires_at):
+                self.session.load_tokens(vars(stored))  # another request refreshed it meanwhile
             else:
                 try:
-                    pair = await self.backend.refresh(row["refresh_token"])
+                    pair = await self.backend.refresh(stored.refresh_token)
                 except AuthFailed:
                     await store.expire_session(conn, self.session.id)
                     expired = True
@@ -212,7 +213,7 @@ class UserApi:
                         "refresh_token": pair["refresh_token"],
                         "access_expires_at": expiry(pair),
                     }
-                    await store.set_tokens(conn, self.session.id, **fields)
+                    await store.set_tokens(conn, self.session.id, **self.session.sealed(fields))
                     self.session.load_tokens(fields)
         if expired:
             raise SessionExpired()
@@ -264,3 +265,7 @@ class UserApi:
 
     async def close(self, number: int) -> dict[str, Any]:
         return await self.tickets("POST", f"/v1/tickets/{number}/close")
+
+
+def _still_valid(expires_at: datetime | None) -> bool:
+    return expires_at is not None and expires_at > datetime.now(UTC)

@@ -163,7 +163,7 @@ async def login(request: web.Request) -> web.StreamResponse:
         raise Unavailable(503) from exc
     previous = sessions.current(request)
     await sessions.end(request)
-    await sessions.create(
+    await sessions.sign_in(
         request,
         language=previous.language or language_of(me.get("language")),
         kind=me["kind"],
@@ -186,7 +186,7 @@ async def logout(request: web.Request) -> web.StreamResponse:
             # The session ends here anyway; auth forgets the refresh token when it expires.
             log.warning("panel.logout_not_revoked", status=exc.status)
     await sessions.end(request)
-    await sessions.create(request, language=session.language)
+    sessions.start_anonymous(request, language=session.language, time_zone=session.time_zone)
     raise see_other("/login?bye=1")
 
 

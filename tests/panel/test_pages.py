@@ -9,7 +9,7 @@ import aiohttp
 import asyncpg
 
 from services.panel.app import purge_sessions
-from services.panel.sessions import COOKIE
+from services.panel.sessions import COOKIE, TokenBox
 from shared.resources import POOL
 from tests.panel.conftest import Stack
 from tests.support import stack
@@ -147,10 +147,10 @@ async def test_expired_sessions_are_purged_without_waiting_for_a_login(
 ) -> None:
     await signed_in_client(visitor, desk)
     pool = _panel_pool(panel_stack)
-    expired = f"expired-{uuid.uuid4().hex}"  # an anonymous visitor's, gone idle
+    expired = f"expired-{uuid.uuid4().hex}"  # a signed-in visitor's, gone idle
     await pool.execute(
-        "INSERT INTO sessions (id, csrf_token, expires_at)"
-        " VALUES ($1, 'x', now() - interval '1 minute')",
+        "INSERT INTO sessions (id, csrf_token, kind, expires_at)"
+        " VALUES ($1, 'x', 'client', now() - interval '1 minute')",
         expired,
     )
     await purge_sessions(panel_stack.panel.server.app)  # the chore the panel runs every 10 min
@@ -159,28 +159,71 @@ async def test_expired_sessions_are_purged_without_waiting_for_a_login(
     assert status == 200 and "/logout" in html  # a live session stays
 
 
+async def test_anonymous_visitors_leave_no_rows(visitor: Visitor, panel_stack: Stack) -> None:
+    pool = _panel_pool(panel_stack)
+    before = await pool.fetchval("SELECT count(*) FROM sessions")
+    for _ in range(5):
+        visitor.client.session.cookie_jar.clear()  # a new stranger each time
+        await visitor.get("/login")
+        await visitor.post("/language", {"language": "en", "next": "/login"})
+        await visitor.post("/login", {"username": "123456", "password": "wrong password"})
+    assert await pool.fetchval("SELECT count(*) FROM sessions") == before
+
+
+async def test_anonymous_language_and_csrf_live_in_the_cookie(visitor: Visitor) -> None:
+    await visitor.get("/login")
+    status, html = await visitor.post("/language", {"language": "en", "next": "/login"})
+    assert status == 200 and "Client number" in html
+    # The form's CSRF token still holds after the cookie was re-issued; a forged one does not.
+    status, html = await visitor.post("/login", {"username": "1", "password": "x"})
+    assert status != 403 and "Client number" in html
+    visitor.csrf = "forged"
+    status, _ = await visitor.post("/login", {"username": "1", "password": "x"})
+    assert status == 403
+
+
+async def _stored_tokens(visitor: Visitor, pool: asyncpg.Pool, client_number: str) -> dict:
+    row = await pool.fetchrow(
+        "SELECT access_token, refresh_token FROM sessions WHERE client_number = $1", client_number
+    )
+    box = visitor.token_box()
+    return {"access_token": box.open(row[0]), "refresh_token": box.open(row[1]), "sealed": row}
+
+
+async def test_stored_tokens_are_sealed_with_the_cookie(
+    visitor: Visitor, desk: Desk, panel_stack: Stack
+) -> None:
+    client = await signed_in_client(visitor, desk)
+    pool = _panel_pool(panel_stack)
+    tokens = await _stored_tokens(visitor, pool, client["client_number"])
+    sealed = b"".join(tokens["sealed"])
+    assert tokens["refresh_token"] and tokens["access_token"]
+    assert tokens["refresh_token"].encode() not in sealed
+    assert tokens["access_token"].encode() not in sealed
+    # Without the cookie the rows open to nothing.
+    assert TokenBox("someone else's cookie").open(tokens["sealed"]["refresh_token"]) is None
+
+
 async def test_access_token_is_refreshed_transparently(
     visitor: Visitor, desk: Desk, panel_stack: Stack
 ) -> None:
     client = await signed_in_client(visitor, desk)
     pool = _panel_pool(panel_stack)
     where = "WHERE client_number = $1"
-    before = await pool.fetchrow(
-        f"SELECT access_token, refresh_token FROM sessions {where}", client["client_number"]
-    )
+    before = await _stored_tokens(visitor, pool, client["client_number"])
     # Shortly before expiry: refreshed before the call.
     await pool.execute(
         f"UPDATE sessions SET access_expires_at = now() {where}", client["client_number"]
     )
     status, html = await visitor.get("/tickets")
     assert status == 200 and "No hay tickets para mostrar." in html
-    after = await pool.fetchrow(
-        f"SELECT access_token, refresh_token FROM sessions {where}", client["client_number"]
-    )
+    after = await _stored_tokens(visitor, pool, client["client_number"])
     assert after["refresh_token"] != before["refresh_token"]
     # A token auth no longer accepts: tickets answers 401, the panel refreshes and retries.
     await pool.execute(
-        f"UPDATE sessions SET access_token = 'garbage' {where}", client["client_number"]
+        f"UPDATE sessions SET access_token = $2 {where}",
+        client["client_number"],
+        visitor.token_box().seal("garbage"),
     )
     status, html = await visitor.get("/tickets")
     assert status == 200 and "No hay tickets para mostrar." in html
@@ -191,9 +234,7 @@ async def test_revoked_login_leads_to_the_login_page(
 ) -> None:
     client = await signed_in_client(visitor, desk)
     pool = _panel_pool(panel_stack)
-    refresh = await pool.fetchval(
-        "SELECT refresh_token FROM sessions WHERE client_number = $1", client["client_number"]
-    )
+    refresh = (await _stored_tokens(visitor, pool, client["client_number"]))["refresh_token"]
     response = await panel_stack.auth.post("/v1/logout", json={"refresh_token": refresh})
     assert response.status == 204
     await pool.execute(
@@ -208,9 +249,8 @@ async def test_logout_revokes_the_refresh_token(
     visitor: Visitor, desk: Desk, panel_stack: Stack
 ) -> None:
     client = await signed_in_client(visitor, desk)
-    refresh = await _panel_pool(panel_stack).fetchval(
-        "SELECT refresh_token FROM sessions WHERE client_number = $1", client["client_number"]
-    )
+    pool = _panel_pool(panel_stack)
+    refresh = (await _stored_tokens(visitor, pool, client["client_number"]))["refresh_token"]
     status, html = await visitor.post("/logout", {})
     assert status == 200 and "Ha cerrado la sesión." in html
     response = await panel_stack.auth.post("/v1/token/refresh", json={"refresh_token": refresh})

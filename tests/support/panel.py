@@ -6,6 +6,7 @@ from typing import Any
 from aiohttp.test_utils import TestClient, TestServer
 
 from services.panel.app import MIGRATIONS, create_app
+from services.panel.sessions import COOKIE, TokenBox
 from services.panel.settings import PanelSettings
 from tests.support.infra import DatabaseFactory
 from tests.support.stack import PANEL_KEY
@@ -63,3 +64,12 @@ class Visitor:
         await self.get("/login")
         status, text = await self.post("/login", {"username": username, "password": password})
         assert status == 200 and "/logout" in text, text
+
+    def cookie_token(self) -> str:
+        """The random token of the visitor's session cookie (without its signature)."""
+        cookie = self.client.session.cookie_jar.filter_cookies(self.client.make_url("/"))
+        return cookie[COOKIE].value.rpartition(".")[0]
+
+    def token_box(self) -> TokenBox:
+        """What seals this visitor's stored tokens: only someone holding its cookie has it."""
+        return TokenBox(self.cookie_token())
