@@ -8,7 +8,9 @@ Decisions where the SPEC is silent:
   beyond its headers, so there is no reason to read attachments.
 """
 
-from pydantic import AliasChoices, Field, SecretStr
+from typing import Self
+
+from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from shared.settings import ServiceSettings
@@ -26,6 +28,9 @@ class NotifierSettings(ServiceSettings):
     smtp_host: str = "127.0.0.1"
     smtp_port: int = 1025
     smtp_starttls: bool = False
+    # The relay's login over a connection without TLS only when this says it is meant (a relay
+    # on the same host, say): otherwise the password would cross the network readable.
+    smtp_allow_plaintext_auth: bool = False
     smtp_username: str | None = None
     smtp_password: SecretStr | None = None
     smtp_timeout: float = 10.0
@@ -47,3 +52,14 @@ class NotifierSettings(ServiceSettings):
     retry_delays: list[float] = [5, 30, 120, 600, 1800, 3600]
 
     consumer_prefetch: int = 16
+
+    @model_validator(mode="after")
+    def _credentials_travel_encrypted(self) -> Self:
+        has_login = self.smtp_username is not None or self.smtp_password is not None
+        if has_login and not self.smtp_starttls and not self.smtp_allow_plaintext_auth:
+            raise ValueError(
+                "NOTIFIER_SMTP_USERNAME/PASSWORD are set but NOTIFIER_SMTP_STARTTLS is false: "
+                "the password would be sent unencrypted. Turn STARTTLS on, or set "
+                "NOTIFIER_SMTP_ALLOW_PLAINTEXT_AUTH=true if the relay is reached privately."
+            )
+        return self

@@ -1,6 +1,7 @@
 """The notifier's variables of SPEC §2, with their defaults."""
 
 import pytest
+from pydantic import ValidationError
 
 from services.notifier.settings import NotifierSettings
 
@@ -36,3 +37,16 @@ def test_variables_are_read_from_the_environment(monkeypatch: pytest.MonkeyPatch
     assert settings.smtp_password.get_secret_value() == "s3cret"
     assert settings.retry_delays == [1, 2]
     assert settings.public_url == "https://panel.example.org"
+
+
+def test_relay_credentials_are_refused_without_tls(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NOTIFIER_SMTP_USERNAME", "helpdesk")
+    monkeypatch.setenv("NOTIFIER_SMTP_PASSWORD", "s3cret")
+    monkeypatch.setenv("NOTIFIER_SMTP_STARTTLS", "false")
+    with pytest.raises(ValidationError, match="would be sent unencrypted"):
+        NotifierSettings()
+    monkeypatch.setenv("NOTIFIER_SMTP_ALLOW_PLAINTEXT_AUTH", "true")
+    assert NotifierSettings().smtp_allow_plaintext_auth
+    monkeypatch.setenv("NOTIFIER_SMTP_ALLOW_PLAINTEXT_AUTH", "false")
+    monkeypatch.setenv("NOTIFIER_SMTP_STARTTLS", "true")
+    assert NotifierSettings().smtp_username == "helpdesk"
