@@ -10,6 +10,8 @@ import signal
 from collections import Counter
 from pathlib import Path
 
+import asyncpg
+
 from services.notifier.app import MIGRATIONS
 from shared import events
 from tests.notifier.conftest import Publisher
@@ -66,12 +68,31 @@ async def test_sigkill_mid_burst_loses_no_email(
             await notifier.start()
         await publish(BURST - len(sent))
         wanted = {f"<{e.id}@helpdesk.example>" for e in sent}
-        await wait_for(
-            lambda: wanted <= {r.message_id for r in smtp.received},
-            timeout=60 + BURST / 20,
-            interval=0.2,
-            message="every email of the burst",
-        )
+        try:
+            await wait_for(
+                lambda: wanted <= {r.message_id for r in smtp.received},
+                timeout=60 + BURST / 20,
+                interval=0.2,
+                message="every email of the burst",
+            )
+        except AssertionError:
+            # What the missing emails went through, so a failure in CI can be read.
+            missing = wanted - {r.message_id for r in smtp.received}
+            ids = {m.strip("<>").split("@")[0] for m in missing}
+            lines = [line for line in notifier.log().splitlines() if any(i in line for i in ids)]
+            conn = await asyncpg.connect(env["NOTIFIER_DATABASE_URL"])
+            try:
+                rows = await conn.fetch(
+                    "SELECT * FROM emails WHERE event_id::text = any($1::text[])", list(ids)
+                )
+            finally:
+                await conn.close()
+            raise AssertionError(
+                f"{len(missing)} email(s) missing after kills at {killed_at}: {ids}\n"
+                + "\n".join(str(dict(r)) for r in rows)
+                + "\n"
+                + "\n".join(lines[-60:])
+            ) from None
         counts = Counter(r.message_id for r in smtp.received)
         duplicates = sum(n - 1 for n in counts.values())
         print(

@@ -154,8 +154,22 @@ class Service(Program):
             except ValueError:
                 return response.status, text
 
-    async def wait_ready(self, timeout: float = 30) -> None:
-        await self.wait_ok("/readyz", timeout, message=f"{self.name} ready")
+    async def wait_ready(self, timeout: float = 30, *, all_up: bool = True) -> None:
+        """Until /readyz answers 200 and, with `all_up`, reports every dependency up: /readyz
+        gates on the database alone, and a test that publishes before the service has
+        declared its queues would see its events go unrouted."""
+
+        async def ready() -> bool:
+            self.check_running()
+            try:
+                status, body = await self.request("GET", "/readyz")
+            except (aiohttp.ClientError, OSError, TimeoutError):
+                return False
+            if status != 200 or not isinstance(body, dict):
+                return False
+            return not all_up or all(v == "up" for k, v in body.items() if k != "status")
+
+        await wait_for(ready, timeout=timeout, interval=0.1, message=f"{self.name} ready")
 
     async def wait_ok(self, path: str, timeout: float = 30, message: str = "") -> None:
         """Until GET `path` answers 200; fails at once if the process exits."""
