@@ -169,6 +169,11 @@ class SessionConfig:
             v is None or isinstance(v, str) for v in (language, time_zone)
         ):
             return None
+        return self.anonymous(nonce, language=language, time_zone=time_zone)
+
+    def anonymous(
+        self, nonce: str, *, language: str | None = None, time_zone: str | None = None
+    ) -> "Session":
         return Session(
             id="",
             csrf_token=self.csrf_token(nonce),
@@ -211,15 +216,7 @@ def start_anonymous(
 ) -> Session:
     """An anonymous visitor's session, kept in its cookie only."""
     config = request.app[SESSION_CONFIG]
-    nonce = secrets.token_urlsafe(16)
-    session = Session(
-        id="",
-        csrf_token=config.csrf_token(nonce),
-        expires_at=datetime.now(UTC) + config.idle_ttl,
-        language=language,
-        time_zone=time_zone,
-        nonce=nonce,
-    )
+    session = config.anonymous(secrets.token_urlsafe(16), language=language, time_zone=time_zone)
     _reissue_anonymous(request, session)
     return session
 
