@@ -12,10 +12,10 @@ from typing import Any
 import asyncpg
 import jwt
 
-from tests.e2e.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, Suite, suite  # noqa: F401
+from tests.e2e.conftest import Suite, suite  # noqa: F401
+from tests.security.support import accounts
 from tests.support.processes import Service
 
-PASSWORD = "a matrix passphrase"
 # A path parameter's stand-in: well-formed, so the request reaches the role check.
 PATH_VALUE = "1"
 
@@ -51,47 +51,6 @@ def forged_tokens(admin_token: str, private_pem: str, public_jwk: dict) -> dict[
     }
 
 
-async def _token(auth: Service, username: str) -> str:
-    status, pair = await auth.request(
-        "POST", "/v1/token", json={"username": username, "password": PASSWORD}
-    )
-    assert status == 200, pair
-    return pair["access_token"]
-
-
-async def role_tokens(suite: Suite) -> dict[str, str]:  # noqa: F811
-    auth = suite.auth
-    status, pair = await auth.request(
-        "POST", "/v1/token", json={"username": ADMIN_EMAIL, "password": ADMIN_PASSWORD}
-    )
-    assert status == 200, pair
-    admin = {"Authorization": f"Bearer {pair['access_token']}"}
-    status, _ = await auth.request(
-        "POST",
-        "/v1/operators",
-        json={
-            "email": "olga@matrix.example",
-            "name": "Olga",
-            "role": "operator",
-            "password": PASSWORD,
-        },
-        headers=admin,
-    )
-    assert status == 201
-    status, client = await auth.request(
-        "POST",
-        "/v1/clients",
-        json={"name": "Carla", "email": "carla@matrix.example", "password": PASSWORD},
-        headers=admin,
-    )
-    assert status == 201, client
-    return {
-        "admin": pair["access_token"],
-        "operator": await _token(auth, "olga@matrix.example"),
-        "client": await _token(auth, client["client_number"]),
-    }
-
-
 def operations(document: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
     found = []
     for path, methods in document["paths"].items():
@@ -112,7 +71,7 @@ async def _call(service: Service, method: str, path: str, op: dict, token: str |
 
 
 async def test_every_route_answers_what_its_roles_say(suite: Suite) -> None:  # noqa: F811
-    tokens = await role_tokens(suite)
+    tokens = (await accounts(suite)).tokens
     conn = await asyncpg.connect(suite.auth.env["AUTH_DATABASE_URL"])
     try:
         key = await conn.fetchrow(
