@@ -10,8 +10,8 @@ import asyncio
 import os
 
 from services.auth import models, store
-from services.auth.accounts import Deps, create_client, create_operator_command
-from services.auth.app import MIGRATIONS, make_hasher
+from services.auth.accounts import create_client, create_operator_command
+from services.auth.app import MIGRATIONS, make_deps
 from services.auth.keys import KeyStore
 from services.auth.settings import AuthSettings
 from shared import db
@@ -27,7 +27,7 @@ async def ensure_demo(settings: AuthSettings) -> str:
     try:
         await db.migrate(settings.database_url, "auth", MIGRATIONS)
         keys = KeyStore(pool, access_token_ttl=settings.access_token_ttl, reload_interval=60)
-        deps = Deps(settings=settings, hasher=make_hasher(settings), keys=keys)
+        deps = make_deps(settings, keys)
         for (email, name, password), role in ((ADMIN, "admin"), (OPERATOR, "operator")):
             async with pool.acquire() as conn:
                 exists = await store.get_operator_by_email(conn, email)

@@ -156,3 +156,14 @@ async def ping(pool: asyncpg.Pool, timeout: float = 1.0) -> bool:
         return True
     except (*DB_UNAVAILABLE_ERRORS, asyncpg.PostgresError):
         return False
+
+
+async def stored_secret(
+    conn: asyncpg.Connection | asyncpg.Pool, table: str, name: str, candidate: str
+) -> str:
+    """The secret `name` of a service's own `table` (name, value); `candidate` is stored first
+    when there is none, so the first instance to start wins and the others read what it stored."""
+    await conn.execute(
+        f"INSERT INTO {table} (name, value) VALUES ($1, $2) ON CONFLICT DO NOTHING", name, candidate
+    )
+    return await conn.fetchval(f"SELECT value FROM {table} WHERE name = $1", name)

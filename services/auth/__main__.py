@@ -7,8 +7,8 @@ import sys
 from pydantic import ValidationError
 
 from services.auth import keys
-from services.auth.accounts import Deps, create_operator_command
-from services.auth.app import MIGRATIONS, create_app, make_hasher
+from services.auth.accounts import create_operator_command
+from services.auth.app import MIGRATIONS, create_app, make_deps
 from services.auth.keys import KeyStore
 from services.auth.settings import AuthSettings
 from shared import db
@@ -23,7 +23,7 @@ async def _create_operator(settings: AuthSettings, args: argparse.Namespace) -> 
     try:
         await db.migrate(settings.database_url, "auth", MIGRATIONS)
         key_store = KeyStore(pool, access_token_ttl=settings.access_token_ttl, reload_interval=60)
-        deps = Deps(settings=settings, hasher=make_hasher(settings), keys=key_store)
+        deps = make_deps(settings, key_store)
         operator = await create_operator_command(
             pool, deps, email=args.email, name=args.name, role=args.role, password=password
         )

@@ -11,9 +11,10 @@ import asyncpg
 from services.auth import models, store
 from services.auth.keys import KeyStore
 from services.auth.passwords import Hasher, weakness
+from services.auth.sealing_key import SealingKey
 from services.auth.settings import AuthSettings
 from services.auth.tokens import new_secret_token, token_hash
-from shared import events
+from shared import events, sealing
 from shared.auth import Principal
 from shared.db import acquire
 from shared.errors import (
@@ -35,6 +36,7 @@ class Deps:
     settings: AuthSettings
     hasher: Hasher
     keys: KeyStore
+    sealing_key: SealingKey
 
 
 @dataclass(frozen=True)
@@ -277,6 +279,8 @@ async def create_client(
     if new.password is not None:
         check_password(new.password, new.email)
     password_hash = await deps.hasher.hash(new.password) if new.password else None
+    # Learnt before the transaction: the link's token leaves auth sealed for the notifier.
+    sealing_key = await deps.sealing_key.current() if password_hash is None else None
     async with unit_of_work(pool) as work:
         conn = work.conn
         row = await store.insert_client(
@@ -292,10 +296,9 @@ async def create_client(
             for s in new.services
         ]
         set_password_token = None
-        if password_hash is None:
-            set_password_token = await _password_link(
-                conn, number, "welcome", deps.settings.welcome_token_ttl
-            )
+        if sealing_key is not None:
+            token = await _password_link(conn, number, "welcome", deps.settings.welcome_token_ttl)
+            set_password_token = sealing.seal(sealing_key, token)
         work.add_event(
             events.ClientCreated(
                 client_number=str(number),
@@ -350,6 +353,8 @@ async def create_operator(
 async def request_recovery(pool: asyncpg.Pool, deps: Deps, email: str) -> None:
     """Every client account with this primary email gets its number and a one-time link.
     The caller answers 202 whatever happens here, so nobody learns which emails exist."""
+    # Asked for whether or not the email is known: a notifier out of reach is a 503 for all.
+    sealing_key = await deps.sealing_key.current()
     async with unit_of_work(pool) as work:
         conn = work.conn
         for client in await store.clients_by_email(conn, email):
@@ -363,7 +368,7 @@ async def request_recovery(pool: asyncpg.Pool, deps: Deps, email: str) -> None:
                     client_number=str(number),
                     email=client["email"],
                     language=client["language"],
-                    reset_token=token,
+                    reset_token=sealing.seal(sealing_key, token),
                 ),
                 aggregate=f"client:{number}",
             )

@@ -9,6 +9,7 @@ from services.auth.accounts import Deps
 from services.auth.api import DEPS, ROUTES
 from services.auth.keys import KeyStore
 from services.auth.passwords import Hasher, default_concurrency
+from services.auth.sealing_key import SealingKey
 from services.auth.settings import AuthSettings
 from shared import resources
 from shared.auth import TOKEN_VERIFIER
@@ -28,6 +29,11 @@ def make_hasher(settings: AuthSettings) -> Hasher:
     )
 
 
+def make_deps(settings: AuthSettings, keys: KeyStore) -> Deps:
+    sealing_key = SealingKey(settings.notifier_url, configured=settings.sealing_public_key)
+    return Deps(settings=settings, hasher=make_hasher(settings), keys=keys, sealing_key=sealing_key)
+
+
 def create_app(settings: AuthSettings) -> web.Application:
     app = create_base_app("auth")
 
@@ -38,9 +44,10 @@ def create_app(settings: AuthSettings) -> web.Application:
             reload_interval=settings.key_reload_interval,
         )
         await keys.start(settings.signing_key_pem)
-        app[DEPS] = Deps(settings=settings, hasher=make_hasher(settings), keys=keys)
+        app[DEPS] = deps = make_deps(settings, keys)
         app[TOKEN_VERIFIER] = keys
         yield
+        await deps.sealing_key.close()
         await keys.stop()
 
     app.cleanup_ctx.extend(

@@ -37,3 +37,8 @@ class AuthSettings(ServiceSettings):
     signing_key_pem: str | None = None
     # How often each instance re-reads the signing keys (to follow a rotation made elsewhere).
     key_reload_interval: float = 60.0
+
+    # One-time tokens leave auth sealed for the notifier: with its public key (X25519,
+    # base64url) when set, else the one the notifier publishes at /v1/sealing-key.
+    sealing_public_key: str | None = None
+    notifier_url: str = "http://127.0.0.1:8083"

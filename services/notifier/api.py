@@ -1,15 +1,17 @@
-"""The notifier's admin routes: list and replay dead letters."""
+"""The notifier's routes: its sealing key (public), and the admin's dead letters."""
 
 from aiohttp import web
 
 from services.notifier import models, store
 from services.notifier.delivery import Delivery
+from shared import sealing
 from shared.auth import ADMIN, Principal
 from shared.http import json_response
 from shared.openapi import KEY, Route
 from shared.resources import POOL
 
 DELIVERY = web.AppKey("delivery", Delivery)
+SEALING_KEY = web.AppKey("sealing_key", str)
 
 
 def _record(row: object) -> models.DeadLetter:
@@ -34,7 +36,21 @@ async def replay_dead_letter(request: web.Request, principal: Principal) -> web.
     return json_response(_record(row), status=202)
 
 
+async def sealing_key(request: web.Request) -> web.Response:
+    public_key = sealing.public_key_of(request.app[SEALING_KEY])
+    return json_response(models.SealingKey(algorithm=sealing.ALGORITHM, public_key=public_key))
+
+
 ROUTES = (
+    Route(
+        "GET",
+        "/v1/sealing-key",
+        sealing_key,
+        "The public key auth seals one-time tokens with (only the notifier can open them)",
+        roles=None,
+        response=models.SealingKey,
+        tag="sealing",
+    ),
     Route(
         "GET",
         "/v1/dead-letters",

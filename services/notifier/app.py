@@ -5,7 +5,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from services.notifier.api import DELIVERY, ROUTES
+from services.notifier.api import DELIVERY, ROUTES, SEALING_KEY
 from services.notifier.composer import Composer
 from services.notifier.delivery import (
     DEAD_QUEUE,
@@ -18,7 +18,8 @@ from services.notifier.delivery import (
 from services.notifier.inbound import InboundHandler, InboundServer
 from services.notifier.mailer import Mailer
 from services.notifier.settings import NotifierSettings
-from shared import resources
+from shared import resources, sealing
+from shared.db import stored_secret
 from shared.http import DEPENDENCIES, METRICS, Dependency, create_base_app
 from shared.openapi import add_routes
 
@@ -31,6 +32,20 @@ def create_app(settings: NotifierSettings) -> web.Application:
     composer = Composer(sender=settings.sender, public_url=settings.public_url)
     metrics = Metrics(app[METRICS].registry)
 
+    async def sealing_key(app: web.Application) -> AsyncIterator[None]:
+        configured = settings.sealing_key
+        app[SEALING_KEY] = (
+            configured.get_secret_value()
+            if configured is not None
+            else await stored_secret(
+                app[resources.POOL],
+                "notifier_secrets",
+                "sealing_key",
+                sealing.generate_private_key(),
+            )
+        )
+        yield
+
     async def consumers(app: web.Application) -> AsyncIterator[None]:
         broker = app[resources.BROKER]
         delivery = Delivery(
@@ -42,6 +57,7 @@ def create_app(settings: NotifierSettings) -> web.Application:
             # fewer, every burst closed and reopened connections (EHLO, QUIT, a name lookup).
             mailer=(mailer := Mailer(settings, keep_idle=settings.consumer_prefetch)),
             metrics=metrics,
+            sealing_key=app[SEALING_KEY],
         )
         app[DELIVERY] = delivery
         broker.add_topology(delay_topology(settings.retry_delays))
@@ -68,6 +84,7 @@ def create_app(settings: NotifierSettings) -> web.Application:
         [
             resources.database(settings, "notifier", MIGRATIONS),
             resources.token_verifier(settings.auth_url),
+            sealing_key,
             resources.broker(settings, "notifier"),
             consumers,
             resources.start_broker,

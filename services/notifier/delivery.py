@@ -39,7 +39,7 @@ from services.notifier.inbound import AutoReplyRequested
 from services.notifier.mailer import Mailer, SendFailed
 from services.notifier.mime import ascii_address
 from services.notifier.settings import NotifierSettings
-from shared import events
+from shared import events, sealing
 from shared.broker import Broker, BrokerUnavailable, QueueSpec
 from shared.consumer import FAILED_PAUSE, PoisonMessage, record_once
 from shared.db import DB_UNAVAILABLE_ERRORS
@@ -159,8 +159,10 @@ class Delivery:
         composer: Composer,
         mailer: Mailer,
         metrics: Metrics,
+        sealing_key: str,
     ) -> None:
         self.pool = pool
+        self.sealing_key = sealing_key
         self.broker = broker
         self.settings = settings
         self.composer = composer
@@ -298,11 +300,11 @@ class Delivery:
             context = {
                 "client_number": data.client_number,
                 "name": data.name,
-                "link": self.composer.reset_link(data.set_password_token),
+                "link": self.composer.reset_link(self._open(data.set_password_token)),
             }
         elif kind == "recovery":
             recipient, language = data.email, data.language
-            link = self.composer.reset_link(data.reset_token)
+            link = self.composer.reset_link(self._open(data.reset_token))
             context = {"client_number": data.client_number, "link": link}
         else:  # auto_reply
             recipient, language = data.to, data.language
@@ -328,6 +330,15 @@ class Delivery:
         except (ValueError, TypeError) as exc:
             raise SendFailed(f"cannot address the email: {exc}"[:500], permanent=True) from exc
         return recipient, email
+
+    def _open(self, token: str | None) -> str:
+        """A link's token, sealed for this notifier by auth (shared/sealing.py)."""
+        try:
+            return sealing.open_sealed(self.sealing_key, token or "")
+        except sealing.SealError as exc:
+            # Sealed for another key (NOTIFIER_SEALING_KEY changed) or not sealed at all: no
+            # attempt will ever open it, and the client can ask for a new link.
+            raise SendFailed(f"the link's token cannot be opened: {exc}", permanent=True) from exc
 
     async def _mark_sent(self, event_id: uuid.UUID, to: str) -> None:
         """Record the email sent. Sent is sent: if the database is away now, insist rather than

@@ -27,3 +27,8 @@ class DeadLetterQuery(BaseModel):
         0, ge=0, lt=2**63, description="Keyset cursor: the last id of the previous page"
     )
     limit: int = Field(100, ge=1, le=500)
+
+
+class SealingKey(BaseModel):
+    algorithm: str
+    public_key: str = Field(description="X25519, 32 bytes, base64url without padding")

@@ -10,9 +10,10 @@ Decisions where the SPEC is silent:
 
 from typing import Self
 
-from pydantic import AliasChoices, Field, SecretStr, model_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
+from shared import sealing
 from shared.settings import ServiceSettings
 
 
@@ -50,8 +51,18 @@ class NotifierSettings(ServiceSettings):
         validation_alias=AliasChoices("NOTIFIER_FROM", "sender"),
     )
     retry_delays: list[float] = [5, 30, 120, 600, 1800, 3600]
+    # The private key that opens the tokens auth seals (shared/sealing.py); unset, one is
+    # generated on first start and kept in the database.
+    sealing_key: SecretStr | None = None
 
     consumer_prefetch: int = 16
+
+    @field_validator("sealing_key")
+    @classmethod
+    def _sealing_key_is_one(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            sealing.public_key_of(value.get_secret_value())
+        return value
 
     @model_validator(mode="after")
     def _credentials_travel_encrypted(self) -> Self:

@@ -5,6 +5,8 @@ from typing import Any
 
 import asyncpg
 
+from shared.db import stored_secret
+
 Conn = asyncpg.Connection | asyncpg.Pool
 Record = asyncpg.Record
 
@@ -15,14 +17,7 @@ _SESSION_COLUMNS = """
 
 
 async def secret(conn: Conn, name: str, candidate: str) -> str:
-    """The stored secret `name`; `candidate` is stored first when there is none (the first
-    instance to start wins, the others read what it stored)."""
-    await conn.execute(
-        "INSERT INTO panel_secrets (name, value) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-        name,
-        candidate,
-    )
-    return await conn.fetchval("SELECT value FROM panel_secrets WHERE name = $1", name)
+    return await stored_secret(conn, "panel_secrets", name, candidate)
 
 
 async def insert_session(

@@ -9,6 +9,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from services.auth.app import MIGRATIONS, create_app
 from services.auth.settings import AuthSettings
 from tests.support.infra import DatabaseFactory
+from tests.support.sealing import PUBLIC_KEY
 
 ADMIN_EMAIL = "admin@helpdesk.example"
 ADMIN_PASSWORD = "a long admin passphrase for tests"
@@ -27,6 +28,7 @@ def auth_settings(database_url: str, amqp_url: str, **overrides: Any) -> AuthSet
         "argon2_parallelism": 1,
         "outbox_poll_interval": 0.2,
         "amqp_reconnect_interval": 0.5,
+        "sealing_public_key": PUBLIC_KEY,
     }
     values.update(overrides)
     return AuthSettings(**values)

@@ -1,6 +1,7 @@
 """POST /v1/password-recovery and POST /v1/password-reset (SPEC §4, §6)."""
 
 from tests.auth.conftest import CLIENT_PASSWORD, problem
+from tests.support.sealing import opened
 
 NEW_PASSWORD = "my recovered passphrase"
 
@@ -43,11 +44,11 @@ async def test_every_client_with_the_email_gets_its_own_event(api, admin, event_
     for data in by_number.values():
         assert set(data) == {"client_number", "email", "language", "reset_token"}
         assert data["email"].lower() == "shared@example.com"
-    tokens = {d["reset_token"] for d in by_number.values()}
+    tokens = {opened(d["reset_token"]) for d in by_number.values()}
     assert len(tokens) == 2
 
     # Each token sets the password of its own account only.
-    token = by_number[second["client_number"]]["reset_token"]
+    token = opened(by_number[second["client_number"]]["reset_token"])
     assert (await reset(api, token, NEW_PASSWORD)).status == 204
     await api.token(second["client_number"], NEW_PASSWORD)
     await api.token(first["client_number"], CLIENT_PASSWORD)
@@ -56,7 +57,7 @@ async def test_every_client_with_the_email_gets_its_own_event(api, admin, event_
 async def recovery_token(api, event_tap, email="juana@example.com", count=1) -> str:
     assert (await recover(api, email)).status == 202
     events = await event_tap.wait("auth.password_recovery.requested", count=count)
-    return events[-1]["data"]["reset_token"]
+    return opened(events[-1]["data"]["reset_token"])
 
 
 async def test_reset_token_works_once(api, client, event_tap):

@@ -95,6 +95,8 @@ async def suite(databases: DatabaseFactory, tmp_path: Path) -> AsyncIterator[Sui
         Service("notifier", env | {"NOTIFIER_INBOUND_PORT": str(port)}, tmp_path, f"notifier-{i}")
         for i, port in enumerate(inbound_ports, 1)
     ]
+    # auth learns the sealing key from a notifier, which generated it (no key configured).
+    auth.env["AUTH_NOTIFIER_URL"] = notifiers[0].url
     panel = Service("panel", env | {"PANEL_TICKETS_URL": tickets[0].url}, tmp_path)
     programs: list[Program] = [sink, auth, *tickets, *notifiers, panel]
     try:

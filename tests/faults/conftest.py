@@ -23,6 +23,7 @@ from shared import events
 from tests.faults.private import PrivatePostgres, PrivateRabbit
 from tests.notifier.conftest import Publisher
 from tests.support.processes import CHEAP_ARGON2, Service, clean_env, run_module
+from tests.support.sealing import SEALING_ENV
 from tests.support.smtp import Received, SmtpSink
 from tests.support.waiting import wait_for
 
@@ -150,6 +151,7 @@ async def stack(
         NOTIFIER_SMTP_PORT=str(relay.port),
         NOTIFIER_RETRY_DELAYS=RETRY_DELAYS,
         **CHEAP_ARGON2,
+        **SEALING_ENV,
     )
     code, _, err = await run_module(
         "services.auth", "create-operator", "--email", ADMIN[0], "--name", "Ada Admin",

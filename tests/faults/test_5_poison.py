@@ -10,6 +10,7 @@ from shared import events
 from shared.broker import declare_topology
 from shared.events import Envelope
 from tests.faults.conftest import Stack, report
+from tests.support.sealing import sealed
 from tests.support.waiting import wait_for
 
 
@@ -58,7 +59,7 @@ async def test_poison_is_dead_lettered_and_the_rest_flows(stack: Stack) -> None:
             client_number=client.number,
             email="after-the-poison@faults.example",
             language="es",
-            reset_token="after-the-poison",
+            reset_token=sealed("after-the-poison"),
         )
     )
     await publish(stack.rabbit.url, normal.model_dump_json().encode(), normal.type, str(normal.id))

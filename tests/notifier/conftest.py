@@ -18,6 +18,7 @@ from shared.resources import BROKER, POOL
 from tests.support import stack
 from tests.support.events import EventTap
 from tests.support.infra import DatabaseFactory, create_vhost, delete_vhost
+from tests.support.sealing import PRIVATE_KEY, sealed
 from tests.support.smtp import SmtpSink
 
 PUBLIC_URL = "https://panel.helpdesk.test"
@@ -57,6 +58,11 @@ class Publisher:
         return envelope
 
     async def event(self, data: EventData, correlation_id: str | None = None) -> Envelope:
+        """`data` published as auth would: its link token sealed for the notifiers."""
+        for token_field in ("reset_token", "set_password_token"):
+            token = getattr(data, token_field, None)
+            if token is not None:
+                data = data.model_copy(update={token_field: sealed(token)})
         return await self.envelope(Envelope.wrap(data), correlation_id)
 
 
@@ -127,6 +133,7 @@ def notifier_settings(
         "sender": SENDER,
         "retry_delays": FAST_RETRIES,
         "auth_url": "http://127.0.0.1:9",  # no auth unless a test gives one
+        "sealing_key": PRIVATE_KEY,
     }
     return NotifierSettings(**(stack.FAST | values | overrides))
 

@@ -10,6 +10,7 @@ from services.notifier.api import DELIVERY
 from shared import events
 from shared.events import Envelope
 from tests.notifier.conftest import Notifier
+from tests.support.sealing import sealed
 from tests.support.smtp import SmtpSink
 from tests.support.waiting import wait_for
 
@@ -51,7 +52,10 @@ async def test_a_callback_cancelled_after_the_relays_250_still_records_sent(
     delivery._mark_sent = slow_mark_sent  # type: ignore[method-assign]
     envelope = Envelope.wrap(
         events.PasswordRecoveryRequested(
-            client_number="4242", email="cancel@example.com", language="es", reset_token="t"
+            client_number="4242",
+            email="cancel@example.com",
+            language="es",
+            reset_token=sealed("t"),
         )
     )
     message = Delivered(envelope)

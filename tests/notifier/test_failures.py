@@ -7,17 +7,18 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from services.notifier.delivery import DEAD_QUEUE
-from shared import events
+from shared import events, sealing
 from tests.notifier.conftest import Notifier, Publisher, StartNotifier
 from tests.support import stack
 from tests.support.infra import DatabaseFactory
+from tests.support.sealing import PUBLIC_KEY, sealed
 from tests.support.smtp import SmtpSink
 from tests.support.waiting import wait_for
 
 
 def recovery(email: str, number: str = "2001") -> events.PasswordRecoveryRequested:
     return events.PasswordRecoveryRequested(
-        client_number=number, email=email, language="es", reset_token=f"tok-{email}"
+        client_number=number, email=email, language="es", reset_token=sealed(f"tok-{email}")
     )
 
 
@@ -160,7 +161,11 @@ async def test_dead_letter_routes_need_an_admin_token(
 async def test_openapi_documents_the_admin_routes(notifier: Notifier) -> None:
     response = await notifier.client.get("/openapi.json")
     document = await response.json()
-    assert set(document["paths"]) == {"/v1/dead-letters", "/v1/dead-letters/{id}/replay"}
+    assert set(document["paths"]) == {
+        "/v1/dead-letters",
+        "/v1/dead-letters/{id}/replay",
+        "/v1/sealing-key",
+    }
     replay = document["paths"]["/v1/dead-letters/{id}/replay"]["post"]
     assert {"401", "403", "404", "409"} <= set(replay["responses"])
     for path in ("/healthz", "/readyz", "/metrics"):
@@ -195,3 +200,33 @@ async def test_what_rabbitmq_dead_letters_is_listed_and_replayable(
     assert response.status == 202
     await smtp.wait(1, address="limit@example.com")
     assert len(smtp.with_id(mid(envelope))) == 1
+
+
+async def test_a_token_not_sealed_for_this_notifier_is_never_sent(
+    notifier: Notifier, publisher: Publisher, smtp: SmtpSink
+) -> None:
+    elsewhere = sealing.public_key_of(sealing.generate_private_key())
+    bad = [
+        await publisher.envelope(events.Envelope.wrap(data))
+        for data in (
+            # as an auth of v1 sent it: in plaintext
+            recovery("plain@example.com").model_copy(update={"reset_token": "tok-plain"}),
+            recovery("other@example.com").model_copy(
+                update={"reset_token": sealing.seal(elsewhere, "tok")}
+            ),
+        )
+    ]
+    good = await publisher.event(recovery("sealed@example.com"))
+    await smtp.wait(1)
+    assert [m.message_id for m in smtp.received] == [mid(good)]
+    for envelope in bad:
+        letter = await dead_letter_of(notifier, envelope)
+        assert "cannot be opened" in letter["reason"]
+        assert "tok-" not in letter["reason"]
+
+
+async def test_the_public_sealing_key_is_published(notifier: Notifier) -> None:
+    response = await notifier.client.get("/v1/sealing-key")
+    assert response.status == 200
+    body = await response.json()
+    assert body == {"algorithm": sealing.ALGORITHM, "public_key": PUBLIC_KEY}

@@ -17,6 +17,7 @@ from shared import events
 from tests.notifier.conftest import Publisher
 from tests.support.infra import DatabaseFactory
 from tests.support.processes import Service, clean_env, free_port
+from tests.support.sealing import SEALING_ENV
 from tests.support.smtp import SmtpSink
 from tests.support.waiting import wait_for
 
@@ -38,6 +39,7 @@ async def test_sigkill_mid_burst_loses_no_email(
         NOTIFIER_SMTP_PORT=str(smtp.port),
         NOTIFIER_AUTH_URL="http://127.0.0.1:9",
         NOTIFIER_RETRY_DELAYS="[0.5, 1, 2, 4]",
+        **SEALING_ENV,
     )
     notifier = await Service("notifier", env, tmp_path).start()
     try:

@@ -15,6 +15,7 @@ from tests.panel.conftest import Stack
 from tests.support import stack
 from tests.support.events import EventTap
 from tests.support.panel import Visitor
+from tests.support.sealing import opened
 from tests.support.waiting import wait_for
 from tests.tickets.conftest import Desk
 
@@ -370,7 +371,8 @@ async def test_password_reset_by_the_emailed_link(
 
     def emailed_token() -> str | None:
         events = event_tap.bodies("auth.password_recovery.requested")
-        return next((e["data"]["reset_token"] for e in events if e["data"]["email"] == email), None)
+        sealed = (e["data"]["reset_token"] for e in events if e["data"]["email"] == email)
+        return next((opened(s) for s in sealed), None)
 
     token = await wait_for(emailed_token, timeout=20, message="the recovery event")
 

@@ -12,7 +12,7 @@ from typing import Any
 import asyncpg
 import jwt
 
-from tests.e2e.conftest import Suite, suite  # noqa: F401
+from tests.e2e.conftest import Suite
 from tests.security.support import accounts
 from tests.support.processes import Service
 
@@ -70,7 +70,7 @@ async def _call(service: Service, method: str, path: str, op: dict, token: str |
     return status
 
 
-async def test_every_route_answers_what_its_roles_say(suite: Suite) -> None:  # noqa: F811
+async def test_every_route_answers_what_its_roles_say(suite: Suite) -> None:
     tokens = (await accounts(suite)).tokens
     conn = await asyncpg.connect(suite.auth.env["AUTH_DATABASE_URL"])
     try:

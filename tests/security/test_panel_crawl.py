@@ -8,7 +8,7 @@ from html import unescape
 
 import aiohttp
 
-from tests.e2e.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, Suite, suite  # noqa: F401
+from tests.e2e.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, Suite
 from tests.security.support import OPERATOR_EMAIL, PASSWORD, accounts
 
 _LINK = re.compile(r'href="(/[^"]*)"')
@@ -131,7 +131,7 @@ async def _no_open_redirect(browser: Browser) -> None:
             )
 
 
-async def test_panel_pages_headers_csrf_and_redirects(suite: Suite) -> None:  # noqa: F811
+async def test_panel_pages_headers_csrf_and_redirects(suite: Suite) -> None:
     known = await accounts(suite)
     ticket = f"/tickets/{known.ticket_number}"
     who = {

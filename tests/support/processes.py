@@ -10,6 +10,7 @@ from typing import Any
 
 import aiohttp
 
+from tests.support.sealing import PUBLIC_KEY
 from tests.support.waiting import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -37,7 +38,11 @@ def clean_env(**extra: str) -> dict[str, str]:
 def auth_env(database_url: str, amqp_url: str, **extra: str) -> dict[str, str]:
     """`clean_env` for auth on `database_url`, with cheap hashing."""
     return clean_env(
-        **CHEAP_ARGON2, AUTH_DATABASE_URL=database_url, HELPDESK_AMQP_URL=amqp_url, **extra
+        **CHEAP_ARGON2,
+        AUTH_DATABASE_URL=database_url,
+        HELPDESK_AMQP_URL=amqp_url,
+        AUTH_SEALING_PUBLIC_KEY=PUBLIC_KEY,
+        **extra,
     )
 
 

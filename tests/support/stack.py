@@ -14,6 +14,7 @@ from services.tickets.app import create_app as create_tickets_app
 from services.tickets.settings import TicketsSettings
 from shared.resources import POOL
 from tests.support.infra import DatabaseFactory
+from tests.support.sealing import PUBLIC_KEY
 
 ADMIN = ("admin@helpdesk.example", "a long admin passphrase for tests")
 OPERATOR = ("operator@helpdesk.example", "an operator passphrase for tests")
@@ -37,7 +38,7 @@ async def start_auth(databases: DatabaseFactory, amqp_url: str, **overrides: Any
     settings = AuthSettings(
         database_url=await databases.migrated("auth", AUTH_MIGRATIONS),
         amqp_url=amqp_url,
-        **(FAST | FAST_HASHING | overrides),
+        **(FAST | FAST_HASHING | {"sealing_public_key": PUBLIC_KEY} | overrides),
     )
     client = await start(create_auth_app(settings))
     app = client.server.app
