@@ -87,14 +87,17 @@ class DatabaseFactory:
 
 
 async def drop_stale_databases(hours: float = 3.0) -> None:
-    """Databases that killed test runs left behind (they never reached their clean-up)."""
+    """Databases that killed test runs left behind (they never reached their clean-up). A
+    database another run is dropping meanwhile has no PG_VERSION file any more: `missing_ok`,
+    else the whole session failed to start (seen with several runs on one server)."""
     conn = await asyncpg.connect(PG_ADMIN_DSN)
     try:
         names = await conn.fetch(
             """
             SELECT datname FROM pg_database
-            WHERE datname LIKE 't\\_%' AND (pg_stat_file('base/' || oid || '/PG_VERSION'))
-                .modification < now() - make_interval(secs => $1)
+            WHERE datname LIKE 't\\_%'
+              AND (pg_stat_file('base/' || oid || '/PG_VERSION', true)).modification
+                  < now() - make_interval(secs => $1)
             """,
             hours * 3600,
         )
