@@ -25,7 +25,7 @@ from shared.errors import (
     Unauthorized,
     ValidationFailed,
 )
-from shared.unit_of_work import unit_of_work
+from shared.unit_of_work import UnitOfWork, unit_of_work
 
 
 @dataclass(frozen=True)
@@ -105,24 +105,47 @@ def _seconds_until(moment: datetime) -> int:
     return max(1, math.ceil((moment - datetime.now(UTC)).total_seconds()))
 
 
-async def login(pool: asyncpg.Pool, deps: Deps, username: str, password: str) -> models.TokenPair:
+async def _count_attempt(
+    conn: asyncpg.Connection, s: AuthSettings, username: str, address: str
+) -> None:
+    """429 when `username` is throttled from `address`; else the attempt is counted as a
+    failure before the password is checked, so that guesses sent at once cannot pass the
+    throttle while their hashes are computed (a success clears it: `_forgive`)."""
+    await store.lock_login(conn, username, address)
+    limits = (
+        await store.throttled_until(conn, username, address, s.login_window, s.login_max_failures),
+        await store.throttled_until(
+            conn, username, None, s.login_username_window, s.login_username_max_failures
+        ),
+        await store.address_throttled_until(
+            conn, address, s.login_address_window, s.login_address_max_usernames
+        ),
+    )
+    until = max((u for u in limits if u is not None), default=None)
+    if until is not None:
+        raise TooManyRequests(
+            "Too many failed logins; try again later.", retry_after=_seconds_until(until)
+        )
+    keep = max(s.login_window, s.login_username_window, s.login_address_window)
+    await store.record_failure(conn, username, address, keep)
+
+
+async def _forgive(conn: asyncpg.Connection, username: str, address: str) -> None:
+    """The right password: the failures of this username from this address are forgotten
+    (those from elsewhere still count)."""
+    await store.clear_failures(conn, username, address)
+
+
+async def login(
+    pool: asyncpg.Pool, deps: Deps, username: str, password: str, address: str
+) -> models.TokenPair:
     """401 alike for an unknown user and a wrong password; 429 once throttled, even when right."""
     username = normalize_username(username)
-    s = deps.settings
     async with unit_of_work(pool) as work:
-        await store.lock_username(work.conn, username)
-        until = await store.throttled_until(
-            work.conn, username, s.login_window, s.login_max_failures
-        )
-        if until is not None:
-            raise TooManyRequests(
-                "Too many failed logins; try again later.", retry_after=_seconds_until(until)
-            )
-        # Counted as a failure before the password is checked, so that guesses sent at once
-        # cannot pass the throttle while their hashes are computed; a success clears it.
-        await store.record_failure(work.conn, username, s.login_window)
+        await _count_attempt(work.conn, deps.settings, username, address)
         account = await find_account(work.conn, username)
-    # No connection or lock is held while Argon2 works (and perhaps waits for its turn).
+    # No connection or lock is held while Argon2 works (and perhaps waits for its turn). An
+    # unknown user is checked against a dummy hash: the same work, the same time.
     if not await deps.hasher.verify(account.password_hash if account else None, password):
         raise Unauthorized("Wrong username or password.")
     assert account is not None and account.password_hash is not None
@@ -132,7 +155,7 @@ async def login(pool: asyncpg.Pool, deps: Deps, username: str, password: str) ->
         # now, so the account moves to the new settings at its next login.
         new_hash = await deps.hasher.hash(password)
     async with unit_of_work(pool) as work:
-        await store.clear_failures(work.conn, username)
+        await _forgive(work.conn, username, address)
         if new_hash is not None:
             await _set_password(work.conn, account.sub, new_hash)
         return await _issue_pair(work.conn, deps, account)
@@ -347,26 +370,47 @@ async def create_operator(
     return models.OperatorOut(**dict(row))
 
 
-async def request_recovery(pool: asyncpg.Pool, deps: Deps, email: str) -> None:
-    """Every client account with this primary email gets its number and a one-time link.
-    The caller answers 202 whatever happens here, so nobody learns which emails exist."""
+async def request_recovery(pool: asyncpg.Pool, email: str) -> None:
+    """Stores the request, and nothing else: the answer (202) takes the same work and time
+    whether or not the email is known, so it cannot tell which emails exist. The links are made
+    by `process_recovery_requests`, within `recovery_poll_interval`: not woken by the request,
+    so that their work does not fall on the requests right after a known email either."""
     async with unit_of_work(pool) as work:
-        conn = work.conn
-        for client in await store.clients_by_email(conn, email):
-            number = client["client_number"]
-            sent = await store.recent_reset_links(conn, number, 3600)
-            if sent >= deps.settings.recovery_max_per_hour:
-                continue
-            token = await _password_link(conn, number, "reset", deps.settings.reset_token_ttl)
-            work.add_event(
-                events.PasswordRecoveryRequested(
-                    client_number=str(number),
-                    email=client["email"],
-                    language=client["language"],
-                    reset_token=token,
-                ),
-                aggregate=f"client:{number}",
-            )
+        await store.insert_recovery_request(work.conn, email)
+
+
+async def process_recovery_requests(pool: asyncpg.Pool, deps: Deps, batch: int = 20) -> int:
+    """Every client account with a requested primary email gets its number and a one-time
+    link (at most `recovery_max_per_hour` per account); the number of requests handled."""
+    handled = 0
+    while True:
+        async with unit_of_work(pool) as work:
+            conn = work.conn
+            emails = await store.claim_recovery_requests(conn, batch)
+            for email in emails:
+                await _recover(work, deps, email)
+        handled += len(emails)
+        if len(emails) < batch:
+            return handled
+
+
+async def _recover(work: UnitOfWork, deps: Deps, email: str) -> None:
+    conn = work.conn
+    for client in await store.clients_by_email(conn, email):
+        number = client["client_number"]
+        sent = await store.recent_reset_links(conn, number, 3600)
+        if sent >= deps.settings.recovery_max_per_hour:
+            continue
+        token = await _password_link(conn, number, "reset", deps.settings.reset_token_ttl)
+        work.add_event(
+            events.PasswordRecoveryRequested(
+                client_number=str(number),
+                email=client["email"],
+                language=client["language"],
+                reset_token=token,
+            ),
+            aggregate=f"client:{number}",
+        )
 
 
 async def _password_link(conn: asyncpg.Connection, number: int, purpose: str, ttl: int) -> str:

@@ -5,7 +5,7 @@ from aiohttp import web
 from services.auth import accounts, models
 from services.auth.accounts import Deps
 from shared.auth import ADMIN, ANYONE, CLIENT, STAFF, Principal
-from shared.http import json_response
+from shared.http import client_address, json_response
 from shared.openapi import KEY, Route
 from shared.resources import POOL
 
@@ -16,8 +16,14 @@ def _client_number(request: web.Request) -> int:
     return int(request.match_info["client_number"])
 
 
+def _address(request: web.Request) -> str:
+    return client_address(request, request.app[DEPS].settings.trusted_proxies)
+
+
 async def issue_token(request: web.Request, body: models.TokenRequest) -> web.Response:
-    pair = await accounts.login(request.app[POOL], request.app[DEPS], body.username, body.password)
+    pair = await accounts.login(
+        request.app[POOL], request.app[DEPS], body.username, body.password, _address(request)
+    )
     return json_response(pair, headers={"Cache-Control": "no-store"})
 
 
@@ -84,7 +90,7 @@ async def create_operator(
 
 
 async def request_recovery(request: web.Request, body: models.RecoveryRequest) -> web.Response:
-    await accounts.request_recovery(request.app[POOL], request.app[DEPS], str(body.email))
+    await accounts.request_recovery(request.app[POOL], str(body.email))
     return web.Response(status=202)
 
 

@@ -131,37 +131,85 @@ async def set_operator_password(conn: Conn, operator_id: int, password_hash: str
 # --- login throttling --------------------------------------------------------------------------
 
 
-async def throttled_until(conn: Conn, username: str, window: int, n: int) -> datetime | None:
-    """With `n` or more failures in the window: when their count drops below `n`; else None."""
+async def throttled_until(
+    conn: Conn, username: str, address: str | None, window: int, n: int
+) -> datetime | None:
+    """With `n` or more failures of `username` in the window (from `address`, or from anywhere
+    when None): when their count drops below `n`; else None."""
     return await conn.fetchval(
         """
         SELECT failed_at + make_interval(secs => $2) FROM login_failures
-        WHERE username = $1 AND failed_at > now() - make_interval(secs => $2)
+        WHERE username = $1 AND ($4::text IS NULL OR address = $4)
+          AND failed_at > now() - make_interval(secs => $2)
         ORDER BY failed_at DESC OFFSET $3 - 1 LIMIT 1
         """,
         username,
         window,
         n,
+        address,
     )
 
 
-async def record_failure(conn: Conn, username: str, window: int) -> None:
-    await conn.execute("INSERT INTO login_failures (username) VALUES ($1)", username)
-    await conn.execute(
-        "DELETE FROM login_failures WHERE username = $1"
-        " AND failed_at < now() - make_interval(secs => $2)",
-        username,
+async def address_throttled_until(conn: Conn, address: str, window: int, n: int) -> datetime | None:
+    """With failures for `n` or more usernames from `address` in the window: when fewer than `n`
+    usernames remain; else None."""
+    return await conn.fetchval(
+        """
+        SELECT max(failed_at) + make_interval(secs => $2) AS until FROM login_failures
+        WHERE address = $1 AND failed_at > now() - make_interval(secs => $2)
+        GROUP BY username ORDER BY until DESC OFFSET $3 - 1 LIMIT 1
+        """,
+        address,
         window,
+        n,
     )
 
 
-async def clear_failures(conn: Conn, username: str) -> None:
-    await conn.execute("DELETE FROM login_failures WHERE username = $1", username)
+async def record_failure(conn: Conn, username: str, address: str, keep: int) -> None:
+    """One failure; failures older than `keep` seconds (the longest window) are deleted."""
+    await conn.execute(
+        "INSERT INTO login_failures (username, address) VALUES ($1, $2)", username, address
+    )
+    await conn.execute(
+        "DELETE FROM login_failures WHERE failed_at < now() - make_interval(secs => $1)", keep
+    )
 
 
-async def lock_username(conn: Conn, username: str) -> None:
-    """Serialise logins of one username, so concurrent guesses cannot pass the throttle."""
+async def clear_failures(conn: Conn, username: str, address: str | None = None) -> None:
+    """The failures of `username` from `address` (from everywhere when None)."""
+    await conn.execute(
+        "DELETE FROM login_failures WHERE username = $1 AND ($2::text IS NULL OR address = $2)",
+        username,
+        address,
+    )
+
+
+async def lock_login(conn: Conn, username: str, address: str) -> None:
+    """Serialise logins of one username and of one address, so that concurrent guesses cannot
+    pass the throttle. Always username first, then address: no two logins wait on each other."""
     await conn.execute("SELECT pg_advisory_xact_lock(hashtext('login:' || $1))", username)
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtext('login-from:' || $1))", address)
+
+
+# --- password recovery requests ----------------------------------------------------------------
+
+
+async def insert_recovery_request(conn: Conn, email: str) -> None:
+    await conn.execute("INSERT INTO recovery_requests (email) VALUES ($1)", email)
+
+
+async def claim_recovery_requests(conn: Conn, limit: int) -> list[str]:
+    """The emails of up to `limit` waiting requests, deleted (with the transaction's commit);
+    rows another instance is working on are skipped."""
+    rows = await conn.fetch(
+        """
+        DELETE FROM recovery_requests WHERE id IN (
+            SELECT id FROM recovery_requests ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED
+        ) RETURNING email
+        """,
+        limit,
+    )
+    return [row["email"] for row in rows]
 
 
 # --- refresh tokens ----------------------------------------------------------------------------

@@ -24,6 +24,7 @@ from services.panel.backend import (
 from services.panel.i18n import LANGUAGE_NAMES, LANGUAGES, Locale, language_of
 from services.panel.sessions import SESSION, STALE, Session, SessionExpired
 from services.panel.settings import PanelSettings
+from shared.http import client_address
 
 log = structlog.get_logger(__name__)
 
@@ -148,7 +149,8 @@ async def login(request: web.Request) -> web.StreamResponse:
         return render(request, "login.html", 422, values=values, errors=errors)
     backend = request.app[BACKEND]
     try:
-        pair = await backend.login(form.username.strip(), form.password)
+        address = client_address(request, request.app[SETTINGS].trusted_proxies)
+        pair = await backend.login(form.username.strip(), form.password, address)
     except (AuthFailed, Invalid):
         failure = "The client number or the password is not correct."
         return render(request, "login.html", 401, values=values, errors={}, failure=failure)
