@@ -50,6 +50,29 @@ class PasswordRecoveryRequested(EventData):
     reset_token: str
 
 
+class EmailChangeRequested(EventData):
+    """A client asked to make `new_email` their primary email: the confirmation link goes there
+    (SPEC 9.1); until it is used, everything keeps going to the old address."""
+
+    routing_key = "auth.email_change.requested"
+    client_number: str
+    name: str
+    new_email: str
+    language: str
+    confirm_token: str
+
+
+class EmailChangeNotice(EventData):
+    """The same request told to the current (old) address, without the link."""
+
+    routing_key = "auth.email_change.notice"
+    client_number: str
+    name: str
+    email: str
+    new_email: str
+    language: str
+
+
 class TicketCreated(EventData):
     routing_key = "tickets.ticket.created"
     number: int
@@ -101,6 +124,8 @@ EVENT_TYPES: dict[str, type[EventData]] = {
         ClientCreated,
         ClientUpdated,
         PasswordRecoveryRequested,
+        EmailChangeRequested,
+        EmailChangeNotice,
         TicketCreated,
         TicketReplied,
         TicketReopened,

@@ -244,20 +244,75 @@ async def update_profile(
         current = await store.get_client(conn, number, for_update=True)
         if current is None:
             raise NotFound("This account no longer exists.")
-        changed = {
-            field: value
-            for field, value in (("email", change.email), ("language", change.language))
-            if value is not None and value != current[field]
-        }
-        if changed:
-            await store.update_client_profile(
-                conn, number, email=changed.get("email"), language=changed.get("language")
-            )
+        if change.language is not None and change.language != current["language"]:
+            await store.update_client_profile(conn, number, email=None, language=change.language)
             work.add_event(
-                events.ClientUpdated(client_number=str(number), **changed),
+                events.ClientUpdated(client_number=str(number), language=change.language),
                 aggregate=f"client:{number}",
             )
     return await profile(pool, principal)
+
+
+async def request_email_change(
+    pool: asyncpg.Pool, deps: Deps, principal: Principal, body: models.EmailChange, address: str
+) -> None:
+    """A confirmation link to the new address and a notice to the old one; nothing changes
+    until the link is used. The current password is needed, and a wrong one counts towards
+    the login throttle of the account (else this route would be a way to guess passwords)."""
+    number = int(principal.account_id)
+    username = str(number)
+    async with unit_of_work(pool) as work:
+        await _count_attempt(work.conn, deps.settings, username, address)
+        account = await account_of(work.conn, principal.sub)
+    if account is None or not await deps.hasher.verify(
+        account.password_hash, body.current_password
+    ):
+        raise BadRequest("The current password is wrong.")
+    async with unit_of_work(pool) as work:
+        conn = work.conn
+        await _forgive(conn, username, address)
+        client = await store.get_client(conn, number, for_update=True)
+        if client is None:
+            raise NotFound("This account no longer exists.")
+        if client["email"].lower() == body.email.lower():
+            message = "This is already your email."
+            raise ValidationFailed(message, [{"field": "email", "message": message}])
+        token = new_secret_token()
+        await store.insert_email_change(
+            conn,
+            token_hash=token_hash(token),
+            client_number=number,
+            new_email=body.email,
+            ttl=deps.settings.email_change_token_ttl,
+        )
+        common = {"client_number": str(number), "name": client["name"], "new_email": body.email}
+        work.add_event(
+            events.EmailChangeRequested(**common, language=client["language"], confirm_token=token),
+            aggregate=f"client:{number}",
+        )
+        work.add_event(
+            events.EmailChangeNotice(**common, email=client["email"], language=client["language"]),
+            aggregate=f"client:{number}",
+        )
+
+
+async def confirm_email_change(pool: asyncpg.Pool, token: str) -> None:
+    """The new email becomes the primary one and every login of the account ends (whoever
+    holds the link may not be the one signed in); 400 for an unknown, used or expired token."""
+    async with unit_of_work(pool) as work:
+        conn = work.conn
+        claimed = await store.claim_email_change(conn, token_hash(token))
+        if claimed is not None:
+            number, email = claimed["client_number"], claimed["new_email"]
+            await store.update_client_profile(conn, number, email=email, language=None)
+            await store.expire_email_changes(conn, number)
+            await store.revoke_subject(conn, f"client:{number}")
+            work.add_event(
+                events.ClientUpdated(client_number=str(number), email=email),
+                aggregate=f"client:{number}",
+            )
+    if claimed is None:
+        raise BadRequest("This link is not valid or has expired; ask for a new one.")
 
 
 async def change_password(

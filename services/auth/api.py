@@ -54,6 +54,20 @@ async def update_me(
     return web.Response(text=me.model_dump_json(exclude_none=True), content_type="application/json")
 
 
+async def change_email(
+    request: web.Request, principal: Principal, body: models.EmailChange
+) -> web.Response:
+    await accounts.request_email_change(
+        request.app[POOL], request.app[DEPS], principal, body, _address(request)
+    )
+    return web.Response(status=202)
+
+
+async def confirm_email(request: web.Request, body: models.EmailConfirmation) -> web.Response:
+    await accounts.confirm_email_change(request.app[POOL], body.token)
+    return web.Response(status=204)
+
+
 async def change_password(
     request: web.Request, principal: Principal, body: models.PasswordChange
 ) -> web.Response:
@@ -155,11 +169,34 @@ ROUTES = (
         "PATCH",
         "/v1/me",
         update_me,
-        "Change the client's email or language",
+        "Change the client's language (the email: POST /v1/me/email)",
         roles=CLIENT,
         body=models.ProfileUpdate,
         response=models.Profile,
         errors=(404,),
+        tag="me",
+    ),
+    Route(
+        "POST",
+        "/v1/me/email",
+        change_email,
+        "Ask to change the client's email: a one-time link (24 h) to the new address, a notice"
+        " to the old one; a wrong current password counts towards the login throttle",
+        roles=CLIENT,
+        body=models.EmailChange,
+        status=202,
+        errors=(400, 404, 429),
+        tag="me",
+    ),
+    Route(
+        "POST",
+        "/v1/email-confirmation",
+        confirm_email,
+        "Make the new email the primary one with the emailed token (ends every login)",
+        roles=None,
+        body=models.EmailConfirmation,
+        status=204,
+        errors=(400,),
         tag="me",
     ),
     Route(

@@ -86,8 +86,18 @@ class Profile(ResponseModel):
 
 
 class ProfileUpdate(RequestModel):
-    email: EmailStr | None = None
+    """The email is changed with `EmailChange` (SPEC 9.1), never here."""
+
     language: Language | None = None
+
+
+class EmailChange(RequestModel):
+    email: EmailStr
+    current_password: AnyPassword
+
+
+class EmailConfirmation(RequestModel):
+    token: OpaqueToken
 
 
 class PasswordChange(RequestModel):

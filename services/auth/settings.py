@@ -14,6 +14,7 @@ class AuthSettings(ServiceSettings):
     refresh_token_ttl: int = 30 * 86_400
     reset_token_ttl: int = 3_600  # recovery links live an hour
     welcome_token_ttl: int = 7 * 86_400  # a new client may read the welcome email days later
+    email_change_token_ttl: int = 86_400  # SPEC 9.1: the confirmation link lives 24 h
 
     # At most this many recovery emails per client account and hour, so nobody can flood an
     # inbox through the public recovery route (the answer stays 202 either way).

@@ -323,6 +323,44 @@ async def expire_password_tokens(conn: Conn, client_number: int) -> None:
     )
 
 
+# --- email changes -----------------------------------------------------------------------------
+
+
+async def insert_email_change(
+    conn: Conn, *, token_hash: bytes, client_number: int, new_email: str, ttl: int
+) -> None:
+    await conn.execute(
+        """
+        INSERT INTO email_changes (token_hash, client_number, new_email, expires_at)
+        VALUES ($1, $2, $3, now() + make_interval(secs => $4))
+        """,
+        token_hash,
+        client_number,
+        new_email,
+        ttl,
+    )
+
+
+async def claim_email_change(conn: Conn, token_hash: bytes) -> Record | None:
+    """The client and new email of a token that is unused and unexpired, marking it used."""
+    return await conn.fetchrow(
+        """
+        UPDATE email_changes SET used_at = now()
+        WHERE token_hash = $1 AND used_at IS NULL AND expires_at > now()
+        RETURNING client_number, new_email
+        """,
+        token_hash,
+    )
+
+
+async def expire_email_changes(conn: Conn, client_number: int) -> None:
+    """The email changed: every other outstanding confirmation link stops working."""
+    await conn.execute(
+        "UPDATE email_changes SET used_at = now() WHERE client_number = $1 AND used_at IS NULL",
+        client_number,
+    )
+
+
 # --- signing keys ------------------------------------------------------------------------------
 
 

@@ -163,6 +163,9 @@ class Backend:
             self.auth_url, "POST", "/v1/password-reset", json={"token": token, "password": password}
         )
 
+    async def confirm_email(self, token: str) -> None:
+        await self.call(self.auth_url, "POST", "/v1/email-confirmation", json={"token": token})
+
 
 def _json(text: str) -> Any:
     try:
