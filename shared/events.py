@@ -37,6 +37,7 @@ class ClientCreated(EventData):
 class ClientUpdated(EventData):
     routing_key = "auth.client.updated"
     client_number: str
+    name: str | None = None  # an admin's change (SPEC 9.1)
     email: str | None = None
     language: str | None = None
     services: list[ServiceRef] | None = None

@@ -55,27 +55,33 @@ def normalize_username(username: str) -> str:
 
 
 async def find_account(conn: asyncpg.Connection, username: str) -> Account | None:
-    """A client number (digits) or an operator's email."""
+    """A client number (digits) or an operator's email; None for a disabled account too, so
+    that it is answered exactly as an unknown user."""
     if username.isascii() and username.isdigit() and len(username) <= 18:
         row = await store.get_client(conn, int(username))
-        return row and Account(
+        return _usable(row) and Account(
             f"client:{row['client_number']}", "client", row["name"], row["password_hash"]
         )
     if "@" in username:
         row = await store.get_operator_by_email(conn, username)
-        return row and Account(
+        return _usable(row) and Account(
             f"operator:{row['id']}", row["role"], row["name"], row["password_hash"]
         )
     return None
 
 
 async def account_of(conn: asyncpg.Connection, sub: str) -> Account | None:
+    """The account a token names; None when it is gone or disabled."""
     kind, _, ident = sub.partition(":")
     if kind == "client":
         row = await store.get_client(conn, int(ident))
-        return row and Account(sub, "client", row["name"], row["password_hash"])
+        return _usable(row) and Account(sub, "client", row["name"], row["password_hash"])
     row = await store.get_operator(conn, int(ident))
-    return row and Account(sub, row["role"], row["name"], row["password_hash"])
+    return _usable(row) and Account(sub, row["role"], row["name"], row["password_hash"])
+
+
+def _usable(row: asyncpg.Record | None) -> asyncpg.Record | None:
+    return row if row is not None and not row["disabled"] else None
 
 
 def check_password(password: str, *context: str, field: str = "password") -> None:
@@ -197,7 +203,7 @@ async def _services(conn: asyncpg.Connection, number: int) -> list[models.Servic
     ]
 
 
-async def _client_out(conn: asyncpg.Connection, number: int) -> models.ClientOut:
+async def client_out(conn: asyncpg.Connection, number: int) -> models.ClientOut:
     row = await store.get_client(conn, number)
     if row is None:
         raise NotFound("There is no client with this number.")
@@ -207,6 +213,7 @@ async def _client_out(conn: asyncpg.Connection, number: int) -> models.ClientOut
         email=row["email"],
         language=row["language"],
         services=await _services(conn, number),
+        disabled=row["disabled"],
         created_at=row["created_at"],
     )
 
@@ -214,7 +221,7 @@ async def _client_out(conn: asyncpg.Connection, number: int) -> models.ClientOut
 async def profile(pool: asyncpg.Pool, principal: Principal) -> models.Profile:
     async with acquire(pool) as conn:
         if principal.kind == "client":
-            client = await _client_out(conn, int(principal.account_id))
+            client = await client_out(conn, int(principal.account_id))
             return models.Profile(
                 kind="client",
                 client_number=client.client_number,
@@ -385,12 +392,12 @@ async def create_client(
             ),
             aggregate=f"client:{number}",
         )
-        return await _client_out(conn, number)
+        return await client_out(conn, number)
 
 
 async def get_client(pool: asyncpg.Pool, number: int) -> models.ClientOut:
     async with acquire(pool) as conn:
-        return await _client_out(conn, number)
+        return await client_out(conn, number)
 
 
 async def add_service(pool: asyncpg.Pool, number: int, name: str) -> models.ServiceOut:

@@ -2,7 +2,7 @@
 
 from aiohttp import web
 
-from services.auth import accounts, models
+from services.auth import accounts, admin, models
 from services.auth.accounts import Deps
 from shared.auth import ADMIN, ANYONE, CLIENT, STAFF, Principal
 from shared.http import client_address, json_response
@@ -87,6 +87,32 @@ async def create_client(
 
 async def get_client(request: web.Request, principal: Principal) -> web.Response:
     return json_response(await accounts.get_client(request.app[POOL], _client_number(request)))
+
+
+async def list_clients(
+    request: web.Request, principal: Principal, query: models.ClientQuery
+) -> web.Response:
+    return json_response(await admin.list_clients(request.app[POOL], query))
+
+
+async def update_client(
+    request: web.Request, principal: Principal, body: models.ClientPatch
+) -> web.Response:
+    client = await admin.update_client(request.app[POOL], _client_number(request), body)
+    return json_response(client)
+
+
+async def list_operators(
+    request: web.Request, principal: Principal, query: models.PageQuery
+) -> web.Response:
+    return json_response(await admin.list_operators(request.app[POOL], query))
+
+
+async def update_operator(
+    request: web.Request, principal: Principal, body: models.OperatorPatch
+) -> web.Response:
+    operator_id = int(request.match_info["operator_id"])
+    return json_response(await admin.update_operator(request.app[POOL], operator_id, body))
 
 
 async def add_service(
@@ -223,6 +249,28 @@ ROUTES = (
     ),
     Route(
         "GET",
+        "/v1/clients",
+        list_clients,
+        "Find clients by number, or by a part of the name or email (oldest first)",
+        roles=STAFF,
+        query=models.ClientQuery,
+        response=models.ClientPage,
+        tag="clients",
+    ),
+    Route(
+        "PATCH",
+        f"/v1/clients/{{client_number:{KEY}}}",
+        update_client,
+        "Change a client's name, email or language, or disable it (ends its logins)",
+        roles=ADMIN,
+        body=models.ClientPatch,
+        response=models.ClientOut,
+        errors=(404,),
+        path_params={"client_number": KEY},
+        tag="clients",
+    ),
+    Route(
+        "GET",
         f"/v1/clients/{{client_number:{KEY}}}",
         get_client,
         "A client",
@@ -255,6 +303,29 @@ ROUTES = (
         response=models.OperatorOut,
         status=201,
         errors=(409,),
+        tag="operators",
+    ),
+    Route(
+        "GET",
+        "/v1/operators",
+        list_operators,
+        "The operators and admins",
+        roles=STAFF,
+        query=models.PageQuery,
+        response=models.OperatorPage,
+        tag="operators",
+    ),
+    Route(
+        "PATCH",
+        f"/v1/operators/{{operator_id:{KEY}}}",
+        update_operator,
+        "Change an operator's name or role, or disable it (ends its logins); 409 for the last"
+        " enabled admin",
+        roles=ADMIN,
+        body=models.OperatorPatch,
+        response=models.OperatorOut,
+        errors=(404, 409),
+        path_params={"operator_id": KEY},
         tag="operators",
     ),
     Route(

@@ -46,7 +46,7 @@ async def client_services(conn: Conn, client_number: int) -> list[Record]:
 
 async def get_client(conn: Conn, client_number: int, *, for_update: bool = False) -> Record | None:
     query = """
-        SELECT client_number, name, email, language, password_hash, created_at
+        SELECT client_number, name, email, language, password_hash, disabled, created_at
         FROM clients WHERE client_number = $1
     """
     return await conn.fetchrow(query + (" FOR UPDATE" if for_update else ""), client_number)
@@ -77,6 +77,64 @@ async def update_client_profile(
     )
 
 
+async def search_clients(
+    conn: Conn, *, q: str | None, after: int | None, limit: int
+) -> list[Record]:
+    """Clients by number, oldest first, after the client number `after`; `q` matches the
+    number exactly, or a part of the name or the email (any case)."""
+    pattern = None
+    if q is not None:
+        pattern = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    number = int(q) if q is not None and q.isascii() and q.isdigit() and len(q) <= 18 else None
+    return await conn.fetch(
+        """
+        SELECT client_number, name, email, language, disabled, created_at FROM clients
+        WHERE ($1::bigint IS NULL OR client_number > $1)
+          AND ($2::text IS NULL OR client_number = $3 OR name ILIKE $2 OR email ILIKE $2)
+        ORDER BY client_number LIMIT $4
+        """,
+        after,
+        pattern,
+        number,
+        limit,
+    )
+
+
+async def services_of_clients(conn: Conn, numbers: list[int]) -> list[Record]:
+    return await conn.fetch(
+        """
+        SELECT client_number, id, name FROM client_services
+        WHERE client_number = ANY($1::bigint[]) ORDER BY client_number, id
+        """,
+        numbers,
+    )
+
+
+async def update_client(
+    conn: Conn,
+    client_number: int,
+    *,
+    name: str | None,
+    email: str | None,
+    language: str | None,
+    disabled: bool | None,
+) -> None:
+    """Each given field replaces the stored one."""
+    await conn.execute(
+        """
+        UPDATE clients SET name = coalesce($2, name), email = coalesce($3, email),
+                           language = coalesce($4, language), disabled = coalesce($5, disabled),
+                           updated_at = now()
+        WHERE client_number = $1
+        """,
+        client_number,
+        name,
+        email,
+        language,
+        disabled,
+    )
+
+
 async def set_client_password(conn: Conn, client_number: int, password_hash: str) -> None:
     await conn.execute(
         "UPDATE clients SET password_hash = $2, updated_at = now() WHERE client_number = $1",
@@ -96,7 +154,7 @@ async def insert_operator(
         """
         INSERT INTO operators (email, name, role, password_hash) VALUES ($1, $2, $3, $4)
         ON CONFLICT (lower(email)) DO NOTHING
-        RETURNING id, email, name, role, language
+        RETURNING id, email, name, role, language, disabled
         """,
         email,
         name,
@@ -105,20 +163,60 @@ async def insert_operator(
     )
 
 
-async def get_operator(conn: Conn, operator_id: int) -> Record | None:
-    return await conn.fetchrow(
-        "SELECT id, email, name, role, language, password_hash FROM operators WHERE id = $1",
-        operator_id,
-    )
+async def get_operator(conn: Conn, operator_id: int, *, for_update: bool = False) -> Record | None:
+    query = """
+        SELECT id, email, name, role, language, password_hash, disabled FROM operators
+        WHERE id = $1
+    """
+    return await conn.fetchrow(query + (" FOR UPDATE" if for_update else ""), operator_id)
 
 
 async def get_operator_by_email(conn: Conn, email: str) -> Record | None:
     return await conn.fetchrow(
         """
-        SELECT id, email, name, role, language, password_hash FROM operators
+        SELECT id, email, name, role, language, password_hash, disabled FROM operators
         WHERE lower(email) = lower($1)
         """,
         email,
+    )
+
+
+async def list_operators(conn: Conn, *, after: int | None, limit: int) -> list[Record]:
+    return await conn.fetch(
+        """
+        SELECT id, email, name, role, language, disabled FROM operators
+        WHERE $1::bigint IS NULL OR id > $1 ORDER BY id LIMIT $2
+        """,
+        after,
+        limit,
+    )
+
+
+async def update_operator(
+    conn: Conn, operator_id: int, *, name: str | None, role: str | None, disabled: bool | None
+) -> Record:
+    return await conn.fetchrow(
+        """
+        UPDATE operators SET name = coalesce($2, name), role = coalesce($3, role),
+                             disabled = coalesce($4, disabled)
+        WHERE id = $1 RETURNING id, email, name, role, language, disabled
+        """,
+        operator_id,
+        name,
+        role,
+        disabled,
+    )
+
+
+async def lock_admins(conn: Conn) -> None:
+    """Serialise the changes that may take away an admin, so that two at once cannot leave
+    none (each would count the other's admin as still there)."""
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtext('auth:admins'))")
+
+
+async def active_admins(conn: Conn) -> int:
+    return await conn.fetchval(
+        "SELECT count(*) FROM operators WHERE role = 'admin' AND NOT disabled"
     )
 
 

@@ -220,8 +220,7 @@ class Delivery:
                         conn,
                         data.client_number,
                         envelope.occurred_at,
-                        # auth.client.updated never changes the name (no route does).
-                        name=data.name if isinstance(data, events.ClientCreated) else None,
+                        name=data.name,
                         email=data.email,
                         language=data.language,
                     )

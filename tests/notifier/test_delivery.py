@@ -390,3 +390,16 @@ async def test_email_change_emails_are_in_spanish_by_default(
     assert new.message["Subject"] == "Confirme su nuevo email del Panel de Clientes"
     assert new.text().startswith("Hola Juan")
     assert old.message["Subject"].startswith("Pedido de cambio del email")
+
+
+async def test_an_admin_renaming_a_client_reaches_the_projection(
+    notifier: Notifier, publisher: Publisher, smtp: SmtpSink
+) -> None:
+    await known_client(notifier, publisher, "1022", "renombrada@example.com")
+    await publisher.event(events.ClientUpdated(client_number="1022", name="Juana Gómez"))
+
+    async def renamed() -> bool:
+        row = await notifier.pool.fetchrow("SELECT name FROM clients WHERE client_number='1022'")
+        return row is not None and row["name"] == "Juana Gómez"
+
+    await wait_for(renamed, message="the new name in the projection")
