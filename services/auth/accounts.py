@@ -268,6 +268,8 @@ async def request_email_change(
     the login throttle of the account (else this route would be a way to guess passwords)."""
     number = int(principal.account_id)
     username = str(number)
+    if not body.current_password:
+        raise BadRequest("The current password is needed to change the email.")
     async with unit_of_work(pool) as work:
         await _count_attempt(work.conn, deps.settings, username, address)
         account = await account_of(work.conn, principal.sub)

@@ -136,8 +136,10 @@ class ProfileUpdate(RequestModel):
 
 
 class EmailChange(RequestModel):
+    """Without `current_password` (absent or empty) the answer is 400, as for a wrong one."""
+
     email: EmailStr
-    current_password: AnyPassword
+    current_password: Annotated[str, Field(max_length=1024)] | None = None
 
 
 class EmailConfirmation(RequestModel):
