@@ -113,10 +113,11 @@ def _seconds_until(moment: datetime) -> int:
 
 async def _count_attempt(
     conn: asyncpg.Connection, s: AuthSettings, username: str, address: str
-) -> None:
+) -> int:
     """429 when `username` is throttled from `address`; else the attempt is counted as a
     failure before the password is checked, so that guesses sent at once cannot pass the
-    throttle while their hashes are computed (a success clears it: `_forgive`)."""
+    throttle while their hashes are computed (a success clears it: `_forgive`; a failure
+    settles it: `_settle`). The attempt's id."""
     await store.lock_login(conn, username, address)
     limits = (
         await store.throttled_until(conn, username, address, s.login_window, s.login_max_failures),
@@ -133,7 +134,12 @@ async def _count_attempt(
             "Too many failed logins; try again later.", retry_after=_seconds_until(until)
         )
     keep = max(s.login_window, s.login_username_window, s.login_address_window)
-    await store.record_failure(conn, username, address, keep)
+    return await store.record_attempt(conn, username, address, keep)
+
+
+async def _settle(pool: asyncpg.Pool, attempt: int) -> None:
+    async with unit_of_work(pool) as work:
+        await store.settle_failure(work.conn, attempt)
 
 
 async def _forgive(conn: asyncpg.Connection, username: str, address: str) -> None:
@@ -148,11 +154,12 @@ async def login(
     """401 alike for an unknown user and a wrong password; 429 once throttled, even when right."""
     username = normalize_username(username)
     async with unit_of_work(pool) as work:
-        await _count_attempt(work.conn, deps.settings, username, address)
+        attempt = await _count_attempt(work.conn, deps.settings, username, address)
         account = await find_account(work.conn, username)
     # No connection or lock is held while Argon2 works (and perhaps waits for its turn). An
     # unknown user is checked against a dummy hash: the same work, the same time.
     if not await deps.hasher.verify(account.password_hash if account else None, password):
+        await _settle(pool, attempt)
         raise Unauthorized("Wrong username or password.")
     assert account is not None and account.password_hash is not None
     new_hash = None
@@ -271,11 +278,12 @@ async def request_email_change(
     if not body.current_password:
         raise BadRequest("The current password is needed to change the email.")
     async with unit_of_work(pool) as work:
-        await _count_attempt(work.conn, deps.settings, username, address)
+        attempt = await _count_attempt(work.conn, deps.settings, username, address)
         account = await account_of(work.conn, principal.sub)
     if account is None or not await deps.hasher.verify(
         account.password_hash, body.current_password
     ):
+        await _settle(pool, attempt)
         raise BadRequest("The current password is wrong.")
     async with unit_of_work(pool) as work:
         conn = work.conn

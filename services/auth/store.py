@@ -249,12 +249,14 @@ async def throttled_until(
 
 
 async def address_throttled_until(conn: Conn, address: str, window: int, n: int) -> datetime | None:
-    """With failures for `n` or more usernames from `address` in the window: when fewer than `n`
-    usernames remain; else None."""
+    """With settled failures for `n` or more usernames from `address` in the window: when
+    fewer than `n` usernames remain; else None."""
     return await conn.fetchval(
         """
         SELECT max(failed_at) + make_interval(secs => $2) AS until FROM login_failures
         WHERE address = $1 AND failed_at > now() - make_interval(secs => $2)
+          -- an attempt still being checked is no failure yet, unless a crash left it so
+          AND (settled OR failed_at < now() - interval '1 minute')
         GROUP BY username ORDER BY until DESC OFFSET $3 - 1 LIMIT 1
         """,
         address,
@@ -263,14 +265,24 @@ async def address_throttled_until(conn: Conn, address: str, window: int, n: int)
     )
 
 
-async def record_failure(conn: Conn, username: str, address: str, keep: int) -> None:
-    """One failure; failures older than `keep` seconds (the longest window) are deleted."""
-    await conn.execute(
-        "INSERT INTO login_failures (username, address) VALUES ($1, $2)", username, address
+async def record_attempt(conn: Conn, username: str, address: str, keep: int) -> int:
+    """An attempt counted as a failure while its password is checked (not settled yet); its id.
+    Failures older than `keep` seconds (the longest window) are deleted."""
+    attempt = await conn.fetchval(
+        "INSERT INTO login_failures (username, address, settled) VALUES ($1, $2, false)"
+        " RETURNING id",
+        username,
+        address,
     )
     await conn.execute(
         "DELETE FROM login_failures WHERE failed_at < now() - make_interval(secs => $1)", keep
     )
+    return attempt
+
+
+async def settle_failure(conn: Conn, attempt: int) -> None:
+    """The attempt's password was wrong: a failure for every limit."""
+    await conn.execute("UPDATE login_failures SET settled = true WHERE id = $1", attempt)
 
 
 async def clear_failures(conn: Conn, username: str, address: str | None = None) -> None:

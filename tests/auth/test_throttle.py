@@ -4,9 +4,17 @@ auth is told here that the test client (127.0.0.1) is a trusted proxy, so each r
 its client address in X-Forwarded-For.
 """
 
+import asyncio
+
 import pytest
 
-from tests.auth.conftest import CLIENT_PASSWORD, OPERATOR_EMAIL, OPERATOR_PASSWORD, problem
+from tests.auth.conftest import (
+    CLIENT_PASSWORD,
+    OPERATOR_EMAIL,
+    OPERATOR_PASSWORD,
+    Api,
+    problem,
+)
 
 WRONG = "a wrong password, guessed"
 
@@ -107,10 +115,43 @@ async def test_old_failures_are_deleted(api, client, pool):
 async def test_forwarded_for_is_ignored_without_trusted_proxies(make_auth, auth_db):
     """With HELPDESK_TRUSTED_PROXIES empty (the default), a client cannot dodge the throttle
     by naming a new address in each request."""
-    from tests.auth.conftest import Api
-
     plain = Api(await make_auth())
     for i in range(10):
         response = await login(plain, OPERATOR_EMAIL, WRONG, f"198.51.100.{i + 1}")
         assert response.status == 401
     await problem(await login(plain, OPERATOR_EMAIL, WRONG, "198.51.100.99"), 429)
+
+
+async def test_many_clients_behind_one_address_log_in_at_once(api, admin, make_auth):
+    """An office behind one address at nine o'clock: each attempt is counted while its
+    password is checked, and 25 checked at once must not look like 25 failed usernames."""
+    numbers = [
+        (await api.create_client(admin, email=f"office{i}@example.com"))["client_number"]
+        for i in range(25)
+    ]
+    # One hash at a time, tens of milliseconds each: the attempts wait for their turn
+    # together, all counted meanwhile.
+    slow = Api(
+        await make_auth(
+            trusted_proxies="127.0.0.1/32",
+            argon2_concurrency=1,
+            argon2_time_cost=2,
+            argon2_memory_cost=32768,
+            argon2_wait=60.0,
+        )
+    )
+    answers = await asyncio.gather(
+        *(login(slow, number, CLIENT_PASSWORD, "198.51.100.50") for number in numbers)
+    )
+    assert [a.status for a in answers] == [200] * 25
+
+
+async def test_attempts_left_unsettled_by_a_crash_count_after_a_minute(api, client, pool):
+    async with pool.acquire() as conn:
+        await conn.executemany(
+            "INSERT INTO login_failures (username, address, settled, failed_at)"
+            " VALUES ($1, '198.51.100.1', false, now() - interval '2 minutes')",
+            [(f"{900000 + i}",) for i in range(20)],
+        )
+    response = await login(api, client["client_number"], CLIENT_PASSWORD, "198.51.100.1")
+    await problem(response, 429)
