@@ -37,6 +37,7 @@ class ClientCreated(EventData):
 class ClientUpdated(EventData):
     routing_key = "auth.client.updated"
     client_number: str
+    name: str | None = None  # an admin's change (SPEC 9.1)
     email: str | None = None
     language: str | None = None
     services: list[ServiceRef] | None = None
@@ -48,6 +49,29 @@ class PasswordRecoveryRequested(EventData):
     email: str
     language: str
     reset_token: str
+
+
+class EmailChangeRequested(EventData):
+    """A client asked to make `new_email` their primary email: the confirmation link goes there
+    (SPEC 9.1); until it is used, everything keeps going to the old address."""
+
+    routing_key = "auth.email_change.requested"
+    client_number: str
+    name: str
+    new_email: str
+    language: str
+    confirm_token: str
+
+
+class EmailChangeNotice(EventData):
+    """The same request told to the current (old) address, without the link."""
+
+    routing_key = "auth.email_change.notice"
+    client_number: str
+    name: str
+    email: str
+    new_email: str
+    language: str
 
 
 class TicketCreated(EventData):
@@ -101,6 +125,8 @@ EVENT_TYPES: dict[str, type[EventData]] = {
         ClientCreated,
         ClientUpdated,
         PasswordRecoveryRequested,
+        EmailChangeRequested,
+        EmailChangeNotice,
         TicketCreated,
         TicketReplied,
         TicketReopened,

@@ -4,8 +4,9 @@ Prometheus metrics, `/healthz` and `/readyz`, and the app factory's common part.
 import json
 import re
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_address
 from typing import Any
 
 import structlog
@@ -33,6 +34,46 @@ MAX_BODY_BYTES = 1024 * 1024
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 PROBE_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+
+
+def client_address(
+    request: web.Request, trusted_proxies: Sequence[IPv4Network | IPv6Network]
+) -> str:
+    """The address of whoever sent the request: the peer's, unless the peer is a trusted proxy;
+    then X-Forwarded-For is read from its end (the entry the nearest proxy added) back, skipping
+    trusted proxies, and the first other address is the client's. Entries left of it were
+    written by the client and prove nothing. A malformed entry stops the walk at the proxy that
+    passed it on."""
+    peer = _parse_address(request.remote or "")
+    if peer is None:
+        return request.remote or "unknown"
+
+    def trusted(address: IPv4Address | IPv6Address) -> bool:
+        return any(address in network for network in trusted_proxies)
+
+    current = peer
+    if not trusted(current):
+        return str(current)
+    entries = ",".join(request.headers.getall("X-Forwarded-For", [])).split(",")
+    for entry in reversed([e.strip() for e in entries if e.strip()]):
+        hop = _parse_address(entry)
+        if hop is None:
+            break
+        current = hop
+        if not trusted(current):
+            break
+    return str(current)
+
+
+def _parse_address(text: str) -> IPv4Address | IPv6Address | None:
+    try:
+        address = ip_address(text)
+    except ValueError:
+        return None
+    # An IPv4 client seen through an IPv6 socket counts as its IPv4 address.
+    if isinstance(address, IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    return address
 
 
 @dataclass(frozen=True)

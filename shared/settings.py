@@ -1,7 +1,12 @@
 """Settings shared by every service; each service subclasses with its own env prefix."""
 
-from pydantic import AliasChoices, Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from ipaddress import IPv4Network, IPv6Network, ip_network
+from typing import Annotated, Any
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+Network = IPv4Network | IPv6Network
 
 
 def _env(name: str, field: str) -> AliasChoices:
@@ -28,6 +33,12 @@ class ServiceSettings(BaseSettings):
         None, validation_alias=_env("HELPDESK_PANEL_KEY", "panel_key")
     )
 
+    # The proxies (CIDRs, comma-separated) whose X-Forwarded-For entry names the client's
+    # address (shared.http.client_address); empty: the header is ignored (SPEC 9.1).
+    trusted_proxies: Annotated[tuple[Network, ...], NoDecode] = Field(
+        (), validation_alias=_env("HELPDESK_TRUSTED_PROXIES", "trusted_proxies")
+    )
+
     database_url: str = ""
     host: str = "127.0.0.1"
     port: int = 8080
@@ -40,3 +51,10 @@ class ServiceSettings(BaseSettings):
     amqp_reconnect_interval: float = 2.0
     outbox_poll_interval: float = 1.0
     consumer_prefetch: int = 32
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _networks(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = [part.strip() for part in value.split(",") if part.strip()]
+        return tuple(ip_network(v, strict=False) for v in value)

@@ -26,7 +26,7 @@ from shared.errors import (
     Unauthorized,
     ValidationFailed,
 )
-from shared.unit_of_work import unit_of_work
+from shared.unit_of_work import UnitOfWork, unit_of_work
 
 
 @dataclass(frozen=True)
@@ -57,27 +57,33 @@ def normalize_username(username: str) -> str:
 
 
 async def find_account(conn: asyncpg.Connection, username: str) -> Account | None:
-    """A client number (digits) or an operator's email."""
+    """A client number (digits) or an operator's email; None for a disabled account too, so
+    that it is answered exactly as an unknown user."""
     if username.isascii() and username.isdigit() and len(username) <= 18:
         row = await store.get_client(conn, int(username))
-        return row and Account(
+        return _usable(row) and Account(
             f"client:{row['client_number']}", "client", row["name"], row["password_hash"]
         )
     if "@" in username:
         row = await store.get_operator_by_email(conn, username)
-        return row and Account(
+        return _usable(row) and Account(
             f"operator:{row['id']}", row["role"], row["name"], row["password_hash"]
         )
     return None
 
 
 async def account_of(conn: asyncpg.Connection, sub: str) -> Account | None:
+    """The account a token names; None when it is gone or disabled."""
     kind, _, ident = sub.partition(":")
     if kind == "client":
         row = await store.get_client(conn, int(ident))
-        return row and Account(sub, "client", row["name"], row["password_hash"])
+        return _usable(row) and Account(sub, "client", row["name"], row["password_hash"])
     row = await store.get_operator(conn, int(ident))
-    return row and Account(sub, row["role"], row["name"], row["password_hash"])
+    return _usable(row) and Account(sub, row["role"], row["name"], row["password_hash"])
+
+
+def _usable(row: asyncpg.Record | None) -> asyncpg.Record | None:
+    return row if row is not None and not row["disabled"] else None
 
 
 def check_password(password: str, *context: str, field: str = "password") -> None:
@@ -107,25 +113,55 @@ def _seconds_until(moment: datetime) -> int:
     return max(1, math.ceil((moment - datetime.now(UTC)).total_seconds()))
 
 
-async def login(pool: asyncpg.Pool, deps: Deps, username: str, password: str) -> models.TokenPair:
+async def _count_attempt(
+    conn: asyncpg.Connection, s: AuthSettings, username: str, address: str
+) -> int:
+    """429 when `username` is throttled from `address`; else the attempt is counted as a
+    failure before the password is checked, so that guesses sent at once cannot pass the
+    throttle while their hashes are computed (a success clears it: `_forgive`; a failure
+    settles it: `_settle`). The attempt's id."""
+    await store.lock_login(conn, username, address)
+    limits = (
+        await store.throttled_until(conn, username, address, s.login_window, s.login_max_failures),
+        await store.throttled_until(
+            conn, username, None, s.login_username_window, s.login_username_max_failures
+        ),
+        await store.address_throttled_until(
+            conn, address, s.login_address_window, s.login_address_max_usernames
+        ),
+    )
+    until = max((u for u in limits if u is not None), default=None)
+    if until is not None:
+        raise TooManyRequests(
+            "Too many failed logins; try again later.", retry_after=_seconds_until(until)
+        )
+    keep = max(s.login_window, s.login_username_window, s.login_address_window)
+    return await store.record_attempt(conn, username, address, keep)
+
+
+async def _settle(pool: asyncpg.Pool, attempt: int) -> None:
+    async with unit_of_work(pool) as work:
+        await store.settle_failure(work.conn, attempt)
+
+
+async def _forgive(conn: asyncpg.Connection, username: str, address: str) -> None:
+    """The right password: the failures of this username from this address are forgotten
+    (those from elsewhere still count)."""
+    await store.clear_failures(conn, username, address)
+
+
+async def login(
+    pool: asyncpg.Pool, deps: Deps, username: str, password: str, address: str
+) -> models.TokenPair:
     """401 alike for an unknown user and a wrong password; 429 once throttled, even when right."""
     username = normalize_username(username)
-    s = deps.settings
     async with unit_of_work(pool) as work:
-        await store.lock_username(work.conn, username)
-        until = await store.throttled_until(
-            work.conn, username, s.login_window, s.login_max_failures
-        )
-        if until is not None:
-            raise TooManyRequests(
-                "Too many failed logins; try again later.", retry_after=_seconds_until(until)
-            )
-        # Counted as a failure before the password is checked, so that guesses sent at once
-        # cannot pass the throttle while their hashes are computed; a success clears it.
-        await store.record_failure(work.conn, username, s.login_window)
+        attempt = await _count_attempt(work.conn, deps.settings, username, address)
         account = await find_account(work.conn, username)
-    # No connection or lock is held while Argon2 works (and perhaps waits for its turn).
+    # No connection or lock is held while Argon2 works (and perhaps waits for its turn). An
+    # unknown user is checked against a dummy hash: the same work, the same time.
     if not await deps.hasher.verify(account.password_hash if account else None, password):
+        await _settle(pool, attempt)
         raise Unauthorized("Wrong username or password.")
     assert account is not None and account.password_hash is not None
     new_hash = None
@@ -134,7 +170,7 @@ async def login(pool: asyncpg.Pool, deps: Deps, username: str, password: str) ->
         # now, so the account moves to the new settings at its next login.
         new_hash = await deps.hasher.hash(password)
     async with unit_of_work(pool) as work:
-        await store.clear_failures(work.conn, username)
+        await _forgive(work.conn, username, address)
         if new_hash is not None:
             await _set_password(work.conn, account.sub, new_hash)
         return await _issue_pair(work.conn, deps, account)
@@ -176,7 +212,7 @@ async def _services(conn: asyncpg.Connection, number: int) -> list[models.Servic
     ]
 
 
-async def _client_out(conn: asyncpg.Connection, number: int) -> models.ClientOut:
+async def client_out(conn: asyncpg.Connection, number: int) -> models.ClientOut:
     row = await store.get_client(conn, number)
     if row is None:
         raise NotFound("There is no client with this number.")
@@ -186,6 +222,7 @@ async def _client_out(conn: asyncpg.Connection, number: int) -> models.ClientOut
         email=row["email"],
         language=row["language"],
         services=await _services(conn, number),
+        disabled=row["disabled"],
         created_at=row["created_at"],
     )
 
@@ -193,7 +230,7 @@ async def _client_out(conn: asyncpg.Connection, number: int) -> models.ClientOut
 async def profile(pool: asyncpg.Pool, principal: Principal) -> models.Profile:
     async with acquire(pool) as conn:
         if principal.kind == "client":
-            client = await _client_out(conn, int(principal.account_id))
+            client = await client_out(conn, int(principal.account_id))
             return models.Profile(
                 kind="client",
                 client_number=client.client_number,
@@ -223,20 +260,83 @@ async def update_profile(
         current = await store.get_client(conn, number, for_update=True)
         if current is None:
             raise NotFound("This account no longer exists.")
-        changed = {
-            field: value
-            for field, value in (("email", change.email), ("language", change.language))
-            if value is not None and value != current[field]
-        }
-        if changed:
-            await store.update_client_profile(
-                conn, number, email=changed.get("email"), language=changed.get("language")
-            )
+        if change.language is not None and change.language != current["language"]:
+            await store.update_client_profile(conn, number, email=None, language=change.language)
             work.add_event(
-                events.ClientUpdated(client_number=str(number), **changed),
+                events.ClientUpdated(client_number=str(number), language=change.language),
                 aggregate=f"client:{number}",
             )
     return await profile(pool, principal)
+
+
+async def request_email_change(
+    pool: asyncpg.Pool, deps: Deps, principal: Principal, body: models.EmailChange, address: str
+) -> None:
+    """A confirmation link to the new address and a notice to the old one; nothing changes
+    until the link is used. The current password is needed, and a wrong one counts towards
+    the login throttle of the account (else this route would be a way to guess passwords)."""
+    number = int(principal.account_id)
+    username = str(number)
+    if not body.current_password:
+        raise BadRequest("The current password is needed to change the email.")
+    async with unit_of_work(pool) as work:
+        attempt = await _count_attempt(work.conn, deps.settings, username, address)
+        account = await account_of(work.conn, principal.sub)
+    if account is None or not await deps.hasher.verify(
+        account.password_hash, body.current_password
+    ):
+        await _settle(pool, attempt)
+        raise BadRequest("The current password is wrong.")
+    sealing_key = await deps.sealing_key.current()
+    async with unit_of_work(pool) as work:
+        conn = work.conn
+        await _forgive(conn, username, address)
+        client = await store.get_client(conn, number, for_update=True)
+        if client is None:
+            raise NotFound("This account no longer exists.")
+        if client["email"].lower() == body.email.lower():
+            message = "This is already your email."
+            raise ValidationFailed(message, [{"field": "email", "message": message}])
+        token = new_secret_token()
+        await store.insert_email_change(
+            conn,
+            token_hash=token_hash(token),
+            client_number=number,
+            new_email=body.email,
+            ttl=deps.settings.email_change_token_ttl,
+        )
+        common = {"client_number": str(number), "name": client["name"], "new_email": body.email}
+        work.add_event(
+            events.EmailChangeRequested(
+                **common,
+                language=client["language"],
+                confirm_token=sealing.seal(sealing_key, token),
+            ),
+            aggregate=f"client:{number}",
+        )
+        work.add_event(
+            events.EmailChangeNotice(**common, email=client["email"], language=client["language"]),
+            aggregate=f"client:{number}",
+        )
+
+
+async def confirm_email_change(pool: asyncpg.Pool, token: str) -> None:
+    """The new email becomes the primary one and every login of the account ends (whoever
+    holds the link may not be the one signed in); 400 for an unknown, used or expired token."""
+    async with unit_of_work(pool) as work:
+        conn = work.conn
+        claimed = await store.claim_email_change(conn, token_hash(token))
+        if claimed is not None:
+            number, email = claimed["client_number"], claimed["new_email"]
+            await store.update_client_profile(conn, number, email=email, language=None)
+            await store.expire_email_changes(conn, number)
+            await store.revoke_subject(conn, f"client:{number}")
+            work.add_event(
+                events.ClientUpdated(client_number=str(number), email=email),
+                aggregate=f"client:{number}",
+            )
+    if claimed is None:
+        raise BadRequest("This link is not valid or has expired; ask for a new one.")
 
 
 async def change_password(
@@ -310,12 +410,12 @@ async def create_client(
             ),
             aggregate=f"client:{number}",
         )
-        return await _client_out(conn, number)
+        return await client_out(conn, number)
 
 
 async def get_client(pool: asyncpg.Pool, number: int) -> models.ClientOut:
     async with acquire(pool) as conn:
-        return await _client_out(conn, number)
+        return await client_out(conn, number)
 
 
 async def add_service(pool: asyncpg.Pool, number: int, name: str) -> models.ServiceOut:
@@ -350,28 +450,49 @@ async def create_operator(
     return models.OperatorOut(**dict(row))
 
 
-async def request_recovery(pool: asyncpg.Pool, deps: Deps, email: str) -> None:
-    """Every client account with this primary email gets its number and a one-time link.
-    The caller answers 202 whatever happens here, so nobody learns which emails exist."""
-    # Asked for whether or not the email is known: a notifier out of reach is a 503 for all.
-    sealing_key = await deps.sealing_key.current()
+async def request_recovery(pool: asyncpg.Pool, email: str) -> None:
+    """Stores the request, and nothing else: the answer (202) takes the same work and time
+    whether or not the email is known, so it cannot tell which emails exist. The links are made
+    by `process_recovery_requests`, within `recovery_poll_interval`: not woken by the request,
+    so that their work does not fall on the requests right after a known email either."""
     async with unit_of_work(pool) as work:
-        conn = work.conn
-        for client in await store.clients_by_email(conn, email):
-            number = client["client_number"]
-            sent = await store.recent_reset_links(conn, number, 3600)
-            if sent >= deps.settings.recovery_max_per_hour:
-                continue
-            token = await _password_link(conn, number, "reset", deps.settings.reset_token_ttl)
-            work.add_event(
-                events.PasswordRecoveryRequested(
-                    client_number=str(number),
-                    email=client["email"],
-                    language=client["language"],
-                    reset_token=sealing.seal(sealing_key, token),
-                ),
-                aggregate=f"client:{number}",
-            )
+        await store.insert_recovery_request(work.conn, email)
+
+
+async def process_recovery_requests(pool: asyncpg.Pool, deps: Deps, batch: int = 20) -> int:
+    """Every client account with a requested primary email gets its number and a one-time
+    link (at most `recovery_max_per_hour` per account); the number of requests handled. The
+    requests wait while the notifier's sealing key cannot be learnt (ServiceUnavailable)."""
+    sealing_key = await deps.sealing_key.current()
+    handled = 0
+    while True:
+        async with unit_of_work(pool) as work:
+            conn = work.conn
+            emails = await store.claim_recovery_requests(conn, batch)
+            for email in emails:
+                await _recover(work, deps, sealing_key, email)
+        handled += len(emails)
+        if len(emails) < batch:
+            return handled
+
+
+async def _recover(work: UnitOfWork, deps: Deps, sealing_key: str, email: str) -> None:
+    conn = work.conn
+    for client in await store.clients_by_email(conn, email):
+        number = client["client_number"]
+        sent = await store.recent_reset_links(conn, number, 3600)
+        if sent >= deps.settings.recovery_max_per_hour:
+            continue
+        token = await _password_link(conn, number, "reset", deps.settings.reset_token_ttl)
+        work.add_event(
+            events.PasswordRecoveryRequested(
+                client_number=str(number),
+                email=client["email"],
+                language=client["language"],
+                reset_token=sealing.seal(sealing_key, token),
+            ),
+            aggregate=f"client:{number}",
+        )
 
 
 async def _password_link(conn: asyncpg.Connection, number: int, purpose: str, ttl: int) -> str:

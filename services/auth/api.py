@@ -2,10 +2,10 @@
 
 from aiohttp import web
 
-from services.auth import accounts, models
+from services.auth import accounts, admin, models
 from services.auth.accounts import Deps
 from shared.auth import ADMIN, ANYONE, CLIENT, STAFF, Principal
-from shared.http import json_response
+from shared.http import client_address, json_response
 from shared.openapi import KEY, Route
 from shared.resources import POOL
 
@@ -16,8 +16,14 @@ def _client_number(request: web.Request) -> int:
     return int(request.match_info["client_number"])
 
 
+def _address(request: web.Request) -> str:
+    return client_address(request, request.app[DEPS].settings.trusted_proxies)
+
+
 async def issue_token(request: web.Request, body: models.TokenRequest) -> web.Response:
-    pair = await accounts.login(request.app[POOL], request.app[DEPS], body.username, body.password)
+    pair = await accounts.login(
+        request.app[POOL], request.app[DEPS], body.username, body.password, _address(request)
+    )
     return json_response(pair, headers={"Cache-Control": "no-store"})
 
 
@@ -48,6 +54,20 @@ async def update_me(
     return web.Response(text=me.model_dump_json(exclude_none=True), content_type="application/json")
 
 
+async def change_email(
+    request: web.Request, principal: Principal, body: models.EmailChange
+) -> web.Response:
+    await accounts.request_email_change(
+        request.app[POOL], request.app[DEPS], principal, body, _address(request)
+    )
+    return web.Response(status=202)
+
+
+async def confirm_email(request: web.Request, body: models.EmailConfirmation) -> web.Response:
+    await accounts.confirm_email_change(request.app[POOL], body.token)
+    return web.Response(status=204)
+
+
 async def change_password(
     request: web.Request, principal: Principal, body: models.PasswordChange
 ) -> web.Response:
@@ -69,6 +89,32 @@ async def get_client(request: web.Request, principal: Principal) -> web.Response
     return json_response(await accounts.get_client(request.app[POOL], _client_number(request)))
 
 
+async def list_clients(
+    request: web.Request, principal: Principal, query: models.ClientQuery
+) -> web.Response:
+    return json_response(await admin.list_clients(request.app[POOL], query))
+
+
+async def update_client(
+    request: web.Request, principal: Principal, body: models.ClientPatch
+) -> web.Response:
+    client = await admin.update_client(request.app[POOL], _client_number(request), body)
+    return json_response(client)
+
+
+async def list_operators(
+    request: web.Request, principal: Principal, query: models.PageQuery
+) -> web.Response:
+    return json_response(await admin.list_operators(request.app[POOL], query))
+
+
+async def update_operator(
+    request: web.Request, principal: Principal, body: models.OperatorPatch
+) -> web.Response:
+    operator_id = int(request.match_info["operator_id"])
+    return json_response(await admin.update_operator(request.app[POOL], operator_id, body))
+
+
 async def add_service(
     request: web.Request, principal: Principal, body: models.ServiceIn
 ) -> web.Response:
@@ -84,7 +130,7 @@ async def create_operator(
 
 
 async def request_recovery(request: web.Request, body: models.RecoveryRequest) -> web.Response:
-    await accounts.request_recovery(request.app[POOL], request.app[DEPS], str(body.email))
+    await accounts.request_recovery(request.app[POOL], str(body.email))
     return web.Response(status=202)
 
 
@@ -149,11 +195,34 @@ ROUTES = (
         "PATCH",
         "/v1/me",
         update_me,
-        "Change the client's email or language",
+        "Change the client's language (the email: POST /v1/me/email)",
         roles=CLIENT,
         body=models.ProfileUpdate,
         response=models.Profile,
         errors=(404,),
+        tag="me",
+    ),
+    Route(
+        "POST",
+        "/v1/me/email",
+        change_email,
+        "Ask to change the client's email: a one-time link (24 h) to the new address, a notice"
+        " to the old one; a wrong current password counts towards the login throttle",
+        roles=CLIENT,
+        body=models.EmailChange,
+        status=202,
+        errors=(400, 404, 429),
+        tag="me",
+    ),
+    Route(
+        "POST",
+        "/v1/email-confirmation",
+        confirm_email,
+        "Make the new email the primary one with the emailed token (ends every login)",
+        roles=None,
+        body=models.EmailConfirmation,
+        status=204,
+        errors=(400,),
         tag="me",
     ),
     Route(
@@ -176,6 +245,28 @@ ROUTES = (
         body=models.ClientCreate,
         response=models.ClientOut,
         status=201,
+        tag="clients",
+    ),
+    Route(
+        "GET",
+        "/v1/clients",
+        list_clients,
+        "Find clients by number, or by a part of the name or email (oldest first)",
+        roles=STAFF,
+        query=models.ClientQuery,
+        response=models.ClientPage,
+        tag="clients",
+    ),
+    Route(
+        "PATCH",
+        f"/v1/clients/{{client_number:{KEY}}}",
+        update_client,
+        "Change a client's name, email or language, or disable it (ends its logins)",
+        roles=ADMIN,
+        body=models.ClientPatch,
+        response=models.ClientOut,
+        errors=(404,),
+        path_params={"client_number": KEY},
         tag="clients",
     ),
     Route(
@@ -212,6 +303,29 @@ ROUTES = (
         response=models.OperatorOut,
         status=201,
         errors=(409,),
+        tag="operators",
+    ),
+    Route(
+        "GET",
+        "/v1/operators",
+        list_operators,
+        "The operators and admins",
+        roles=STAFF,
+        query=models.PageQuery,
+        response=models.OperatorPage,
+        tag="operators",
+    ),
+    Route(
+        "PATCH",
+        f"/v1/operators/{{operator_id:{KEY}}}",
+        update_operator,
+        "Change an operator's name or role, or disable it (ends its logins); 409 for the last"
+        " enabled admin",
+        roles=ADMIN,
+        body=models.OperatorPatch,
+        response=models.OperatorOut,
+        errors=(404, 409),
+        path_params={"operator_id": KEY},
         tag="operators",
     ),
     Route(

@@ -5,7 +5,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from services.auth.accounts import Deps
+from services.auth.accounts import Deps, process_recovery_requests
 from services.auth.api import DEPS, ROUTES
 from services.auth.keys import KeyStore
 from services.auth.passwords import Hasher, default_concurrency
@@ -57,6 +57,12 @@ def create_app(settings: AuthSettings) -> web.Application:
             resources.broker(settings, "auth"),
             resources.start_broker,
             resources.outbox_relay(settings),
+            # Recovery requests become links and emails here (and requests a crash left).
+            resources.periodic(
+                "recovery-links",
+                settings.recovery_poll_interval,
+                lambda app: process_recovery_requests(app[resources.POOL], app[DEPS]),
+            ),
         ]
     )
     add_routes(app, ROUTES, title="Helpdesk auth", version="1")

@@ -55,7 +55,31 @@ class ClientOut(ResponseModel):
     email: str
     language: Language
     services: list[ServiceOut]
+    disabled: bool = False
     created_at: datetime
+
+
+class ClientPage(ResponseModel):
+    items: list[ClientOut]
+    next_cursor: str | None
+
+
+class ClientQuery(RequestModel):
+    """`q` matches the client number exactly, or a part of the name or the email."""
+
+    q: Annotated[str, Field(min_length=1, max_length=200)] | None = None
+    limit: Annotated[int, Field(ge=1, le=100)] = 20
+    cursor: Annotated[str, Field(max_length=200)] | None = None
+
+
+class ClientPatch(RequestModel):
+    """An admin's change; absent fields stay. The email changes at once (no confirmation: the
+    admin is trusted to have checked it). A disabled client cannot log in or refresh."""
+
+    name: Name | None = None
+    email: EmailStr | None = None
+    language: Language | None = None
+    disabled: bool | None = None
 
 
 class OperatorCreate(RequestModel):
@@ -71,6 +95,26 @@ class OperatorOut(ResponseModel):
     name: str
     role: Literal["operator", "admin"]
     language: Language
+    disabled: bool = False
+
+
+class OperatorPage(ResponseModel):
+    items: list[OperatorOut]
+    next_cursor: str | None
+
+
+class PageQuery(RequestModel):
+    limit: Annotated[int, Field(ge=1, le=100)] = 20
+    cursor: Annotated[str, Field(max_length=200)] | None = None
+
+
+class OperatorPatch(RequestModel):
+    """An admin's change; absent fields stay. The last enabled admin can be neither demoted
+    nor disabled (409)."""
+
+    name: Name | None = None
+    role: Literal["operator", "admin"] | None = None
+    disabled: bool | None = None
 
 
 class Profile(ResponseModel):
@@ -86,8 +130,20 @@ class Profile(ResponseModel):
 
 
 class ProfileUpdate(RequestModel):
-    email: EmailStr | None = None
+    """The email is changed with `EmailChange` (SPEC 9.1), never here."""
+
     language: Language | None = None
+
+
+class EmailChange(RequestModel):
+    """Without `current_password` (absent or empty) the answer is 400, as for a wrong one."""
+
+    email: EmailStr
+    current_password: Annotated[str, Field(max_length=1024)] | None = None
+
+
+class EmailConfirmation(RequestModel):
+    token: OpaqueToken
 
 
 class PasswordChange(RequestModel):

@@ -14,13 +14,25 @@ class AuthSettings(ServiceSettings):
     refresh_token_ttl: int = 30 * 86_400
     reset_token_ttl: int = 3_600  # recovery links live an hour
     welcome_token_ttl: int = 7 * 86_400  # a new client may read the welcome email days later
+    email_change_token_ttl: int = 86_400  # SPEC 9.1: the confirmation link lives 24 h
 
     # At most this many recovery emails per client account and hour, so nobody can flood an
     # inbox through the public recovery route (the answer stays 202 either way).
     recovery_max_per_hour: int = 3
 
+    # Login throttle (SPEC 9.1): failures of one username from one address...
     login_max_failures: int = 10
     login_window: int = 900  # seconds: 15 minutes
+    # ...of one username from every address (a spray from many addresses)...
+    login_username_max_failures: int = 100
+    login_username_window: int = 3_600
+    # ...and the usernames that failed from one address (one address trying many accounts).
+    login_address_max_usernames: int = 20
+    login_address_window: int = 3_600
+
+    # Recovery requests are answered at once and turned into links in the background, by each
+    # instance this often (the recovery email leaves at most this much later).
+    recovery_poll_interval: float = 1.0
 
     # Argon2id cost (RFC 9106's second recommended option by default); tests lower it.
     argon2_time_cost: int = 3

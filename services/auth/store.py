@@ -46,7 +46,7 @@ async def client_services(conn: Conn, client_number: int) -> list[Record]:
 
 async def get_client(conn: Conn, client_number: int, *, for_update: bool = False) -> Record | None:
     query = """
-        SELECT client_number, name, email, language, password_hash, created_at
+        SELECT client_number, name, email, language, password_hash, disabled, created_at
         FROM clients WHERE client_number = $1
     """
     return await conn.fetchrow(query + (" FOR UPDATE" if for_update else ""), client_number)
@@ -77,6 +77,64 @@ async def update_client_profile(
     )
 
 
+async def search_clients(
+    conn: Conn, *, q: str | None, after: int | None, limit: int
+) -> list[Record]:
+    """Clients by number, oldest first, after the client number `after`; `q` matches the
+    number exactly, or a part of the name or the email (any case)."""
+    pattern = None
+    if q is not None:
+        pattern = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    number = int(q) if q is not None and q.isascii() and q.isdigit() and len(q) <= 18 else None
+    return await conn.fetch(
+        """
+        SELECT client_number, name, email, language, disabled, created_at FROM clients
+        WHERE ($1::bigint IS NULL OR client_number > $1)
+          AND ($2::text IS NULL OR client_number = $3 OR name ILIKE $2 OR email ILIKE $2)
+        ORDER BY client_number LIMIT $4
+        """,
+        after,
+        pattern,
+        number,
+        limit,
+    )
+
+
+async def services_of_clients(conn: Conn, numbers: list[int]) -> list[Record]:
+    return await conn.fetch(
+        """
+        SELECT client_number, id, name FROM client_services
+        WHERE client_number = ANY($1::bigint[]) ORDER BY client_number, id
+        """,
+        numbers,
+    )
+
+
+async def update_client(
+    conn: Conn,
+    client_number: int,
+    *,
+    name: str | None,
+    email: str | None,
+    language: str | None,
+    disabled: bool | None,
+) -> None:
+    """Each given field replaces the stored one."""
+    await conn.execute(
+        """
+        UPDATE clients SET name = coalesce($2, name), email = coalesce($3, email),
+                           language = coalesce($4, language), disabled = coalesce($5, disabled),
+                           updated_at = now()
+        WHERE client_number = $1
+        """,
+        client_number,
+        name,
+        email,
+        language,
+        disabled,
+    )
+
+
 async def set_client_password(conn: Conn, client_number: int, password_hash: str) -> None:
     await conn.execute(
         "UPDATE clients SET password_hash = $2, updated_at = now() WHERE client_number = $1",
@@ -96,7 +154,7 @@ async def insert_operator(
         """
         INSERT INTO operators (email, name, role, password_hash) VALUES ($1, $2, $3, $4)
         ON CONFLICT (lower(email)) DO NOTHING
-        RETURNING id, email, name, role, language
+        RETURNING id, email, name, role, language, disabled
         """,
         email,
         name,
@@ -105,20 +163,60 @@ async def insert_operator(
     )
 
 
-async def get_operator(conn: Conn, operator_id: int) -> Record | None:
-    return await conn.fetchrow(
-        "SELECT id, email, name, role, language, password_hash FROM operators WHERE id = $1",
-        operator_id,
-    )
+async def get_operator(conn: Conn, operator_id: int, *, for_update: bool = False) -> Record | None:
+    query = """
+        SELECT id, email, name, role, language, password_hash, disabled FROM operators
+        WHERE id = $1
+    """
+    return await conn.fetchrow(query + (" FOR UPDATE" if for_update else ""), operator_id)
 
 
 async def get_operator_by_email(conn: Conn, email: str) -> Record | None:
     return await conn.fetchrow(
         """
-        SELECT id, email, name, role, language, password_hash FROM operators
+        SELECT id, email, name, role, language, password_hash, disabled FROM operators
         WHERE lower(email) = lower($1)
         """,
         email,
+    )
+
+
+async def list_operators(conn: Conn, *, after: int | None, limit: int) -> list[Record]:
+    return await conn.fetch(
+        """
+        SELECT id, email, name, role, language, disabled FROM operators
+        WHERE $1::bigint IS NULL OR id > $1 ORDER BY id LIMIT $2
+        """,
+        after,
+        limit,
+    )
+
+
+async def update_operator(
+    conn: Conn, operator_id: int, *, name: str | None, role: str | None, disabled: bool | None
+) -> Record:
+    return await conn.fetchrow(
+        """
+        UPDATE operators SET name = coalesce($2, name), role = coalesce($3, role),
+                             disabled = coalesce($4, disabled)
+        WHERE id = $1 RETURNING id, email, name, role, language, disabled
+        """,
+        operator_id,
+        name,
+        role,
+        disabled,
+    )
+
+
+async def lock_admins(conn: Conn) -> None:
+    """Serialise the changes that may take away an admin, so that two at once cannot leave
+    none (each would count the other's admin as still there)."""
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtext('auth:admins'))")
+
+
+async def active_admins(conn: Conn) -> int:
+    return await conn.fetchval(
+        "SELECT count(*) FROM operators WHERE role = 'admin' AND NOT disabled"
     )
 
 
@@ -131,37 +229,97 @@ async def set_operator_password(conn: Conn, operator_id: int, password_hash: str
 # --- login throttling --------------------------------------------------------------------------
 
 
-async def throttled_until(conn: Conn, username: str, window: int, n: int) -> datetime | None:
-    """With `n` or more failures in the window: when their count drops below `n`; else None."""
+async def throttled_until(
+    conn: Conn, username: str, address: str | None, window: int, n: int
+) -> datetime | None:
+    """With `n` or more failures of `username` in the window (from `address`, or from anywhere
+    when None): when their count drops below `n`; else None."""
     return await conn.fetchval(
         """
         SELECT failed_at + make_interval(secs => $2) FROM login_failures
-        WHERE username = $1 AND failed_at > now() - make_interval(secs => $2)
+        WHERE username = $1 AND ($4::text IS NULL OR address = $4)
+          AND failed_at > now() - make_interval(secs => $2)
         ORDER BY failed_at DESC OFFSET $3 - 1 LIMIT 1
         """,
         username,
         window,
         n,
+        address,
     )
 
 
-async def record_failure(conn: Conn, username: str, window: int) -> None:
-    await conn.execute("INSERT INTO login_failures (username) VALUES ($1)", username)
-    await conn.execute(
-        "DELETE FROM login_failures WHERE username = $1"
-        " AND failed_at < now() - make_interval(secs => $2)",
-        username,
+async def address_throttled_until(conn: Conn, address: str, window: int, n: int) -> datetime | None:
+    """With settled failures for `n` or more usernames from `address` in the window: when
+    fewer than `n` usernames remain; else None."""
+    return await conn.fetchval(
+        """
+        SELECT max(failed_at) + make_interval(secs => $2) AS until FROM login_failures
+        WHERE address = $1 AND failed_at > now() - make_interval(secs => $2)
+          -- an attempt still being checked is no failure yet, unless a crash left it so
+          AND (settled OR failed_at < now() - interval '1 minute')
+        GROUP BY username ORDER BY until DESC OFFSET $3 - 1 LIMIT 1
+        """,
+        address,
         window,
+        n,
     )
 
 
-async def clear_failures(conn: Conn, username: str) -> None:
-    await conn.execute("DELETE FROM login_failures WHERE username = $1", username)
+async def record_attempt(conn: Conn, username: str, address: str, keep: int) -> int:
+    """An attempt counted as a failure while its password is checked (not settled yet); its id.
+    Failures older than `keep` seconds (the longest window) are deleted."""
+    attempt = await conn.fetchval(
+        "INSERT INTO login_failures (username, address, settled) VALUES ($1, $2, false)"
+        " RETURNING id",
+        username,
+        address,
+    )
+    await conn.execute(
+        "DELETE FROM login_failures WHERE failed_at < now() - make_interval(secs => $1)", keep
+    )
+    return attempt
 
 
-async def lock_username(conn: Conn, username: str) -> None:
-    """Serialise logins of one username, so concurrent guesses cannot pass the throttle."""
+async def settle_failure(conn: Conn, attempt: int) -> None:
+    """The attempt's password was wrong: a failure for every limit."""
+    await conn.execute("UPDATE login_failures SET settled = true WHERE id = $1", attempt)
+
+
+async def clear_failures(conn: Conn, username: str, address: str | None = None) -> None:
+    """The failures of `username` from `address` (from everywhere when None)."""
+    await conn.execute(
+        "DELETE FROM login_failures WHERE username = $1 AND ($2::text IS NULL OR address = $2)",
+        username,
+        address,
+    )
+
+
+async def lock_login(conn: Conn, username: str, address: str) -> None:
+    """Serialise logins of one username and of one address, so that concurrent guesses cannot
+    pass the throttle. Always username first, then address: no two logins wait on each other."""
     await conn.execute("SELECT pg_advisory_xact_lock(hashtext('login:' || $1))", username)
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtext('login-from:' || $1))", address)
+
+
+# --- password recovery requests ----------------------------------------------------------------
+
+
+async def insert_recovery_request(conn: Conn, email: str) -> None:
+    await conn.execute("INSERT INTO recovery_requests (email) VALUES ($1)", email)
+
+
+async def claim_recovery_requests(conn: Conn, limit: int) -> list[str]:
+    """The emails of up to `limit` waiting requests, deleted (with the transaction's commit);
+    rows another instance is working on are skipped."""
+    rows = await conn.fetch(
+        """
+        DELETE FROM recovery_requests WHERE id IN (
+            SELECT id FROM recovery_requests ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED
+        ) RETURNING email
+        """,
+        limit,
+    )
+    return [row["email"] for row in rows]
 
 
 # --- refresh tokens ----------------------------------------------------------------------------
@@ -271,6 +429,44 @@ async def expire_password_tokens(conn: Conn, client_number: int) -> None:
     """A password was set: every other outstanding link of this client stops working."""
     await conn.execute(
         "UPDATE password_tokens SET used_at = now() WHERE client_number = $1 AND used_at IS NULL",
+        client_number,
+    )
+
+
+# --- email changes -----------------------------------------------------------------------------
+
+
+async def insert_email_change(
+    conn: Conn, *, token_hash: bytes, client_number: int, new_email: str, ttl: int
+) -> None:
+    await conn.execute(
+        """
+        INSERT INTO email_changes (token_hash, client_number, new_email, expires_at)
+        VALUES ($1, $2, $3, now() + make_interval(secs => $4))
+        """,
+        token_hash,
+        client_number,
+        new_email,
+        ttl,
+    )
+
+
+async def claim_email_change(conn: Conn, token_hash: bytes) -> Record | None:
+    """The client and new email of a token that is unused and unexpired, marking it used."""
+    return await conn.fetchrow(
+        """
+        UPDATE email_changes SET used_at = now()
+        WHERE token_hash = $1 AND used_at IS NULL AND expires_at > now()
+        RETURNING client_number, new_email
+        """,
+        token_hash,
+    )
+
+
+async def expire_email_changes(conn: Conn, client_number: int) -> None:
+    """The email changed: every other outstanding confirmation link stops working."""
+    await conn.execute(
+        "UPDATE email_changes SET used_at = now() WHERE client_number = $1 AND used_at IS NULL",
         client_number,
     )
 

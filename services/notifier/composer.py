@@ -39,6 +39,8 @@ SUBJECTS: dict[str, dict[str, str]] = {
         "receipt": "[#{number}] Recibimos su ticket: {subject}",
         "welcome": "Bienvenido al Panel de Clientes (cliente {client_number})",
         "recovery": "Recuperar datos de acceso al Panel de Clientes",
+        "email_confirm": "Confirme su nuevo email del Panel de Clientes",
+        "email_notice": "Pedido de cambio del email de su cuenta (cliente {client_number})",
         "auto_reply": "Re: {subject}",
     },
     "en": {
@@ -46,6 +48,8 @@ SUBJECTS: dict[str, dict[str, str]] = {
         "receipt": "[#{number}] We received your ticket: {subject}",
         "welcome": "Welcome to the Client Panel (client {client_number})",
         "recovery": "Recover your Client Panel access details",
+        "email_confirm": "Confirm your new Client Panel email",
+        "email_notice": "Request to change your account's email (client {client_number})",
         "auto_reply": "Re: {subject}",
     },
 }
@@ -110,6 +114,9 @@ class Composer:
     def reset_link(self, token: str) -> str:
         return f"{self.public_url}/password/reset?token={quote(token, safe='')}"
 
+    def email_confirm_link(self, token: str) -> str:
+        return f"{self.public_url}/email/confirm?token={quote(token, safe='')}"
+
     def panel_link(self) -> str:
         return f"{self.public_url}/tickets"
 
@@ -125,7 +132,8 @@ class Composer:
         correlation_id: str | None = None,
         in_reply_to: Sequence[str] = (),
     ) -> bytes:
-        """The email of `kind` (reply, receipt, welcome, recovery, auto_reply) to `recipient`.
+        """The email of `kind` (reply, receipt, welcome, recovery, email_confirm, email_notice,
+        auto_reply) to `recipient`.
 
         Raises ValueError when `recipient` is not one address we can send to.
         """

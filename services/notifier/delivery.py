@@ -59,6 +59,8 @@ EVENTS = QueueSpec(
         events.ClientCreated.routing_key,
         events.ClientUpdated.routing_key,
         events.PasswordRecoveryRequested.routing_key,
+        events.EmailChangeRequested.routing_key,
+        events.EmailChangeNotice.routing_key,
         events.TicketCreated.routing_key,
         events.TicketReplied.routing_key,
         AutoReplyRequested.routing_key,
@@ -114,6 +116,10 @@ def email_kind(data: events.EventData) -> str | None:
         return "welcome" if data.set_password_token else None
     if isinstance(data, events.PasswordRecoveryRequested):
         return "recovery"
+    if isinstance(data, events.EmailChangeRequested):
+        return "email_confirm"
+    if isinstance(data, events.EmailChangeNotice):
+        return "email_notice"
     if isinstance(data, AutoReplyRequested):
         return "auto_reply"
     return None
@@ -216,8 +222,7 @@ class Delivery:
                         conn,
                         data.client_number,
                         envelope.occurred_at,
-                        # auth.client.updated never changes the name (no route does).
-                        name=data.name if isinstance(data, events.ClientCreated) else None,
+                        name=data.name,
                         email=data.email,
                         language=data.language,
                     )
@@ -306,6 +311,18 @@ class Delivery:
             recipient, language = data.email, data.language
             link = self.composer.reset_link(self._open(data.reset_token))
             context = {"client_number": data.client_number, "link": link}
+        elif kind == "email_confirm":
+            # To the new address, from the event: it is not the client's email yet.
+            recipient, language, name = data.new_email, data.language, data.name
+            link = self.composer.email_confirm_link(self._open(data.confirm_token))
+            context = {"client_number": data.client_number, "name": data.name, "link": link}
+            context["new_email"] = data.new_email
+        elif kind == "email_notice":
+            # To the address the email change would replace; no link (SPEC 9.1): nothing in it
+            # for whoever reads that mailbox to follow.
+            recipient, language, name = data.email, data.language, data.name
+            context = {"client_number": data.client_number, "name": data.name}
+            context["new_email"] = data.new_email
         else:  # auto_reply
             recipient, language = data.to, data.language
             link = (

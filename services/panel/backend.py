@@ -103,8 +103,13 @@ class Backend:
         json: Any = None,
         params: dict[str, str] | None = None,
         idempotency_key: str | None = None,
+        forwarded_for: str | None = None,
     ) -> Any:
         headers = dict(self._tickets_headers) if base == self.tickets_url else {}
+        if forwarded_for:
+            # auth throttles logins per client address, and believes this header when the
+            # panel's address is among HELPDESK_TRUSTED_PROXIES.
+            headers["X-Forwarded-For"] = forwarded_for
         if token:
             headers["Authorization"] = f"Bearer {token}"
         if idempotency_key:
@@ -130,9 +135,13 @@ class Backend:
 
     # --- auth, without a session ---------------------------------------------------------------
 
-    async def login(self, username: str, password: str) -> dict[str, Any]:
+    async def login(self, username: str, password: str, client_address: str) -> dict[str, Any]:
         return await self.call(
-            self.auth_url, "POST", "/v1/token", json={"username": username, "password": password}
+            self.auth_url,
+            "POST",
+            "/v1/token",
+            json={"username": username, "password": password},
+            forwarded_for=client_address,
         )
 
     async def refresh(self, refresh_token: str) -> dict[str, Any]:
@@ -153,6 +162,9 @@ class Backend:
         await self.call(
             self.auth_url, "POST", "/v1/password-reset", json={"token": token, "password": password}
         )
+
+    async def confirm_email(self, token: str) -> None:
+        await self.call(self.auth_url, "POST", "/v1/email-confirmation", json={"token": token})
 
 
 def _json(text: str) -> Any:

@@ -96,6 +96,10 @@ class ResetForm(Form):
         return self
 
 
+class EmailConfirmForm(Form):
+    token: Annotated[str, Field(min_length=1, max_length=256)]
+
+
 _SUBMISSION = re.compile(r"[0-9a-f]{32}")
 
 

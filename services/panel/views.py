@@ -24,6 +24,7 @@ from services.panel.backend import (
 from services.panel.i18n import LANGUAGE_NAMES, LANGUAGES, Locale, language_of
 from services.panel.sessions import SESSION, STALE, Session, SessionExpired
 from services.panel.settings import PanelSettings
+from shared.http import client_address
 
 log = structlog.get_logger(__name__)
 
@@ -148,7 +149,8 @@ async def login(request: web.Request) -> web.StreamResponse:
         return render(request, "login.html", 422, values=values, errors=errors)
     backend = request.app[BACKEND]
     try:
-        pair = await backend.login(form.username.strip(), form.password)
+        address = client_address(request, request.app[SETTINGS].trusted_proxies)
+        pair = await backend.login(form.username.strip(), form.password, address)
     except (AuthFailed, Invalid):
         failure = "The client number or the password is not correct."
         return render(request, "login.html", 401, values=values, errors={}, failure=failure)
@@ -251,6 +253,31 @@ async def reset(request: web.Request) -> web.StreamResponse:
             raise
         return render(request, "reset.html", 400, token=token, errors={}, bad_token=True)
     raise see_other("/login?reset=1")
+
+
+# --- email confirmation (the link of the email-change email, SPEC 9.1) -------------------------
+
+
+async def email_confirm_page(request: web.Request) -> web.StreamResponse:
+    # A form, not the change itself: mail scanners open links, and opening must change nothing.
+    token = request.query.get("token", "")
+    return render(request, "email_confirm.html", token=token, bad_token=not token, done=False)
+
+
+async def email_confirm(request: web.Request) -> web.StreamResponse:
+    data = await request.post()
+    token = str(data.get("token", ""))
+    form, _ = forms.parse(forms.EmailConfirmForm, data)
+    if form is None:
+        return render(request, "email_confirm.html", 400, token="", bad_token=True, done=False)
+    try:
+        await request.app[BACKEND].confirm_email(form.token)
+    except BackendError as exc:
+        if exc.status >= 500:
+            raise
+        return render(request, "email_confirm.html", 400, token=token, bad_token=True, done=False)
+    # auth ended every login of the account: a session of it here ends at its next refresh.
+    return render(request, "email_confirm.html", token="", bad_token=False, done=True)
 
 
 # --- tickets -----------------------------------------------------------------------------------
@@ -440,6 +467,8 @@ def add_routes(app: web.Application) -> None:
     app.router.add_post("/password/recover", recover)
     app.router.add_get("/password/reset", reset_page)
     app.router.add_post("/password/reset", reset)
+    app.router.add_get("/email/confirm", email_confirm_page)
+    app.router.add_post("/email/confirm", email_confirm)
     app.router.add_get("/tickets", ticket_list)
     app.router.add_get("/tickets/new", new_ticket_page)
     app.router.add_post("/tickets/new", new_ticket)

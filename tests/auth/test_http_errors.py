@@ -12,7 +12,11 @@ BODY_ROUTES = [
     ("POST", "/v1/password-reset", "anyone"),
     ("PATCH", "/v1/me", "client"),
     ("PUT", "/v1/me/password", "client"),
+    ("POST", "/v1/me/email", "client"),
+    ("POST", "/v1/email-confirmation", "anyone"),
     ("POST", "/v1/clients", "admin"),
+    ("PATCH", "/v1/clients/{number}", "admin"),
+    ("PATCH", "/v1/operators/1", "admin"),
     ("POST", "/v1/operators", "admin"),
     ("POST", "/v1/clients/{number}/services", "admin"),
 ]

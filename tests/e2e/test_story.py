@@ -19,8 +19,8 @@ def text_of(message: EmailMessage) -> str:
     return message.get_body(("plain",)).get_content()
 
 
-def link_token(message: EmailMessage) -> str:
-    match = re.search(r"/password/reset\?token=([\w-]+)", text_of(message))
+def link_token(message: EmailMessage, path: str = "/password/reset") -> str:
+    match = re.search(re.escape(path) + r"\?token=([\w-]+)", text_of(message))
     assert match, text_of(message)
     return match.group(1)
 
@@ -113,9 +113,24 @@ async def test_the_whole_story(suite: Suite) -> None:
     status, problem = await tickets_2.request("POST", "/v1/tickets", headers=me, json=new_ticket)
     assert status == 409 and problem["open_ticket"] == n
 
-    # The client changes email; the operator's answer goes to the new address, with the link.
-    status, _ = await auth.request("PATCH", "/v1/me", headers=me, json={"email": NEW_EMAIL})
-    assert status == 200
+    # The client changes email: a link to the new address, a notice to the old one; once the
+    # link is used, the operator's answer goes to the new address, with the ticket's link.
+    status, _ = await auth.request(
+        "POST",
+        "/v1/me/email",
+        headers=me,
+        json={"email": NEW_EMAIL, "current_password": FIRST_PASSWORD},
+    )
+    assert status == 202
+    confirmation = await one_email(suite, NEW_EMAIL, 1, "the email confirmation link")
+    notice = await one_email(suite, CLIENT_EMAIL, 3, "the notice to the old address")
+    assert NEW_EMAIL in text_of(notice) and "token" not in text_of(notice)
+    status, _ = await auth.request(
+        "POST",
+        "/v1/email-confirmation",
+        json={"token": link_token(confirmation, "/email/confirm")},
+    )
+    assert status == 204
     me = await token(suite, number, FIRST_PASSWORD)
 
     async def notifier_knows_the_new_email() -> bool:
@@ -138,7 +153,7 @@ async def test_the_whole_story(suite: Suite) -> None:
         json={"body": "Hemos reiniciado el servidor de correo: pruebe de nuevo."},
     )
     assert status == 201
-    answer = await one_email(suite, NEW_EMAIL, 1, "the operator's answer at the new address")
+    answer = await one_email(suite, NEW_EMAIL, 2, "the operator's answer at the new address")
     assert f"[#{n}]" in str(answer["Subject"]) and "Correo electrónico" in str(answer["Subject"])
     assert "reiniciado el servidor de correo" in text_of(answer)
     assert f"http://panel.story.example/tickets/{n}" in text_of(answer)
@@ -201,4 +216,4 @@ async def test_the_whole_story(suite: Suite) -> None:
     # Two tickets and two notifiers ran the whole time: no email arrived twice.
     ids = [m["Message-ID"] for m in suite.mailbox.all()]
     assert len(ids) == len(set(ids)), ids
-    assert len(suite.mailbox.to(CLIENT_EMAIL)) == 2  # welcome and receipt
+    assert len(suite.mailbox.to(CLIENT_EMAIL)) == 3  # welcome, receipt, email-change notice

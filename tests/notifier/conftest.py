@@ -59,7 +59,7 @@ class Publisher:
 
     async def event(self, data: EventData, correlation_id: str | None = None) -> Envelope:
         """`data` published as auth would: its link token sealed for the notifiers."""
-        for token_field in ("reset_token", "set_password_token"):
+        for token_field in ("reset_token", "set_password_token", "confirm_token"):
             token = getattr(data, token_field, None)
             if token is not None:
                 data = data.model_copy(update={token_field: sealed(token)})

@@ -345,3 +345,61 @@ def test_a_quoted_local_part_stays_quoted() -> None:
     )
     assert b'\r\nTo: "john doe"@example.com\r\n' in data
     assert ascii_address('"john doe"@example.com') == '"john doe"@example.com'  # RCPT TO
+
+
+async def test_email_change_sends_the_link_to_the_new_address_only(
+    notifier: Notifier, publisher: Publisher, smtp: SmtpSink
+) -> None:
+    await known_client(notifier, publisher, "1020", "vieja@example.com", language="en")
+    common = {"client_number": "1020", "name": "Juana Pérez", "new_email": "nueva@example.com"}
+    confirm = await publisher.event(
+        events.EmailChangeRequested(**common, language="en", confirm_token="c/1+2")
+    )
+    notice = await publisher.event(
+        events.EmailChangeNotice(**common, email="vieja@example.com", language="en")
+    )
+    await smtp.wait(1, address="nueva@example.com")
+    await smtp.wait(1, address="vieja@example.com")
+    [link_email] = smtp.to("nueva@example.com")
+    link = f"{PUBLIC_URL}/email/confirm?token=c%2F1%2B2"
+    assert link in link_email.text() and link in link_email.html()
+    assert link_email.message["Subject"] == "Confirm your new Client Panel email"
+    assert link_email.message["Message-ID"] == message_id(confirm)
+    assert link_email.message["Content-Language"] == "en"
+
+    [old] = smtp.to("vieja@example.com")
+    assert old.message["Message-ID"] == message_id(notice)
+    assert "1020" in old.message["Subject"]
+    assert "nueva@example.com" in old.text() and "nueva@example.com" in old.html()
+    # The notice carries no link: whoever reads the old mailbox has nothing to follow.
+    assert "http" not in old.text() and "token" not in old.text() and "href" not in old.html()
+
+
+async def test_email_change_emails_are_in_spanish_by_default(
+    notifier: Notifier, publisher: Publisher, smtp: SmtpSink
+) -> None:
+    common = {"client_number": "1021", "name": "Juan", "new_email": "nuevo@example.com"}
+    await publisher.event(events.EmailChangeRequested(**common, language="es", confirm_token="t"))
+    await publisher.event(
+        events.EmailChangeNotice(**common, email="viejo@example.com", language="es")
+    )
+    await smtp.wait(1, address="nuevo@example.com")
+    await smtp.wait(1, address="viejo@example.com")
+    [new] = smtp.to("nuevo@example.com")
+    [old] = smtp.to("viejo@example.com")
+    assert new.message["Subject"] == "Confirme su nuevo email del Panel de Clientes"
+    assert new.text().startswith("Hola Juan")
+    assert old.message["Subject"].startswith("Pedido de cambio del email")
+
+
+async def test_an_admin_renaming_a_client_reaches_the_projection(
+    notifier: Notifier, publisher: Publisher, smtp: SmtpSink
+) -> None:
+    await known_client(notifier, publisher, "1022", "renombrada@example.com")
+    await publisher.event(events.ClientUpdated(client_number="1022", name="Juana Gómez"))
+
+    async def renamed() -> bool:
+        row = await notifier.pool.fetchrow("SELECT name FROM clients WHERE client_number='1022'")
+        return row is not None and row["name"] == "Juana Gómez"
+
+    await wait_for(renamed, message="the new name in the projection")

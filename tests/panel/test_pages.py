@@ -494,3 +494,47 @@ async def test_dates_follow_the_time_zone_the_user_chooses(visitor: Visitor, des
     assert status == 200
     status, html = await visitor.get(f"/tickets/{ticket['number']}")
     assert buenos_aires in html
+
+
+async def test_email_change_is_confirmed_on_the_emailed_link(
+    visitor: Visitor, desk: Desk, event_tap: EventTap
+) -> None:
+    client = await desk.new_client()
+    number = client["client_number"]
+    pair = await (
+        await desk.auth.post(
+            "/v1/token", json={"username": number, "password": stack.CLIENT_PASSWORD}
+        )
+    ).json()
+    new_email = f"{uuid.uuid4().hex[:10]}@example.com"
+    response = await desk.auth.post(
+        "/v1/me/email",
+        json={"email": new_email, "current_password": stack.CLIENT_PASSWORD},
+        headers={"Authorization": f"Bearer {pair['access_token']}"},
+    )
+    assert response.status == 202
+
+    def emailed_token() -> str | None:
+        events = event_tap.bodies("auth.email_change.requested")
+        return next(
+            (
+                opened(e["data"]["confirm_token"])
+                for e in events
+                if e["data"]["new_email"] == new_email
+            ),
+            None,
+        )
+
+    token = await wait_for(emailed_token, timeout=20, message="the email-change event")
+    # Opening the link changes nothing (mail scanners open links): it shows a form.
+    status, html = await visitor.get(f"/email/confirm?token={token}")
+    assert status == 200 and ">Confirmar email</button>" in html
+    status, html = await visitor.post("/email/confirm", {"token": "bogus"})
+    assert status == 400 and "Este enlace no es válido" in html
+    status, html = await visitor.post("/email/confirm", {"token": token})
+    assert status == 200 and "Su email fue cambiado." in html
+    me = await desk.auth.get("/v1/clients/" + number, headers=desk.admin)
+    assert (await me.json())["email"] == new_email
+    # Used once only.
+    status, html = await visitor.post("/email/confirm", {"token": token})
+    assert status == 400
