@@ -1,6 +1,7 @@
 """No usable one-time or refresh token rests anywhere but in the email and in the client's hands:
-after the welcome and recovery flows (one recovery email dead-lettered), every database of the
-suite, every message in its queues and every service's log is scanned for the tokens."""
+after the welcome, email-change and recovery flows (one recovery email dead-lettered), every
+database of the suite, every message in its queues and every service's log is scanned for the
+tokens."""
 
 import re
 import subprocess
@@ -10,20 +11,27 @@ import asyncpg
 import yarl
 
 from tests.e2e.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, Suite
-from tests.e2e.test_story import link_token
 from tests.security.test_panel_crawl import Browser
 from tests.support.panel import TokenBox
 from tests.support.waiting import wait_for
 
 EMAIL = "tomasa@security.example"
+NEW_EMAIL = "tomasa.nueva@security.example"
 PASSWORD = "tomasa's first passphrase"
 # A token field holding anything but a sealed value (shared/sealing.py) or a hash.
 _BARE_TOKEN = re.compile(r'"(reset_token|set_password_token|token)"\s*:\s*"(?!sealed1:)[^"]{16,}"')
 
 
-async def _emails_to(suite: Suite, count: int, what: str) -> list:
+def _link_token(message, path: str) -> str:
+    text = message.get_body(("plain",)).get_content()
+    match = re.search(re.escape(path) + r"\?token=([\w-]+)", text)
+    assert match, text
+    return match.group(1)
+
+
+async def _emails_to(suite: Suite, count: int, what: str, address: str = EMAIL) -> list:
     return await wait_for(
-        lambda: (found := suite.mailbox.to(EMAIL)) and len(found) >= count and found,
+        lambda: (found := suite.mailbox.to(address)) and len(found) >= count and found,
         timeout=30,
         interval=0.2,
         message=what,
@@ -93,7 +101,7 @@ async def test_no_token_rests_in_plaintext(suite: Suite) -> None:
 
     # The welcome link, used; a login by API and one by the panel.
     (welcome,) = await _emails_to(suite, 1, "the welcome email")
-    welcome_token = link_token(welcome)
+    welcome_token = _link_token(welcome, "/password/reset")
     reset = {"token": welcome_token, "password": PASSWORD}
     status, _ = await auth.request("POST", "/v1/password-reset", json=reset)
     assert status == 204
@@ -117,13 +125,23 @@ async def test_no_token_rests_in_plaintext(suite: Suite) -> None:
     panel_refresh = box.open(sealed_refresh)
     assert panel_refresh
 
-    # A recovery link, delivered and left unused; then one the relay never takes.
-    status, _ = await auth.request("POST", "/v1/password-recovery", json={"email": EMAIL})
+    # An email change: the link to the new address, used (it ends the API login).
+    change = {"email": NEW_EMAIL, "current_password": PASSWORD}
+    me = {"Authorization": f"Bearer {pair['access_token']}"}
+    status, _ = await auth.request("POST", "/v1/me/email", json=change, headers=me)
     assert status == 202
-    recovery = (await _emails_to(suite, 2, "the recovery email"))[-1]
-    recovery_token = link_token(recovery)
+    confirmation = (await _emails_to(suite, 1, "the confirmation link", NEW_EMAIL))[-1]
+    confirm_token = _link_token(confirmation, "/email/confirm")
+    status, _ = await auth.request("POST", "/v1/email-confirmation", json={"token": confirm_token})
+    assert status == 204
+
+    # A recovery link, delivered and left unused; then one the relay never takes.
+    status, _ = await auth.request("POST", "/v1/password-recovery", json={"email": NEW_EMAIL})
+    assert status == 202
+    recovery = (await _emails_to(suite, 2, "the recovery email", NEW_EMAIL))[-1]
+    recovery_token = _link_token(recovery, "/password/reset")
     await suite.sink.stop()
-    status, _ = await auth.request("POST", "/v1/password-recovery", json={"email": EMAIL})
+    status, _ = await auth.request("POST", "/v1/password-recovery", json={"email": NEW_EMAIL})
     assert status == 202
 
     async def dead_lettered() -> bool:
@@ -138,6 +156,7 @@ async def test_no_token_rests_in_plaintext(suite: Suite) -> None:
     secrets = {
         "welcome token": welcome_token,
         "recovery token": recovery_token,
+        "email confirmation token": confirm_token,
         "API refresh token": pair["refresh_token"],
         "panel refresh token": panel_refresh,
     }
