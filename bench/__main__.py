@@ -46,8 +46,8 @@ import aiohttp
 import asyncpg
 
 from bench.support import ROOT, dsn, percentile, recreate_database
-from tests.support.infra import create_vhost, delete_vhost
-from tests.support.processes import CHEAP_ARGON2, Program, Service, clean_env, free_port, run_module
+from deploy.processes import CHEAP_ARGON2, Program, Service, clean_env, free_port, run_module
+from deploy.rabbitmq import create_vhost, delete_vhost
 
 RESULTS = ROOT / "bench" / "results"
 DB_PREFIX = "helpdesk_bench_suite"

@@ -1,7 +1,7 @@
 """Schemathesis against the running auth's own OpenAPI document: no 5xx, and every answer
 (status, content type, body) is one the document allows."""
 
-from tests.support.processes import Service, auth_env, create_operator
+from deploy.processes import Service, auth_env, create_operator
 from tests.support.schemathesis import run_schemathesis
 
 ADMIN_EMAIL = "fuzz-admin@helpdesk.example"

@@ -8,7 +8,7 @@ from pathlib import Path
 import aiohttp
 import asyncpg
 
-from tests.support.processes import Service, auth_env, create_operator
+from deploy.processes import Service, auth_env, create_operator
 from tests.support.waiting import wait_for
 
 

@@ -10,11 +10,11 @@ import signal
 from collections import Counter
 from pathlib import Path
 
+from deploy.processes import Service, clean_env, free_port
 from services.notifier.app import MIGRATIONS
 from shared import events
 from tests.notifier.conftest import Publisher
 from tests.support.infra import DatabaseFactory
-from tests.support.processes import Service, clean_env, free_port
 from tests.support.smtp import SmtpSink
 from tests.support.waiting import wait_for
 

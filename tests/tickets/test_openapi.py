@@ -3,7 +3,7 @@ no 5xx, and every answer (status, content type, body) is one the document allows
 
 import asyncio
 
-from tests.support.processes import Service, auth_env, clean_env, create_operator
+from deploy.processes import Service, auth_env, clean_env, create_operator
 from tests.support.schemathesis import run_schemathesis
 from tests.support.waiting import wait_for
 

@@ -1,19 +1,19 @@
-"""The suite's programs as real processes (`python -m <module>`), for end-to-end tests."""
+"""The suite's programs as real processes (`python -m <module>`): what the end-to-end tests, the
+fault suite and the benchmarks start, each on its own free port."""
 
 import asyncio
 import os
 import signal
 import socket
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 
-from tests.support.waiting import wait_for
-
-ROOT = Path(__file__).resolve().parents[2]
-# Cheap hashing keeps tests fast; production uses the defaults of AuthSettings.
+ROOT = Path(__file__).resolve().parents[1]
+# Cheap hashing keeps tests and benchmarks fast; production uses the defaults of AuthSettings.
 CHEAP_ARGON2 = {
     "AUTH_ARGON2_TIME_COST": "1",
     "AUTH_ARGON2_MEMORY_COST": "1024",
@@ -159,13 +159,16 @@ class Service(Program):
 
     async def wait_ok(self, path: str, timeout: float = 30, message: str = "") -> None:
         """Until GET `path` answers 200; fails at once if the process exits."""
-
-        async def ok() -> bool:
+        deadline = time.monotonic() + timeout
+        while True:
             self.check_running()
             try:
                 status, _ = await self.request("GET", path)
             except (aiohttp.ClientError, OSError, TimeoutError):
-                return False
-            return status == 200
-
-        await wait_for(ok, timeout=timeout, interval=0.1, message=message or f"{self.name} {path}")
+                status = 0
+            if status == 200:
+                return
+            if time.monotonic() > deadline:
+                what = message or f"{self.name} {path}"
+                raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+            await asyncio.sleep(0.1)
