@@ -2,6 +2,7 @@
 
     .venv/bin/python -m bench [--duration 10] [--rounds 5] [--whole-rounds 3] [--connections 16]
                               [--reply-seconds 15] [--rates 50 200] [--requests 300] [--skip-reads]
+    .venv/bin/python -m bench --table   # the table of the last run again
 
 Parts 1 - 4 run on one suite of processes (bench/suite.py: its own databases and RabbitMQ vhost,
 removed at the end), part 5 on databases and a vhost of its own; each part also runs alone
@@ -73,7 +74,11 @@ async def main() -> None:
     notifications.add_arguments(parser)
     tickets_reads.add_arguments(parser)
     parser.add_argument("--skip-reads", action="store_true", help="keep the last reads result")
+    parser.add_argument("--table", action="store_true", help="print results/suite.json's table")
     args = parser.parse_args()
+    if args.table:
+        print(table(json.loads((RESULTS / "suite.json").read_text())))
+        return
     started = time.monotonic()
     result = {
         "measured_at": datetime.now(UTC).isoformat(),

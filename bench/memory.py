@@ -31,10 +31,11 @@ def after_load(suite: Suite, earlier: dict[str, dict]) -> dict[str, dict]:
 def lines(memory: dict) -> list[str]:
     out = ["4. Resident memory (VmRSS) after the load, MB (peak VmHWM)   target < 150 MB"]
     for name, m in memory["after_load"].items():
-        idle = memory["idle"].get(name, {}).get("rss_mb", float("nan"))
+        idle = memory["idle"].get(name, {}).get("rss_mb")
         out.append(
-            f"   {name:12}{m['rss_mb']:>8.1f}  (peak {m['peak_rss_mb']:.1f}, idle {idle:.1f})"
-            f"  {met(m['peak_rss_mb'] < TARGETS['rss_mb'])}"
+            f"   {name:12}{m['rss_mb']:>8.1f}  (peak {m['peak_rss_mb']:.1f}"
+            + (f", idle {idle:.1f})" if idle is not None else ")")
+            + f"  {met(m['peak_rss_mb'] < TARGETS['rss_mb'])}"
         )
     return out
 

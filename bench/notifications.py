@@ -93,12 +93,13 @@ def lines(notification: dict) -> list[str]:
     for n in notification.values():
         e = n["e2e"]
         target = met(e["p99_ms"] < TARGETS["notify_p99_ms"]) if n["rate"] == 200 else ""
-        out.append(
+        line = (
             f"   {n['rate']:>6.0f}/s{n['accepted_201']:>9}{n['emails_matched']:>8}"
             f"{e['p50_ms']:>9.1f}{e['p99_ms']:>9.1f}{e['max_ms']:>9.1f}{n['request']['p99_ms']:>11.1f}"
             f"{n['emails_per_second']:>10.0f}{n['load_average']:>6.1f}  {target}"
             + (f"  errors {n['errors']}" if n["errors"] else "")
-        ).rstrip()
+        )
+        out.append(line.rstrip())
     return out
 
 
