@@ -42,12 +42,13 @@ async def suite_parts(args: argparse.Namespace) -> dict:
         notification = await notifications.run(suite, args)
         restarted = creation["1"]["memory_after_load"] | creation["2"]["memory_after_load"]
         after = memory.after_load(suite, restarted)
+        floor = creation["1"]["rounds"][creation["1"]["shown"]]["floor"]["memory"]
         return {
             "run": suite.run,
             "creation": creation,
             "whole_system": whole,
             "notification": notification,
-            "memory": {"idle": idle, "after_load": after},
+            "memory": {"idle": idle, "after_load": after, "floor": floor},
         }
 
 

@@ -61,6 +61,7 @@ async def stack_floor(suite: Suite, seconds: int) -> tuple[dict, dict]:
         before = suite.meter.snapshot()
         run = wrk(f"{floor.url}/v1/tickets", lines, seconds)
         spent = suite.meter.delta(before, suite.meter.snapshot())
+        run["memory"] = rss_mb(floor.proc.pid)  # type: ignore[union-attr]
     finally:
         await floor.stop()
         del suite.meter.services[floor.name]
