@@ -3,8 +3,8 @@
 -- directly: the ceiling of ticket creation.
 --   pgbench -n -M prepared -c N -f bench/create_ticket.sql -D cbase=100001 -D sbase=1 -D cat=3
 -- Client `client_id` (0..N-1) of pgbench is client number cbase + client_id owning service
--- sbase + client_id, as worker i of the load generator is (bench/__main__.py checks it). The
--- tickets services are stopped meanwhile, so that no relay publishes these rows (bench/__main__.py
+-- sbase + client_id, as worker i of the load generator is (bench/suite.py checks it). The
+-- tickets services are stopped meanwhile, so that no relay publishes these rows (bench/api_writes.py
 -- marks them sent afterwards).
 \set client :cbase + :client_id
 \set sid :sbase + :client_id
@@ -38,7 +38,7 @@ VALUES (gen_random_uuid(), 'tickets.ticket.created', 'ticket:' || currval('ticke
             'version', 1, 'occurred_at', now(), 'data', jsonb_build_object(
             'number', currval('ticket_number_seq'), 'client_number', :client::text,
             'subject', 'Bench category',
-            'service', jsonb_build_object('id', :sid, 'name', 'Bench service'),
+            'service', jsonb_build_object('id', :sid::int, 'name', 'Bench service'),
             'body', 'Bench ticket: the site answers slowly since this morning.')),
         md5(random()::text));
 COMMIT;

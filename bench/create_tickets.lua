@@ -1,4 +1,4 @@
--- wrk script of the ticket-creation benchmark (bench/__main__.py runs it):
+-- wrk script of the ticket-creation benchmark (bench/generators.py runs it):
 --   wrk -t N -c N -d 10s -s bench/create_tickets.lua http://127.0.0.1:PORT -- JOB_FILE
 -- One thread per connection, each thread a client of its own: JOB_FILE holds one line per worker,
 -- "<host> <port> <bearer token> <service id> <category id>", and thread i takes line i (so a

@@ -10,45 +10,44 @@ import matplotlib.pyplot as plt
 
 def draw(result: dict, out: Path) -> list[Path]:
     paths = []
-    c = result["creation"]
-    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4.8))
-    groups = ["1 instance", "2 instances"]
-    ceilings = [c[f"pgbench_{n}"]["tps"] for n in (1, 2)]
-    rates = [c[f"api_{n}"]["rps"] for n in (1, 2)]
+    c, w = result["creation"], result["whole_system"]
+    shown = [c[n]["rounds"][c[n]["shown"]] for n in ("1", "2")]
+    whole = w["rounds"][w["shown"]]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.8))
+    groups = ["1 instance", "2 instances", "whole system\n(receipts emailed)"]
+    bars = {
+        "pgbench, same SQL (database ceiling)": (
+            [r["pgbench"]["tps"] for r in shown] + [0],
+            "#999999",
+        ),
+        "aiohttp + asyncpg alone (stack floor)": (
+            [r["floor"]["rps"] for r in shown] + [whole["floor"]["rps"]],
+            "#e67e22",
+        ),
+        "tickets API": ([r["api"]["rps"] for r in shown] + [whole["whole"]["rps"]], "#3b75af"),
+    }
     x = range(len(groups))
-    for offset, values, label, color in (
-        (-0.2, ceilings, "pgbench, same SQL (ceiling)", "#999999"),
-        (0.2, rates, "tickets API", "#3b75af"),
-    ):
-        bars = left.bar([i + offset for i in x], values, width=0.4, label=label, color=color)
-        for bar, value in zip(bars, values, strict=True):
-            left.annotate(f"{value:.0f}", (bar.get_x() + bar.get_width() / 2, value),
-                          ha="center", va="bottom")  # fmt: skip
-    for i, top in enumerate(ceilings):
-        left.hlines(top / 2, i - 0.4, i + 0.4, color="#c0392b", ls="--", lw=1,
-                    label="target: ½ ceiling" if i == 0 else None)  # fmt: skip
-    if "floor_1" in c:  # the stack's floor, measured in the one-instance rounds
-        floor = c["floor_1"]["rps"]
-        left.plot([0], [floor], "D", color="#e67e22", ms=8, label="bare aiohttp + asyncpg (floor)")
-        left.annotate(f"{floor:.0f}", (0.08, floor), va="center", fontsize="small")
+    for offset, (label, (values, color)) in zip((-0.27, 0, 0.27), bars.items(), strict=True):
+        drawn = left.bar([i + offset for i in x], values, width=0.27, label=label, color=color)
+        for bar, value in zip(drawn, values, strict=True):
+            if value:
+                left.annotate(f"{value:.0f}", (bar.get_x() + bar.get_width() / 2, value),
+                              ha="center", va="bottom", fontsize="small")  # fmt: skip
     left.set_xticks(list(x), groups)
-    left.set_ylabel("per second (median round)")
+    left.set_ylabel("tickets per second (median round)")
     left.set_title(f"Ticket creation, {c['connections']} connections")
-    left.legend(loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=2, fontsize="small")
-    for i, n in enumerate((1, 2)):
-        ratios = c[f"api_{n}"]["ratios"]
-        right.plot([i] * len(ratios), ratios, "o", color="#3b75af", alpha=0.7)
-        right.plot([i], [c[f"api_{n}"]["ratio"]], "_", color="#1f4e79", ms=30, mew=2)
-    if "floor_1" in c:
-        floor_ratios = c["floor_1"]["ratios"]
-        right.plot([0.15] * len(floor_ratios), floor_ratios, "D", color="#e67e22", alpha=0.7,
-                   label="floor / ceiling")  # fmt: skip
-    right.axhline(0.5, color="#c0392b", ls="--", lw=1, label="target 0.5")
+    left.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=2, fontsize="small")
+    ratios = [[r["api"]["ratio"] for r in c[n]["rounds"]] for n in ("1", "2")]
+    ratios.append([r["whole"]["ratio"] for r in w["rounds"]])
+    for i, values in enumerate(ratios):
+        right.plot([i] * len(values), values, "o", color="#3b75af", alpha=0.7)
+        right.plot([i], [sorted(values)[len(values) // 2]], "_", color="#1f4e79", ms=30, mew=2)
+    right.axhline(0.5, color="#c0392b", ls="--", lw=1, label="target 0.5 (one instance)")
     right.set_xticks(list(x), groups)
-    right.set_xlim(-0.5, 1.5)
+    right.set_xlim(-0.5, 2.5)
     right.set_ylim(0, 1)
-    right.set_ylabel("API / ceiling of the same round")
-    right.set_title(f"Ratio in each of {c['rounds']} rounds (bar: median)")
+    right.set_ylabel("API / stack floor of the same round")
+    right.set_title("Ratio in each round (bar: median)")
     right.legend()
     fig.tight_layout()
     paths.append(out / "creation.png")
@@ -56,12 +55,12 @@ def draw(result: dict, out: Path) -> list[Path]:
     plt.close(fig)
 
     fig, ax = plt.subplots(figsize=(7, 4))
-    for rate, n in result["notification"].items():
+    for n in result["notification"].values():
         values = n["e2e_ms"]
         if values:
             ys = [(i + 1) / len(values) * 100 for i in range(len(values))]
             ax.plot(
-                values, ys, label=f"{float(rate):.0f} replies/s (p99 {n['e2e']['p99_ms']:.0f} ms)"
+                values, ys, label=f"{n['rate']:.0f} replies/s (p99 {n['e2e']['p99_ms']:.0f} ms)"
             )
     ax.axvline(100, color="#c0392b", ls="--", lw=1, label="target p99: 100 ms")
     ax.set_xscale("log")
@@ -99,9 +98,10 @@ def draw(result: dict, out: Path) -> list[Path]:
         plt.close(fig)
 
     fig, ax = plt.subplots(figsize=(7, 3.5))
-    mem = result["memory_after_load"]
+    mem = result["memory"]["after_load"]
     names = list(mem)
-    ax.bar(names, [result["memory_idle"][n]["rss_mb"] for n in names], width=0.25,
+    idle = [result["memory"]["idle"].get(n, {}).get("rss_mb", 0) for n in names]
+    ax.bar(names, idle, width=0.25,
            align="edge", label="after start", color="#aaaaaa")  # fmt: skip
     ax.bar(names, [mem[n]["rss_mb"] for n in names], width=-0.25, align="edge",
            label="after the load", color="#3b75af")  # fmt: skip

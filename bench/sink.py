@@ -9,9 +9,10 @@ MAIL, RCPT, DATA, RSET, NOOP, QUIT, with dot-unstuffing); aiosmtpd, which the te
 
     python -m bench.sink --port N --out var/bench-sink.jsonl
 
-On SIGTERM it writes one JSON line per message: {"t": <epoch seconds at DATA accepted>,
-"token": <the first `bench-<hex>` token of the plain-text body or null>, "to": [...]} and exits.
-Parsing waits until then, so it does not compete with the services for the CPU during a run.
+On SIGUSR1 it writes (whole, by a rename) one JSON line per message received so far:
+{"t": <epoch seconds at DATA accepted>, "token": <the first `bench-<hex>` token of the plain-text
+body or null>, "to": [...]}; on SIGTERM it writes them and exits. Parsing waits until then, so it
+does not compete with the services for the CPU during a run.
 """
 
 import argparse
@@ -46,12 +47,14 @@ class Recorder:
         self.received: list[tuple[float, list[str], bytes]] = []
 
     def dump(self, path: Path) -> None:
-        with path.open("w") as out:
+        partial = path.with_suffix(".partial")
+        with partial.open("w") as out:
             for accepted, rcpt, data in self.received:
                 found = RAW_TOKEN.search(data)
                 token = found.group(0).decode() if found else _parsed_token(data)
                 row = {"t": accepted, "token": token, "to": rcpt}
                 out.write(json.dumps(row) + "\n")
+        partial.rename(path)
 
 
 class SinkProtocol(asyncio.Protocol):
@@ -121,6 +124,7 @@ async def serve(port: int, out: Path) -> None:
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    loop.add_signal_handler(signal.SIGUSR1, recorder.dump, out)
     server = await loop.create_server(lambda: SinkProtocol(recorder), host="127.0.0.1", port=port)
     print(f"bench sink listening on 127.0.0.1:{port}", flush=True)
     async with server:

@@ -1,106 +1,45 @@
-"""Helpers of the benchmarks: databases, service processes, percentiles."""
+"""Small helpers every part of the benchmark uses: paths, databases, percentiles, the log."""
 
 import asyncio
 import os
-import signal
-import socket
-import subprocess
-import sys
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-import aiohttp
 import asyncpg
 
 ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results"
+VAR = ROOT / "var"
 PG = os.environ.get("BENCH_PG", "postgresql://127.0.0.1:5432")
-AMQP = os.environ.get("HELPDESK_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
+TARGETS = {"creation_ratio": 0.5, "notify_p99_ms": 100.0, "read_p99_ms": 20.0, "rss_mb": 150.0}
+
+
+def log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
 
 
 def dsn(database: str) -> str:
     return f"{PG}/{database}"
 
 
-async def recreate_database(name: str) -> str:
+async def create_database(name: str) -> str:
+    """A new, empty database `name` (one left by a killed run is dropped first); its URL."""
+    await drop_database(name)
     conn = await asyncpg.connect(dsn("postgres"))
     try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await conn.execute(f'CREATE DATABASE "{name}"')
     finally:
         await conn.close()
     return dsn(name)
 
 
-async def database_exists(name: str) -> bool:
+async def drop_database(name: str) -> None:
     conn = await asyncpg.connect(dsn("postgres"))
     try:
-        return bool(await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name))
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     finally:
         await conn.close()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def run_command(args: list[str], env: dict[str, str], stdin: str | None = None) -> str:
-    result = subprocess.run(
-        [sys.executable, *args],
-        env=os.environ | env,
-        input=stdin,
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=120,
-        check=False,
-    )
-    if result.returncode != 0:
-        raise RuntimeError(f"{args} failed: {result.stderr[-2000:]}")
-    return result.stdout
-
-
-@asynccontextmanager
-async def service(module: str, env: dict[str, str], port: int) -> AsyncIterator[str]:
-    """Run `python -m <module>` until the block ends; yields its base URL once healthy."""
-    log = open(ROOT / "var" / f"bench-{module.rsplit('.', 1)[-1]}.log", "w")  # noqa: SIM115
-    process = subprocess.Popen(
-        [sys.executable, "-m", module],
-        env=os.environ | {"HELPDESK_LOG_FORMAT": "json"} | env,
-        cwd=ROOT,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        await wait_healthy(url, process)
-        yield url
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        log.close()
-
-
-async def wait_healthy(url: str, process: subprocess.Popen, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    async with aiohttp.ClientSession() as session:
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                raise RuntimeError(f"{url}: the process exited with {process.returncode}")
-            try:
-                async with session.get(url + "/readyz") as response:
-                    if response.status == 200:
-                        return
-            except aiohttp.ClientError:
-                pass
-            await asyncio.sleep(0.2)
-    raise RuntimeError(f"{url} did not become ready in {timeout}s")
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -109,3 +48,24 @@ def percentile(values: list[float], p: float) -> float:
         return float("nan")
     index = min(len(ordered) - 1, max(0, round(p / 100 * (len(ordered) - 1))))
     return ordered[index]
+
+
+def summary(latencies: list[float]) -> dict:
+    return {
+        "p50_ms": percentile(latencies, 50),
+        "p99_ms": percentile(latencies, 99),
+        "max_ms": max(latencies) if latencies else float("nan"),
+    }
+
+
+async def wait_until(check: Callable[[], Awaitable[bool]], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if await check():
+            return
+        await asyncio.sleep(0.2)
+    raise RuntimeError(f"timed out waiting for {what}")
+
+
+def met(ok: bool) -> str:
+    return "met" if ok else "NOT met"

@@ -9,9 +9,10 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from deploy.rabbitmq import create_vhost, delete_vhost
 from shared.logging import configure_logging
 from tests.support.events import EventTap
-from tests.support.infra import DatabaseFactory, create_vhost, delete_vhost, drop_stale_databases
+from tests.support.infra import AMQP_HOST, DatabaseFactory, drop_stale_databases
 
 configure_logging("tests", "console")
 
@@ -42,7 +43,7 @@ def run_id() -> str:
 def amqp_url(run_id: str) -> AsyncIterator[str]:
     """A RabbitMQ vhost of this test run, deleted afterwards."""
     name = f"test-{run_id}"
-    url = create_vhost(name)
+    url = create_vhost(name, host=AMQP_HOST)
     yield url
     delete_vhost(name)
 

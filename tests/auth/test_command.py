@@ -2,7 +2,7 @@
 
 import asyncpg
 
-from tests.support.processes import auth_env, create_operator, run_module
+from deploy.processes import auth_env, create_operator, run_module
 
 PASSWORD = "the first admin passphrase"
 

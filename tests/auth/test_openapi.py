@@ -1,8 +1,9 @@
 """Schemathesis against the running auth's own OpenAPI document: no 5xx, and every answer
 (status, content type, body) is one the document allows."""
 
-from tests.support.processes import Service, auth_env, create_operator
+from deploy.processes import Service, auth_env, create_operator
 from tests.support.schemathesis import run_schemathesis
+from tests.support.sealing import SEALING_ENV
 
 ADMIN_EMAIL = "fuzz-admin@helpdesk.example"
 ADMIN_PASSWORD = "a fuzzing admin passphrase"
@@ -16,7 +17,7 @@ FUZZ_CLIENT = {
 async def test_schemathesis_finds_no_server_error_and_no_nonconformance(
     databases, amqp_url, tmp_path
 ):
-    env = auth_env(await databases.empty("auth"), amqp_url)
+    env = auth_env(await databases.empty("auth"), amqp_url, **SEALING_ENV)
     code, _, err = await create_operator(env, ADMIN_EMAIL, ADMIN_PASSWORD)
     assert code == 0, err
     auth = await Service("auth", env, tmp_path).start()

@@ -8,8 +8,9 @@ from pathlib import Path
 import aiohttp
 import asyncpg
 
+from deploy.processes import Service, auth_env, create_operator
 from services.auth.app import MIGRATIONS
-from tests.support.processes import Service, auth_env, create_operator
+from tests.support.sealing import SEALING_ENV
 from tests.support.waiting import wait_for
 
 
@@ -28,7 +29,7 @@ def json_lines(text: str) -> list[dict]:
 async def test_serves_health_readiness_and_one_json_log_line_per_request(
     databases, amqp_url, tmp_path
 ):
-    env = auth_env(await databases.empty("auth"), amqp_url)
+    env = auth_env(await databases.empty("auth"), amqp_url, **SEALING_ENV)
     auth = await Service("auth", env, tmp_path).start()
     try:
         await auth.wait_ok("/healthz")
@@ -66,7 +67,7 @@ async def test_serves_health_readiness_and_one_json_log_line_per_request(
 
 async def test_two_instances_on_one_empty_database_both_come_up(databases, amqp_url, tmp_path):
     dsn = await databases.empty("auth")
-    env = auth_env(dsn, amqp_url)
+    env = auth_env(dsn, amqp_url, **SEALING_ENV)
     instances = [Service("auth", env, tmp_path, name=f"auth{i}") for i in range(2)]
     try:
         await asyncio.gather(*(i.start() for i in instances))
@@ -109,7 +110,7 @@ async def test_a_burst_of_logins_stays_within_memory_and_is_answered(databases, 
     container would get: ten logins at once never take the process past the limit, and each is
     answered, 200 or 503 with Retry-After, none left waiting."""
     password = "a long operator passphrase for the burst"
-    env = auth_env(await databases.empty("auth"), amqp_url) | {
+    env = auth_env(await databases.empty("auth"), amqp_url, **SEALING_ENV) | {
         "AUTH_ARGON2_MEMORY_COST": "65536",
         "AUTH_ARGON2_CONCURRENCY": "2",
         "AUTH_ARGON2_WAIT": "0.3",

@@ -15,8 +15,8 @@ from pathlib import Path
 import asyncpg
 import pytest
 
+from deploy.processes import free_port
 from shared import db
-from tests.support.processes import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 TICKETS_MIGRATIONS = ROOT / "services" / "tickets" / "migrations"

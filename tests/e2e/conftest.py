@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.infra import DatabaseFactory, create_vhost, delete_vhost
-from tests.support.processes import CHEAP_ARGON2, Program, Service, clean_env, free_port, run_module
+from deploy.processes import CHEAP_ARGON2, Program, Service, clean_env, free_port, run_module
+from deploy.rabbitmq import create_vhost, delete_vhost
+from tests.support.infra import AMQP_HOST, DatabaseFactory
 
 ADMIN_EMAIL, ADMIN_PASSWORD = "admin@story.example", "the story admin passphrase"
 
@@ -49,7 +50,7 @@ class Suite:
 @pytest.fixture
 async def suite(databases: DatabaseFactory, tmp_path: Path) -> AsyncIterator[Suite]:
     vhost = f"story-{uuid.uuid4().hex[:8]}"
-    amqp_url = create_vhost(vhost)
+    amqp_url = create_vhost(vhost, host=AMQP_HOST)
     mail_dir = tmp_path / "mail"
     sink_port = free_port()
     env = clean_env(

@@ -19,10 +19,10 @@ from typing import Any
 import aiohttp
 import pytest
 
+from deploy.processes import CHEAP_ARGON2, Service, clean_env, run_module
 from shared import events
 from tests.faults.private import PrivatePostgres, PrivateRabbit
 from tests.notifier.conftest import Publisher
-from tests.support.processes import CHEAP_ARGON2, Service, clean_env, run_module
 from tests.support.sealing import SEALING_ENV
 from tests.support.smtp import Received, SmtpSink
 from tests.support.waiting import wait_for

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import asyncpg
 
-from tests.support.processes import free_port
+from deploy.processes import free_port
 from tests.support.waiting import wait_for
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")

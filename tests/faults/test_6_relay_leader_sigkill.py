@@ -8,9 +8,9 @@ import time
 
 import asyncpg
 
+from deploy.processes import Service
 from shared.outbox import RELAY_LOCK
 from tests.faults.conftest import Load, Stack, all_delivered, exactly_once, log_dir, report
-from tests.support.processes import Service
 from tests.support.waiting import wait_for
 
 # Who holds the relay's advisory lock (leads) in the tickets database and who waits for it (the

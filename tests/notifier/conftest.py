@@ -9,6 +9,7 @@ import aio_pika
 import pytest
 from aiohttp.test_utils import TestClient
 
+from deploy.rabbitmq import create_vhost, delete_vhost
 from services.notifier.app import INBOUND, create_app
 from services.notifier.app import MIGRATIONS as NOTIFIER_MIGRATIONS
 from services.notifier.settings import NotifierSettings
@@ -17,7 +18,7 @@ from shared.events import Envelope, EventData
 from shared.resources import BROKER, POOL
 from tests.support import stack
 from tests.support.events import EventTap
-from tests.support.infra import DatabaseFactory, create_vhost, delete_vhost
+from tests.support.infra import AMQP_HOST, DatabaseFactory
 from tests.support.sealing import PRIVATE_KEY, sealed
 from tests.support.smtp import SmtpSink
 
@@ -90,7 +91,7 @@ class Notifier:
 @pytest.fixture
 def vhost() -> Any:
     name = f"test-notifier-{uuid.uuid4().hex[:10]}"
-    url = create_vhost(name)
+    url = create_vhost(name, host=AMQP_HOST)
     yield url
     delete_vhost(name)
 

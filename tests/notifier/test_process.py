@@ -12,11 +12,11 @@ from pathlib import Path
 
 import asyncpg
 
+from deploy.processes import Service, clean_env, free_port
 from services.notifier.app import MIGRATIONS
 from shared import events
 from tests.notifier.conftest import Publisher
 from tests.support.infra import DatabaseFactory
-from tests.support.processes import Service, clean_env, free_port
 from tests.support.sealing import SEALING_ENV
 from tests.support.smtp import SmtpSink
 from tests.support.waiting import wait_for

@@ -11,9 +11,10 @@ from aiohttp import CookieJar
 from aiohttp.test_utils import TestClient
 from playwright.async_api import Browser, BrowserContext, Page, async_playwright
 
+from deploy.rabbitmq import create_vhost, delete_vhost
 from tests.support import stack
 from tests.support.events import EventTap
-from tests.support.infra import DatabaseFactory, create_vhost, delete_vhost
+from tests.support.infra import AMQP_HOST, DatabaseFactory
 from tests.support.panel import Visitor, start_panel
 from tests.tickets.conftest import Desk
 
@@ -39,7 +40,7 @@ async def panel_stack(databases: DatabaseFactory, run_id: str) -> AsyncIterator[
     """One stack for the panel's tests, on a vhost of its own: its tickets instance lives for
     the whole session and must not consume the events meant for other tests' instances."""
     vhost = f"panel-{run_id}"
-    amqp_url = create_vhost(vhost)
+    amqp_url = create_vhost(vhost, host=AMQP_HOST)
     auth = await stack.start_auth(databases, amqp_url)
     tickets_db = await stack.tickets_database(databases)
     tickets = await stack.start_tickets(tickets_db, amqp_url, base_url(auth))

@@ -8,13 +8,13 @@ import pytest
 from aiohttp import CookieJar
 from aiohttp.test_utils import TestClient, TestServer
 
+from deploy.processes import free_port
 from services.panel.app import MIGRATIONS, create_app
 from services.panel.settings import PanelSettings
 from tests.panel.conftest import Stack, base_url
 from tests.support import stack
 from tests.support.infra import DatabaseFactory
 from tests.support.panel import Visitor, start_panel
-from tests.support.processes import free_port
 from tests.tickets.conftest import Desk
 
 

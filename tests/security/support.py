@@ -2,8 +2,8 @@
 
 from dataclasses import dataclass
 
+from deploy.processes import Service
 from tests.e2e.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, Suite
-from tests.support.processes import Service
 from tests.support.waiting import wait_for
 
 PASSWORD = "a security suite passphrase"

@@ -12,9 +12,9 @@ from typing import Any
 import asyncpg
 import jwt
 
+from deploy.processes import Service
 from tests.e2e.conftest import Suite
 from tests.security.support import accounts
-from tests.support.processes import Service
 
 # A path parameter's stand-in: well-formed, so the request reaches the role check.
 PATH_VALUE = "1"

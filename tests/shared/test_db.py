@@ -10,6 +10,7 @@ import asyncpg
 import pytest
 from aiohttp import web
 
+from deploy.processes import free_port
 from shared import db
 from shared.errors import ServiceUnavailable
 from shared.http import DEPENDENCIES
@@ -17,7 +18,6 @@ from shared.resources import POOL, database
 from shared.settings import ServiceSettings
 from shared.unit_of_work import unit_of_work
 from tests.support.infra import DatabaseFactory
-from tests.support.processes import free_port
 
 
 def write_migrations(directory: Path, files: dict[str, str]) -> Path:

@@ -1,8 +1,8 @@
-"""Real PostgreSQL databases and RabbitMQ vhosts for tests, each made for the run and removed."""
+"""Real PostgreSQL databases for tests, each made for the run and removed (vhosts:
+deploy/rabbitmq.py)."""
 
 import asyncio
 import os
-import subprocess
 import uuid
 from pathlib import Path
 
@@ -15,6 +15,7 @@ PG_PORT = int(os.environ.get("TEST_PG_PORT", "5432"))
 # No user in the URLs: libpq's defaults (PGUSER, else the login name; ~/.pgpass), as the
 # services' default URLs have it and deploy/ensure-services.sh makes work.
 PG_ADMIN_DSN = f"postgresql://{PG_HOST}:{PG_PORT}/postgres"
+AMQP_HOST = os.environ.get("TEST_AMQP_HOST", "127.0.0.1")
 
 
 def dsn_of(name: str) -> str:
@@ -104,18 +105,3 @@ async def drop_stale_databases(hours: float = 3.0) -> None:
         await conn.close()
     for row in names:
         await drop_database(row["datname"])
-
-
-def rabbitmqctl(*args: str) -> None:
-    subprocess.run(["rabbitmqctl", "-q", *args], check=True, capture_output=True, timeout=60)
-
-
-def create_vhost(name: str) -> str:
-    rabbitmqctl("add_vhost", name)
-    rabbitmqctl("set_permissions", "-p", name, "guest", ".*", ".*", ".*")
-    host = os.environ.get("TEST_AMQP_HOST", "127.0.0.1")
-    return f"amqp://guest:guest@{host}:5672/{name}"
-
-
-def delete_vhost(name: str) -> None:
-    rabbitmqctl("delete_vhost", name)

@@ -3,8 +3,9 @@ no 5xx, and every answer (status, content type, body) is one the document allows
 
 import asyncio
 
-from tests.support.processes import Service, auth_env, clean_env, create_operator
+from deploy.processes import Service, auth_env, clean_env, create_operator
 from tests.support.schemathesis import run_schemathesis
+from tests.support.sealing import SEALING_ENV
 from tests.support.waiting import wait_for
 
 ADMIN_EMAIL = "fuzz-admin@helpdesk.example"
@@ -15,7 +16,7 @@ CLIENT_PASSWORD = "a fuzzing client passphrase"
 async def test_schemathesis_finds_no_server_error_and_no_nonconformance(
     databases, amqp_url, tmp_path
 ):
-    env = auth_env(await databases.empty("auth"), amqp_url)
+    env = auth_env(await databases.empty("auth"), amqp_url, **SEALING_ENV)
     code, _, err = await create_operator(env, ADMIN_EMAIL, ADMIN_PASSWORD, name="Fuzz Admin")
     assert code == 0, err
     auth = await Service("auth", env, tmp_path).start()

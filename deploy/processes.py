@@ -1,20 +1,20 @@
-"""The suite's programs as real processes (`python -m <module>`), for end-to-end tests."""
+"""The suite's programs as real processes (`python -m <module>`): what the end-to-end tests, the
+fault suite and the benchmarks start, each on its own free port."""
 
 import asyncio
 import os
 import signal
 import socket
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 
-from tests.support.sealing import PUBLIC_KEY
-from tests.support.waiting import wait_for
-
-ROOT = Path(__file__).resolve().parents[2]
-# Cheap hashing keeps tests fast; production uses the defaults of AuthSettings.
+ROOT = Path(__file__).resolve().parents[1]
+# Cheap hashing keeps tests and benchmarks fast; production uses the defaults of AuthSettings.
 CHEAP_ARGON2 = {
     "AUTH_ARGON2_TIME_COST": "1",
     "AUTH_ARGON2_MEMORY_COST": "1024",
@@ -38,11 +38,7 @@ def clean_env(**extra: str) -> dict[str, str]:
 def auth_env(database_url: str, amqp_url: str, **extra: str) -> dict[str, str]:
     """`clean_env` for auth on `database_url`, with cheap hashing."""
     return clean_env(
-        **CHEAP_ARGON2,
-        AUTH_DATABASE_URL=database_url,
-        HELPDESK_AMQP_URL=amqp_url,
-        AUTH_SEALING_PUBLIC_KEY=PUBLIC_KEY,
-        **extra,
+        **CHEAP_ARGON2, AUTH_DATABASE_URL=database_url, HELPDESK_AMQP_URL=amqp_url, **extra
     )
 
 
@@ -161,30 +157,38 @@ class Service(Program):
 
     async def wait_ready(self, timeout: float = 30, *, all_up: bool = True) -> None:
         """Until /readyz answers 200 and, with `all_up`, reports every dependency up: /readyz
-        gates on the database alone, and a test that publishes before the service has
-        declared its queues would see its events go unrouted."""
+        gates on the database alone, and events published before the service has declared its
+        queues would go unrouted."""
 
-        async def ready() -> bool:
-            self.check_running()
-            try:
-                status, body = await self.request("GET", "/readyz")
-            except (aiohttp.ClientError, OSError, TimeoutError):
-                return False
+        def ready(status: int, body: Any) -> bool:
             if status != 200 or not isinstance(body, dict):
                 return False
             return not all_up or all(v == "up" for k, v in body.items() if k != "status")
 
-        await wait_for(ready, timeout=timeout, interval=0.1, message=f"{self.name} ready")
+        await self._wait(
+            "/readyz",
+            ready,
+            timeout,
+            f"{self.name} ready" + (" with everything up" if all_up else ""),
+        )
 
     async def wait_ok(self, path: str, timeout: float = 30, message: str = "") -> None:
         """Until GET `path` answers 200; fails at once if the process exits."""
+        await self._wait(path, lambda status, _: status == 200, timeout, message)
 
-        async def ok() -> bool:
+    async def _wait(
+        self, path: str, done: Callable[[int, Any], bool], timeout: float, message: str
+    ) -> None:
+        deadline = time.monotonic() + timeout
+        while True:
             self.check_running()
             try:
-                status, _ = await self.request("GET", path)
+                status, body = await self.request("GET", path)
             except (aiohttp.ClientError, OSError, TimeoutError):
-                return False
-            return status == 200
-
-        await wait_for(ok, timeout=timeout, interval=0.1, message=message or f"{self.name} {path}")
+                status, body = 0, None
+            if done(status, body):
+                return
+            if time.monotonic() > deadline:
+                what = message or f"{self.name} {path}"
+                raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+            await asyncio.sleep(0.1)
