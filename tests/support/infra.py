@@ -93,8 +93,10 @@ async def drop_stale_databases(hours: float = 3.0) -> None:
         names = await conn.fetch(
             """
             SELECT datname FROM pg_database
-            WHERE datname LIKE 't\\_%' AND (pg_stat_file('base/' || oid || '/PG_VERSION'))
-                .modification < now() - make_interval(secs => $1)
+            WHERE datname LIKE 't\\_%'
+              -- missing_ok: another run may be dropping one of them right now
+              AND (pg_stat_file('base/' || oid || '/PG_VERSION', true)).modification
+                  < now() - make_interval(secs => $1)
             """,
             hours * 3600,
         )
