@@ -36,3 +36,13 @@ def test_variables_are_read_from_the_environment(monkeypatch: pytest.MonkeyPatch
     assert settings.smtp_password.get_secret_value() == "s3cret"
     assert settings.retry_delays == [1, 2]
     assert settings.public_url == "https://panel.example.org"
+
+
+def test_inbound_bounds_default_to_those_of_spec_9_3(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("NOTIFIER_INBOUND_MAX_CONNECTIONS", "NOTIFIER_AUTO_REPLY_MAX_PER_CLIENT_ADDRESS"):
+        monkeypatch.delenv(name, raising=False)
+    settings = NotifierSettings()
+    assert settings.inbound_max_connections == 20
+    assert settings.auto_reply_max_per_client_address == 20
+    monkeypatch.setenv("NOTIFIER_INBOUND_MAX_CONNECTIONS", "3")
+    assert NotifierSettings().inbound_max_connections == 3
