@@ -4,57 +4,39 @@
 words, a long Precedence, long References): its SMTP answer comes within 1 s, `/healthz`
 answers every poll within 200 ms meanwhile, and a receipt queued at the same moment reaches the
 relay within 2 s. Before the fix the bomb held the event loop for seconds to a minute, and all
-outgoing email and `/healthz` with it.
+outgoing email and `/healthz` with it. Then a flood of such messages on many connections at
+once, with the same promises.
 
 These timings are what a user notices; the machines that run this are small and shared, so
 every wait is a deadline, and the measures are printed (`-s`).
 """
 
 import asyncio
+import json
+import sys
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import aiohttp
-import aiosmtplib
 import asyncpg
 import pytest
 
 from services.notifier.app import MIGRATIONS
 from shared import events
 from tests.notifier.conftest import Publisher
+from tests.security.messages import header_bomb, smtp_answer
 from tests.support.infra import DatabaseFactory
-from tests.support.processes import Service, clean_env, free_port
+from tests.support.processes import ROOT, Service, clean_env, free_port
 from tests.support.smtp import SmtpSink
 from tests.support.waiting import wait_for
 
-INBOX = "soporte@helpdesk.example"
 CLIENT_EMAIL = "ana@example.com"
 SERVICE = events.ServiceRef(id=1, name="Hosting Linux Plus")
 ANSWER_WITHIN = 1.0
 HEALTHZ_WITHIN = 0.2
 RECEIPT_WITHIN = 2.0
-
-
-def folded(name: str, count: int, word: str) -> bytes:
-    """A header of `count` times `word`, folded into lines of about 76 bytes."""
-    per_line = max(1, 74 // (len(word) + 1))
-    lines = [" ".join([word] * per_line)] * (count // per_line)
-    return f"{name}: ".encode() + "\r\n ".join(lines).encode() + b"\r\n"
-
-
-def header_bomb() -> bytes:
-    """About 1 MiB of headers that Python's email parser reads in quadratic time."""
-    return (
-        b"From: Juana <juana@example.com>\r\nTo: "
-        + INBOX.encode()
-        + b"\r\n"
-        + folded("Subject", 28_500, "=?utf-8?q?a?=")
-        + folded("Precedence", 19_000, "=?utf-8?q?bulk?=")
-        + folded("References", 45_000, "<a@b>")
-        + b"Message-ID: <bomb@example.com>\r\n\r\nHola.\r\n"
-    )
 
 
 @pytest.fixture
@@ -125,21 +107,6 @@ class HealthPoller:
         self._stop.set()
 
 
-async def smtp_answer(port: int, raw: bytes) -> tuple[int, float]:
-    """The answer to DATA of `raw` and how long it took from the start of DATA."""
-    async with aiosmtplib.SMTP(hostname="127.0.0.1", port=port, timeout=30) as client:
-        await client.ehlo()
-        await client.mail("juana@example.com")
-        await client.rcpt(INBOX)
-        started = time.perf_counter()
-        try:
-            response = await client.data(raw)
-            code = response.code
-        except aiosmtplib.SMTPResponseException as exc:
-            code = exc.code
-        return code, time.perf_counter() - started
-
-
 async def receipt_delivery(publisher: Publisher, smtp: SmtpSink, number: int) -> float:
     """Queue a receipt (tickets.ticket.created) and wait until the relay has it: seconds taken."""
     created = events.TicketCreated(
@@ -190,5 +157,39 @@ async def test_a_header_bomb_is_answered_at_once_and_freezes_nothing(
     assert code == 552
     assert answered_in < ANSWER_WITHIN, f"the bomb was answered after {answered_in:.2f} s"
     assert delivered_in < RECEIPT_WITHIN, f"the receipt took {delivered_in:.2f} s"
+    assert_healthz_kept_answering(poller)
+    notifier.check_running()
+
+
+async def test_a_flood_of_inbound_mail_leaves_outgoing_mail_and_healthz_alone(
+    notifier: Service, publisher: Publisher, smtp: SmtpSink
+) -> None:
+    await known_client(notifier, publisher)
+    poller = HealthPoller(notifier.url)
+    polling = asyncio.create_task(poller.run())
+    flood = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "tests.security.flood",
+        str(inbound_port(notifier)),
+        cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE,
+    )
+    await asyncio.sleep(0.5)  # the flood under way
+    delivered_in = [await receipt_delivery(publisher, smtp, 100 + n) for n in range(3)]
+    out, _ = await asyncio.wait_for(flood.communicate(), 120)
+    poller.stop()
+    await polling
+    assert flood.returncode == 0
+    answers = json.loads(out)
+    slowest = max(t for _, t in answers)
+    report(
+        f"flood of {len(answers)} messages on 9 connections",
+        poller,
+        slowest_answer=slowest,
+        slowest_receipt=max(delivered_in),
+    )
+    assert sorted({code for code, _ in answers}) == [250, 552]
+    assert max(delivered_in) < RECEIPT_WITHIN, f"receipts took {delivered_in}"
     assert_healthz_kept_answering(poller)
     notifier.check_running()
