@@ -20,8 +20,9 @@ Decisions:
 - Refused at DATA, before anything parses them (`headers`): headers over SPEC §9.3's bounds
   (552). Headers are read in a worker process with a time limit (`worker_pool`); a message that
   cannot be read in time, or finds every worker busy, is answered 451 (try later). SMTP-level
-  problems (a message over `inbound_max_bytes`: 552; bad commands or addresses: 5xx) are refused
-  by aiosmtpd itself; a database outage answers 451 so the sender tries later.
+  problems (a message over `inbound_max_bytes`: 552; bad commands or addresses: 5xx; too many
+  connections: 421) are refused by the listener (`listener`); a database outage answers 451 so
+  the sender tries later.
 """
 
 import ipaddress
