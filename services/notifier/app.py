@@ -15,9 +15,12 @@ from services.notifier.delivery import (
     Metrics,
     delay_topology,
 )
-from services.notifier.inbound import InboundHandler, InboundServer
+from services.notifier.headers import read_headers
+from services.notifier.inbound import InboundHandler
+from services.notifier.listener import InboundServer
 from services.notifier.mailer import Mailer
 from services.notifier.settings import NotifierSettings
+from services.notifier.worker_pool import WorkerPool
 from shared import resources, sealing
 from shared.db import stored_secret
 from shared.http import DEPENDENCIES, METRICS, Dependency, create_base_app
@@ -68,17 +71,25 @@ def create_app(settings: NotifierSettings) -> web.Application:
         await mailer.close()
 
     async def inbound(app: web.Application) -> AsyncIterator[None]:
-        handler = InboundHandler(app[resources.POOL], settings)
-        server = InboundServer(handler, settings)
-        await server.start()
-        app[INBOUND] = server
+        readers = WorkerPool(
+            read_headers,
+            workers=settings.inbound_parse_workers,
+            time_limit=settings.inbound_parse_timeout,
+        )
+        await readers.start()
+        try:
+            server = InboundServer(InboundHandler(app[resources.POOL], settings, readers), settings)
+            await server.start()
+            app[INBOUND] = server
 
-        async def listening() -> bool:
-            return server.is_serving()
+            async def listening() -> bool:
+                return server.is_serving()
 
-        app[DEPENDENCIES].append(Dependency("inbound_smtp", listening))
-        yield
-        await server.stop()
+            app[DEPENDENCIES].append(Dependency("inbound_smtp", listening))
+            yield
+            await server.stop()
+        finally:
+            await readers.close()
 
     app.cleanup_ctx.extend(
         [

@@ -1,4 +1,4 @@
-"""The inbound SMTP listener: every message is accepted and none ever changes a ticket.
+"""Inbound mail: every message within bounds is accepted and none ever changes a ticket.
 
 The notifier has no way to change a ticket: it holds no tickets credentials and publishes no
 tickets.* event. For each message it stores a line about it (headers only), publishes
@@ -10,22 +10,24 @@ Decisions:
 - No answer to a null sender, to `Auto-Submitted` other than `no`, to `Precedence`
   bulk/list/junk, to a message with `List-Id`, to a sender that is not one valid address, to
   a message whose headers cannot be read, nor more than once per sender (lower-cased envelope
-  sender) and ticket within `auto_reply_window_days` (ticket 0: mail that names no ticket).
+  sender) and ticket within `auto_reply_window_days` (ticket 0: mail that names no ticket), nor
+  more than `auto_reply_max_per_client_address` times an hour to messages from one SMTP client.
 - The answer goes to the envelope sender (the Return-Path, RFC 3834 §4) from the null sender
-  (§3.3), in the language the projection knows for that address (Spanish otherwise).
+  (§3.3), in the language the projection knows for that address (Spanish otherwise); the subject
+  it echoes is cut to 100 characters (SPEC §9.3).
 - `notifier.email.rejected.reason` is always `replies_by_email_not_considered`; `from` is the
   envelope sender, or the From address for a null sender.
-- SMTP-level problems (a message over `inbound_max_bytes`: 552; bad commands or addresses: 5xx)
-  are refused by aiosmtpd itself; a database outage answers 451 so the sender tries later.
+- Refused at DATA, before anything parses them (`headers`): headers over SPEC §9.3's bounds
+  (552). Headers are read in a worker process with a time limit (`worker_pool`); a message that
+  cannot be read in time, or finds every worker busy, is answered 451 (try later). SMTP-level
+  problems (a message over `inbound_max_bytes`: 552; bad commands or addresses: 5xx; too many
+  connections: 421) are refused by the listener (`listener`); a database outage answers 451 so
+  the sender tries later.
 """
 
-import asyncio
+import ipaddress
 import re
-from email import policy
 from email.headerregistry import Address
-from email.message import EmailMessage
-from email.parser import BytesParser
-from email.utils import parseaddr
 from typing import Any
 
 import asyncpg
@@ -33,8 +35,16 @@ import structlog
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from services.notifier import store
-from services.notifier.composer import clean_header_text, clean_message_ids
+from services.notifier.composer import clean_header_text
+from services.notifier.headers import (
+    MAX_FIELD_CHARS,
+    MAX_HEADER_BYTES,
+    HeadersTooLarge,
+    InboundHeaders,
+    header_section,
+)
 from services.notifier.settings import NotifierSettings
+from services.notifier.worker_pool import WorkerBusy, WorkerDied, WorkerPool, WorkTimedOut
 from shared import events
 from shared.db import DB_UNAVAILABLE_ERRORS
 from shared.errors import ServiceUnavailable
@@ -44,8 +54,13 @@ from shared.unit_of_work import unit_of_work
 log = structlog.get_logger(__name__)
 
 REJECTED_REASON = "replies_by_email_not_considered"
+ECHOED_SUBJECT_MAX = 100  # SPEC §9.3
+CLIENT_WINDOW_SECONDS = 3600  # SPEC §9.3: automatic answers per client address and hour
 _TICKET = re.compile(r"\[#(\d{1,18})\]")
 _REPLY_PREFIX = re.compile(r"^(\s*(re|aw|sv|fwd?)\s*:\s*)+", re.IGNORECASE)
+
+TOO_LARGE = "552 5.3.4 Message headers too large (at most {} bytes, {} characters per header)"
+TRY_LATER = "451 4.3.0 Temporarily unable to take the message; try again later"
 
 
 class AutoReplyRequested(events.EventData):
@@ -60,35 +75,35 @@ class AutoReplyRequested(events.EventData):
     language: str = "es"
 
 
-def _header(message: EmailMessage, name: str) -> str:
-    value = message.get(name)
-    return "" if value is None else str(value)
-
-
-def no_answer_reason(mail_from: str, message: EmailMessage) -> str | None:
-    """Why RFC 3834 forbids an automatic answer to this message (None: it allows one)."""
-    if not mail_from or mail_from == "<>":
-        return "null sender"
-    auto = _header(message, "Auto-Submitted").split(";")[0].strip().lower()
-    if auto and auto != "no":
-        return "auto-submitted"
-    if _header(message, "Precedence").strip().lower() in ("bulk", "list", "junk"):
-        return "precedence"
-    if message.get("List-Id") is not None:
-        return "mailing list"
+def client_address(peer: Any) -> str | None:
+    """The address answers are capped by: the peer's IP; for IPv6 its /64, which one host
+    usually holds whole."""
+    host = peer[0] if isinstance(peer, tuple) and peer else peer
     try:
-        Address(addr_spec=mail_from)
-    except (ValueError, TypeError, IndexError):
-        return "invalid sender"
-    return None
+        ip = ipaddress.ip_address(str(host))
+    except ValueError:
+        return None if host is None else str(host)[:100]
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network((ip, 64), strict=False))
+    return str(ip)
+
+
+def echoed_subject(subject: str) -> str:
+    """The subject an automatic answer repeats (after "Re: "), at most 100 characters."""
+    return _REPLY_PREFIX.sub("", subject)[:ECHOED_SUBJECT_MAX].strip() or "(sin asunto)"
 
 
 class InboundHandler:
-    """aiosmtpd handler: `handle_DATA` stores, publishes and answers 250."""
+    """aiosmtpd handler: `handle_DATA` bounds, reads, stores, publishes and answers 250."""
 
-    def __init__(self, pool: asyncpg.Pool, settings: NotifierSettings) -> None:
+    def __init__(
+        self, pool: asyncpg.Pool, settings: NotifierSettings, readers: WorkerPool[Any, Any]
+    ) -> None:
         self.pool = pool
         self.settings = settings
+        self.readers = readers
 
     async def handle_MAIL(
         self,
@@ -112,65 +127,60 @@ class InboundHandler:
         raw = envelope.original_content or b""
         if isinstance(envelope.content, bytes) and not raw:
             raw = envelope.content
+        mail_from = envelope.mail_from or ""
+        if mail_from == "<>":  # aiosmtpd's spelling of the null sender
+            mail_from = ""
+        client = client_address(session.peer)
         try:
-            answered = await self.receive(envelope.mail_from or "", raw)
+            section = header_section(raw)
+        except HeadersTooLarge as exc:
+            log.warning("inbound.refused", problem=str(exc), size=len(raw), client=client)
+            return TOO_LARGE.format(MAX_HEADER_BYTES, MAX_FIELD_CHARS)
+        try:
+            headers = await self.readers.run((mail_from, section))
+        except (WorkerBusy, WorkTimedOut, WorkerDied) as exc:
+            log.warning(
+                "inbound.headers_unread", problem=str(exc), size=len(section), client=client
+            )
+            return TRY_LATER
+        try:
+            answered = await self.receive(mail_from, headers, size=len(raw), client=client)
         except (*DB_UNAVAILABLE_ERRORS, ServiceUnavailable) as exc:
             log.warning("inbound.db_unavailable", error=repr(exc))
-            return "451 4.3.0 Temporarily unable to take the message; try again later"
+            return TRY_LATER
         except Exception:
             log.exception("inbound.failed")
-            return "451 4.3.0 Temporarily unable to take the message; try again later"
+            return TRY_LATER
         note = "an automatic answer follows" if answered else "no automatic answer"
         return f"250 2.0.0 Accepted; replies by email are not considered ({note})"
 
-    async def receive(self, mail_from: str, raw: bytes) -> bool:
+    async def receive(
+        self, mail_from: str, headers: InboundHeaders, *, size: int, client: str | None
+    ) -> bool:
         """Record one inbound message; True when an automatic answer was asked for."""
-        if mail_from == "<>":  # aiosmtpd's spelling of the null sender
-            mail_from = ""
-        fields: dict[str, Any] = {"subject": "", "message_id": None, "references": []}
-        try:
-            message = BytesParser(policy=policy.default).parsebytes(raw)
-            reason = no_answer_reason(mail_from, message)
-            fields["subject"] = clean_header_text(_header(message, "Subject"), 200)
-            ids = clean_message_ids(_header(message, "References"))
-            own = clean_message_ids(_header(message, "Message-ID"))[-1:]
-            fields["message_id"] = own[0] if own else None
-            fields["references"] = [i for i in ids if i not in own] + own
-            header_from = parseaddr(_header(message, "From"))[1]
-        except Exception as exc:  # headers we cannot read: keep the fact, answer nobody
-            log.warning("inbound.malformed", error=repr(exc)[:300])
-            reason, header_from = "malformed headers", ""
-        match = _TICKET.search(fields["subject"])
+        reason = headers.no_answer_reason
+        match = _TICKET.search(headers.subject)
         ticket_number = int(match.group(1)) if match else None
         sender = mail_from.strip().lower()
         async with unit_of_work(self.pool, timeout=5) as work:
             conn = work.conn
-            window = self.settings.auto_reply_window_days * 86_400
             if reason is None:
-                # The ticket number is whatever the subject says: without a cap per sender, a
-                # forged sender and [#1], [#2]... would make us answer (spam) one address forever.
-                await store.lock_sender(conn, sender)
-                if (
-                    await store.recent_auto_replies(conn, sender, window)
-                    >= self.settings.auto_reply_max_per_sender
-                ):
-                    reason = "too many automatic answers to this sender within the window"
-                elif not await store.claim_auto_reply(conn, sender, ticket_number or 0, window):
-                    reason = "already answered within the window"
+                reason = await self._cap_reason(conn, sender, ticket_number, client)
             await store.add_inbound(
                 conn,
                 mail_from=mail_from[:320],
                 ticket_number=ticket_number,
-                message_id=fields["message_id"],
-                subject=fields["subject"],
-                size=len(raw),
+                message_id=headers.message_id,
+                subject=headers.subject,
+                size=size,
                 answered=reason is None,
                 reason=reason or "answered",
+                client_address=client,
             )
-            aggregate = f"inbound:{sender or header_from.lower()}"[:400]
+            aggregate = f"inbound:{sender or headers.header_from.lower()}"[:400]
             work.add_event(
                 events.EmailRejected(
-                    from_=clean_header_text(mail_from or header_from, 320),
+                    from_=clean_header_text(mail_from or headers.header_from, 320),
                     ticket_number=ticket_number,
                     reason=REJECTED_REASON,
                 ),
@@ -181,8 +191,8 @@ class InboundHandler:
                 work.add_event(
                     AutoReplyRequested(
                         to=mail_from,
-                        subject=_REPLY_PREFIX.sub("", fields["subject"]) or "(sin asunto)",
-                        references=fields["references"],
+                        subject=echoed_subject(headers.subject),
+                        references=list(headers.references),
                         ticket_number=ticket_number,
                         language=language,
                     ),
@@ -191,45 +201,32 @@ class InboundHandler:
         log.info(
             "inbound.received",
             ticket_number=ticket_number,
-            size=len(raw),
+            size=size,
+            client=client,
             answered=reason is None,
             reason=reason or "answered",
         )
         return reason is None
 
-
-class InboundServer:
-    """The SMTP listener, on the running loop."""
-
-    def __init__(self, handler: InboundHandler, settings: NotifierSettings) -> None:
-        self.handler = handler
-        self.settings = settings
-        self._server: asyncio.Server | None = None
-        self.port = settings.inbound_port
-
-    def _protocol(self) -> SMTP:
-        return SMTP(
-            self.handler,
-            data_size_limit=self.settings.inbound_max_bytes,
-            hostname=self.settings.inbound_hostname,
-            ident="Helpdesk notifier",
-            enable_SMTPUTF8=True,
-            timeout=60,
-            loop=asyncio.get_running_loop(),
-        )
-
-    async def start(self) -> None:
-        loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(
-            self._protocol, host=self.settings.inbound_host, port=self.settings.inbound_port
-        )
-        self.port = self._server.sockets[0].getsockname()[1]
-        log.info("inbound.listening", host=self.settings.inbound_host, port=self.port)
-
-    def is_serving(self) -> bool:
-        return self._server is not None and self._server.is_serving()
-
-    async def stop(self) -> None:
-        if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
+    async def _cap_reason(
+        self, conn: asyncpg.Connection, sender: str, ticket_number: int | None, client: str | None
+    ) -> str | None:
+        """Why the caps forbid this answer (None: it may go, and is now counted)."""
+        settings = self.settings
+        if client is not None:
+            # Locks in one order (client, then sender), so concurrent messages cannot deadlock.
+            await store.lock_client_address(conn, client)
+            recent = await store.recent_answers_to_client(conn, client, CLIENT_WINDOW_SECONDS)
+            if recent >= settings.auto_reply_max_per_client_address:
+                return "too many automatic answers to this client address within the hour"
+        # The ticket number is whatever the subject says: without a cap per sender, a forged
+        # sender and [#1], [#2]... would make us answer (spam) one address forever.
+        window = settings.auto_reply_window_days * 86_400
+        await store.lock_sender(conn, sender)
+        if await store.recent_auto_replies(conn, sender, window) >= (
+            settings.auto_reply_max_per_sender
+        ):
+            return "too many automatic answers to this sender within the window"
+        if not await store.claim_auto_reply(conn, sender, ticket_number or 0, window):
+            return "already answered within the window"
+        return None

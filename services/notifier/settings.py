@@ -6,6 +6,10 @@ Decisions where the SPEC is silent:
   dead-lettered ("retries exhausted"), about 1 h 45 min after the first failure.
 - `inbound_max_bytes`: 1 MiB. Replies to a notification are text; nothing inbound is kept
   beyond its headers, so there is no reason to read attachments.
+- `inbound_parse_workers` / `inbound_parse_timeout`: 2 processes read inbound headers (beside a
+  loop that needs one core); each message may wait 2 s for one and use it 2 s. Headers within
+  SPEC §9.3's bounds take at most about 0.3 s on a loaded 2-core machine, so 2 s is only hit by
+  a pathological message or a machine in trouble, both answered 451 (try later).
 """
 
 from typing import Self
@@ -40,11 +44,17 @@ class NotifierSettings(ServiceSettings):
     inbound_port: int = 2525
     inbound_max_bytes: int = 1024 * 1024
     inbound_hostname: str = "helpdesk.example"
+    inbound_max_connections: int = Field(20, ge=1)  # SPEC §9.3
+    inbound_parse_workers: int = Field(2, ge=1)
+    inbound_parse_timeout: float = Field(2.0, gt=0)
     # RFC 3834 §2: at most one automatic answer per sender (and ticket) in this many days.
     auto_reply_window_days: float = 7.0
     # ...and at most this many automatic answers to one sender in that window, whatever tickets
     # the subjects name (they are the sender's word, not checked).
     auto_reply_max_per_sender: int = 5
+    # SPEC §9.3: automatic answers per SMTP client address (an IPv6 client's /64) and hour, so
+    # a host forging ever new senders cannot make us mail ever new addresses.
+    auto_reply_max_per_client_address: int = 20
 
     sender: str = Field(
         "Soporte <soporte@helpdesk.example>",

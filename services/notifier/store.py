@@ -207,12 +207,13 @@ async def add_inbound(
     size: int,
     answered: bool,
     reason: str,
+    client_address: str | None,
 ) -> int:
     return await conn.fetchval(
         """
         INSERT INTO inbound_messages
-            (mail_from, ticket_number, message_id, subject, size, answered, reason)
-        VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id
+            (mail_from, ticket_number, message_id, subject, size, answered, reason, client_address)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id
         """,
         mail_from,
         ticket_number,
@@ -221,6 +222,27 @@ async def add_inbound(
         size,
         answered,
         reason,
+        client_address,
+    )
+
+
+async def lock_client_address(conn: Conn, client_address: str) -> None:
+    """Taken before `lock_sender`, always in that order."""
+    await conn.execute(
+        "SELECT pg_advisory_xact_lock(hashtext('auto-reply-client:' || $1))", client_address
+    )
+
+
+async def recent_answers_to_client(conn: Conn, client_address: str, window_seconds: float) -> int:
+    """Automatic answers to messages from this SMTP client within the window."""
+    return await conn.fetchval(
+        """
+        SELECT count(*) FROM inbound_messages
+        WHERE client_address = $1 AND answered
+          AND received_at > now() - make_interval(secs => $2)
+        """,
+        client_address,
+        window_seconds,
     )
 
 

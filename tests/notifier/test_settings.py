@@ -50,3 +50,13 @@ def test_relay_credentials_are_refused_without_tls(monkeypatch: pytest.MonkeyPat
     monkeypatch.setenv("NOTIFIER_SMTP_ALLOW_PLAINTEXT_AUTH", "false")
     monkeypatch.setenv("NOTIFIER_SMTP_STARTTLS", "true")
     assert NotifierSettings().smtp_username == "helpdesk"
+
+
+def test_inbound_bounds_default_to_those_of_spec_9_3(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("NOTIFIER_INBOUND_MAX_CONNECTIONS", "NOTIFIER_AUTO_REPLY_MAX_PER_CLIENT_ADDRESS"):
+        monkeypatch.delenv(name, raising=False)
+    settings = NotifierSettings()
+    assert settings.inbound_max_connections == 20
+    assert settings.auto_reply_max_per_client_address == 20
+    monkeypatch.setenv("NOTIFIER_INBOUND_MAX_CONNECTIONS", "3")
+    assert NotifierSettings().inbound_max_connections == 3
