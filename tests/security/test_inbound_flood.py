@@ -23,12 +23,12 @@ import aiohttp
 import asyncpg
 import pytest
 
+from deploy.processes import ROOT, Service, clean_env, free_port
 from services.notifier.app import MIGRATIONS
 from shared import events
 from tests.notifier.conftest import Publisher
 from tests.security.messages import header_bomb, smtp_answer
 from tests.support.infra import DatabaseFactory
-from tests.support.processes import ROOT, Service, clean_env, free_port
 from tests.support.smtp import SmtpSink
 from tests.support.waiting import wait_for
 
