@@ -135,8 +135,21 @@ async def _count_attempt(
         raise TooManyRequests(
             "Too many failed logins; try again later.", retry_after=_seconds_until(until)
         )
-    keep = max(s.login_window, s.login_username_window, s.login_address_window)
-    return await store.record_attempt(conn, username, address, keep)
+    return await store.record_attempt(conn, username, address, _failures_kept(s))
+
+
+def _failures_kept(s: AuthSettings) -> int:
+    """Seconds a login failure counts in some window: the longest window."""
+    return max(s.login_window, s.login_username_window, s.login_address_window)
+
+
+# Spent and expired tokens are kept this long (SPEC 9.1: a day), then purged.
+SPENT_KEPT = 86_400
+
+
+async def purge_spent(pool: asyncpg.Pool, settings: AuthSettings) -> int:
+    async with acquire(pool) as conn:
+        return await store.purge_spent(conn, SPENT_KEPT, _failures_kept(settings))
 
 
 async def _settle(pool: asyncpg.Pool, attempt: int) -> None:

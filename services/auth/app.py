@@ -5,7 +5,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from services.auth.accounts import Deps, process_recovery_requests
+from services.auth.accounts import Deps, process_recovery_requests, purge_spent
 from services.auth.api import DEPS, ROUTES
 from services.auth.keys import KeyStore
 from services.auth.passwords import Hasher, default_concurrency
@@ -17,6 +17,8 @@ from shared.http import create_base_app
 from shared.openapi import add_routes
 
 MIGRATIONS = Path(__file__).with_name("migrations")
+# Spent tokens and old login failures are deleted at start and then this often.
+PURGE_INTERVAL = 3_600.0
 
 
 def make_hasher(settings: AuthSettings) -> Hasher:
@@ -62,6 +64,11 @@ def create_app(settings: AuthSettings) -> web.Application:
                 "recovery-links",
                 settings.recovery_poll_interval,
                 lambda app: process_recovery_requests(app[resources.POOL], app[DEPS]),
+            ),
+            resources.periodic(
+                "purge-spent",
+                PURGE_INTERVAL,
+                lambda app: purge_spent(app[resources.POOL], settings),
             ),
         ]
     )

@@ -515,3 +515,33 @@ async def retire_keys_except(conn: Conn, kid: str) -> None:
     await conn.execute(
         "UPDATE signing_keys SET retired_at = now() WHERE kid <> $1 AND retired_at IS NULL", kid
     )
+
+
+# --- retention (SPEC 9.1) ----------------------------------------------------------------------
+
+# Spent or expired one-time tokens and the refresh tokens no request can use any more, a day
+# after that; login failures once out of the longest window. Revoked or spent refresh tokens of
+# a live login stay until it expires: reusing one must still revoke the login.
+_PURGES = (
+    """DELETE FROM password_tokens
+       WHERE least(coalesce(used_at, 'infinity'), expires_at)
+             < now() - make_interval(secs => $1)""",
+    """DELETE FROM email_changes
+       WHERE least(coalesce(used_at, 'infinity'), expires_at)
+             < now() - make_interval(secs => $1)""",
+    """DELETE FROM refresh_tokens
+       WHERE least(coalesce(revoked_at, 'infinity'), expires_at)
+             < now() - make_interval(secs => $1)""",
+)
+
+
+async def purge_spent(conn: Conn, spent_kept: int, failures_kept: int) -> int:
+    """Deletes what retention allows; the number of rows deleted."""
+    deleted = 0
+    for statement in _PURGES:
+        deleted += int((await conn.execute(statement, spent_kept)).split()[-1])
+    result = await conn.execute(
+        "DELETE FROM login_failures WHERE failed_at < now() - make_interval(secs => $1)",
+        failures_kept,
+    )
+    return deleted + int(result.split()[-1])

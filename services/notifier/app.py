@@ -5,6 +5,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from services.notifier import store
 from services.notifier.api import DELIVERY, ROUTES, SEALING_KEY
 from services.notifier.composer import Composer
 from services.notifier.delivery import (
@@ -27,6 +28,10 @@ from shared.http import DEPENDENCIES, METRICS, Dependency, create_base_app
 from shared.openapi import add_routes
 
 MIGRATIONS = Path(__file__).with_name("migrations")
+# Records of inbound mail are kept 30 days (SPEC 9.1), or the automatic answers' window when
+# longer; the purge runs at start and then this often.
+INBOUND_KEPT_DAYS = 30.0
+PURGE_INTERVAL = 3_600.0
 INBOUND = web.AppKey("inbound", InboundServer)
 
 
@@ -91,6 +96,11 @@ def create_app(settings: NotifierSettings) -> web.Application:
         finally:
             await readers.close()
 
+    async def purge_inbound_records(app: web.Application) -> None:
+        kept_days = max(INBOUND_KEPT_DAYS, settings.auto_reply_window_days)
+        async with app[resources.POOL].acquire(timeout=5) as conn:
+            await store.purge_inbound(conn, kept_days * 86_400)
+
     app.cleanup_ctx.extend(
         [
             resources.database(settings, "notifier", MIGRATIONS),
@@ -101,6 +111,7 @@ def create_app(settings: NotifierSettings) -> web.Application:
             resources.start_broker,
             resources.outbox_relay(settings),
             inbound,
+            resources.periodic("inbound-purge", PURGE_INTERVAL, purge_inbound_records),
         ]
     )
     add_routes(app, ROUTES, title="Helpdesk notifier", version="1")

@@ -279,3 +279,15 @@ async def claim_auto_reply(
             window_seconds,
         )
     )
+
+
+async def purge_inbound(conn: Conn, kept_seconds: float) -> int:
+    """Inbound messages and automatic answers recorded longer ago than `kept_seconds` (SPEC 9.1:
+    30 days, beyond every window that counts them); the number of rows deleted."""
+    deleted = 0
+    for statement in (
+        "DELETE FROM inbound_messages WHERE received_at < now() - make_interval(secs => $1)",
+        "DELETE FROM auto_replies WHERE sent_at < now() - make_interval(secs => $1)",
+    ):
+        deleted += int((await conn.execute(statement, kept_seconds)).split()[-1])
+    return deleted

@@ -3,6 +3,8 @@
 import aiosmtplib
 import pytest
 
+from services.notifier import store
+from services.notifier.app import INBOUND_KEPT_DAYS
 from services.notifier.inbound import AutoReplyRequested
 from tests.notifier.conftest import PUBLIC_URL, Notifier, StartNotifier
 from tests.support.events import EventTap
@@ -181,3 +183,23 @@ async def test_a_null_sender_is_reported_by_the_from_header(
     [rejected] = await tap.wait(REJECTED)
     assert rejected["data"]["from"] == "bounce@example.com"
     assert tap.bodies(AUTO) == []
+
+
+async def test_inbound_records_are_purged_after_30_days(notifier: Notifier, smtp: SmtpSink) -> None:
+    for sender in ("old@example.com", "new@example.com"):
+        await send(notifier, sender, mail(sender=sender))
+        await smtp.wait(1, address=sender)
+    await notifier.pool.execute(
+        "UPDATE inbound_messages SET received_at = now() - interval '31 days'"
+        " WHERE mail_from = 'old@example.com'"
+    )
+    await notifier.pool.execute(
+        "UPDATE auto_replies SET sent_at = now() - interval '31 days'"
+        " WHERE sender = 'old@example.com'"
+    )
+    async with notifier.pool.acquire() as conn:
+        assert await store.purge_inbound(conn, INBOUND_KEPT_DAYS * 86_400) == 2
+    senders = await notifier.pool.fetch("SELECT mail_from FROM inbound_messages")
+    assert [r["mail_from"] for r in senders] == ["new@example.com"]
+    replies = await notifier.pool.fetch("SELECT sender FROM auto_replies")
+    assert [r["sender"] for r in replies] == ["new@example.com"]
