@@ -56,6 +56,8 @@ async def suite(databases: DatabaseFactory, tmp_path: Path) -> AsyncIterator[Sui
     env = clean_env(
         HELPDESK_AMQP_URL=amqp_url,
         HELPDESK_PUBLIC_URL="http://panel.story.example",
+        # As `make run` sets it: the panel (and a test) in front of auth on this host.
+        HELPDESK_TRUSTED_PROXIES="127.0.0.1/32",
         AUTH_DATABASE_URL=await databases.empty("auth"),
         TICKETS_DATABASE_URL=await databases.empty("tickets"),
         NOTIFIER_DATABASE_URL=(notifier_db := await databases.empty("notifier")),
