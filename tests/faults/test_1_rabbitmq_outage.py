@@ -9,7 +9,10 @@ from collections import Counter
 import aio_pika
 
 from shared.broker import declare_topology
-from tests.faults.conftest import Load, Stack, all_delivered, exactly_once, report
+from tests.faults.emails import all_delivered, exactly_once
+from tests.faults.load import Load
+from tests.faults.report import report
+from tests.faults.stack import Stack
 from tests.support.waiting import wait_for
 
 OUTAGE = 30.0

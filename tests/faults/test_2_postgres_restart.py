@@ -6,17 +6,10 @@ import time
 
 import aiohttp
 
-from tests.faults.conftest import (
-    ADMIN,
-    FAST_ANSWER,
-    Load,
-    Outcome,
-    Stack,
-    all_delivered,
-    exactly_once,
-    publish_burst,
-    report,
-)
+from tests.faults.emails import all_delivered, exactly_once
+from tests.faults.load import FAST_ANSWER, Load, Outcome, publish_burst
+from tests.faults.report import report
+from tests.faults.stack import ADMIN, Stack
 from tests.support.waiting import wait_for
 
 OUTAGE = 10.0

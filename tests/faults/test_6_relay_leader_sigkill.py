@@ -9,7 +9,10 @@ import time
 import asyncpg
 
 from shared.outbox import RELAY_LOCK
-from tests.faults.conftest import Load, Stack, all_delivered, exactly_once, log_dir, report
+from tests.faults.emails import all_delivered, exactly_once
+from tests.faults.load import Load
+from tests.faults.report import report
+from tests.faults.stack import Stack, log_dir
 from tests.support.processes import Service
 from tests.support.waiting import wait_for
 
