@@ -61,8 +61,8 @@ class Stack:
         for service in self.services:
             await service.wait_ready(timeout)
 
-    async def unready(self) -> dict[str, int]:
-        """Each service's /readyz status, expected 503 while a dependency is away."""
+    async def readiness(self) -> dict[str, int]:
+        """Each service's /readyz status (503 only while its database is away)."""
         return {s.name: (await s.request("GET", "/readyz"))[0] for s in self.services}
 
     async def dead_letters(self) -> list[dict[str, Any]]:

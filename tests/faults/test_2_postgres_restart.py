@@ -66,7 +66,7 @@ async def test_postgres_restarted_under_load_answers_503_fast_and_keeps_every_20
     cut = len(load.outcomes)
     stop_probe = asyncio.Event()
     prober = asyncio.create_task(probe(stack, admin, stop_probe))
-    readiness = await stack.unready()
+    readiness = await stack.readiness()
     await asyncio.sleep(OUTAGE - (time.monotonic() - began))  # hold the outage
     stop_probe.set()
     probes = await prober
