@@ -48,11 +48,23 @@ def amqp_url(run_id: str) -> AsyncIterator[str]:
 
 
 @pytest.fixture(scope="session")
-async def databases(run_id: str) -> AsyncIterator[DatabaseFactory]:
-    await drop_stale_databases()
+async def session_databases(run_id: str) -> AsyncIterator[DatabaseFactory]:
+    """The run's databases: the migrated templates and those of session-long stacks, dropped at
+    the end with every test's (tests/support/infra.py)."""
+    # One process clears what killed runs left behind: under xdist, the first worker.
+    if os.environ.get("PYTEST_XDIST_WORKER", "gw0") == "gw0":
+        await drop_stale_databases()
     factory = DatabaseFactory(run_id)
     yield factory
     await factory.drop_all()
+
+
+@pytest.fixture
+async def databases(session_databases: DatabaseFactory) -> AsyncIterator[DatabaseFactory]:
+    """The test's databases, dropped in the background once it ends."""
+    factory = session_databases.for_test()
+    yield factory
+    factory.drop_later()
 
 
 @pytest.fixture

@@ -42,20 +42,35 @@ async def drop_database(name: str) -> None:
 
 class DatabaseFactory:
     """Fresh, migrated databases: each service's migrations run once into a template, and each
-    test gets a copy of it (CREATE DATABASE ... TEMPLATE is far faster than migrating again)."""
+    test gets a copy of it (CREATE DATABASE ... TEMPLATE is far faster than migrating again).
+
+    `for_test()` gives a test a factory of its own over the same templates; its databases are
+    dropped in the background once the test ends (`drop_later`), so that a run does not spend
+    its last minute dropping hundreds of them. `drop_all()` waits for those drops too."""
 
     def __init__(self, run_id: str) -> None:
         self.run_id = run_id
         self._templates: dict[str, str] = {}
         self._made: list[str] = []
         self._lock = asyncio.Lock()
+        # A drop mostly waits on the disk and on the other sessions: a few at a time overlap well.
+        self._drops = asyncio.Semaphore(4)
+        self._background: list[asyncio.Task[None]] = []
+        self._parent: DatabaseFactory | None = None
+
+    def for_test(self) -> "DatabaseFactory":
+        child = DatabaseFactory(self.run_id)
+        child._templates, child._lock, child._drops = self._templates, self._lock, self._drops
+        child._parent = self
+        return child
 
     async def template(self, service: str, migrations: Path) -> str:
         async with self._lock:
             if service not in self._templates:
                 name = f"t_{self.run_id}_{service}_tmpl"
                 dsn = await create_database(name)
-                self._made.append(name)
+                # Made for the whole run: the run's own factory drops it.
+                (self._parent or self)._made.append(name)
                 conn = await asyncpg.connect(dsn)
                 try:
                     await db.apply_migrations(
@@ -75,15 +90,21 @@ class DatabaseFactory:
         self._made.append(name)
         return await create_database(name, template)
 
-    async def drop_all(self) -> None:
-        # A few at a time: a drop mostly waits on the disk, so they overlap well.
-        limit = asyncio.Semaphore(4)
+    def drop_later(self) -> None:
+        """Drop this test's databases in the background; the run's factory waits for it."""
+        assert self._parent is not None, "only a test's factory drops later"
+        self._parent._background.append(asyncio.create_task(self._drop(self._made)))
 
+    async def drop_all(self) -> None:
+        await asyncio.gather(*self._background)
+        await self._drop(self._made)
+
+    async def _drop(self, names: list[str]) -> None:
         async def drop(name: str) -> None:
-            async with limit:
+            async with self._drops:
                 await drop_database(name)
 
-        await asyncio.gather(*(drop(name) for name in reversed(self._made)))
+        await asyncio.gather(*(drop(name) for name in reversed(names)))
 
 
 async def drop_stale_databases(hours: float = 3.0) -> None:
