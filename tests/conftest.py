@@ -11,7 +11,13 @@ import pytest
 
 from shared.logging import configure_logging
 from tests.support.events import EventTap
-from tests.support.infra import DatabaseFactory, create_vhost, delete_vhost, drop_stale_databases
+from tests.support.infra import (
+    Cleanups,
+    DatabaseFactory,
+    create_vhost,
+    delete_vhost,
+    drop_stale_databases,
+)
 
 configure_logging("tests", "console")
 
@@ -45,6 +51,14 @@ def amqp_url(run_id: str) -> AsyncIterator[str]:
     url = create_vhost(name)
     yield url
     delete_vhost(name)
+
+
+@pytest.fixture(scope="session")
+async def cleanups() -> AsyncIterator[Cleanups]:
+    """What tests leave to clean up in the background, waited for at the end of the run."""
+    later = Cleanups()
+    yield later
+    await later.wait()
 
 
 @pytest.fixture(scope="session")

@@ -17,7 +17,7 @@ from shared.events import Envelope, EventData
 from shared.resources import BROKER, POOL
 from tests.support import stack
 from tests.support.events import EventTap
-from tests.support.infra import DatabaseFactory, create_vhost, delete_vhost
+from tests.support.infra import Cleanups, DatabaseFactory, create_vhost
 from tests.support.smtp import SmtpSink
 
 PUBLIC_URL = "https://panel.helpdesk.test"
@@ -82,11 +82,11 @@ class Notifier:
 
 
 @pytest.fixture
-def vhost() -> Any:
+async def vhost(cleanups: Cleanups) -> AsyncIterator[str]:
     name = f"test-notifier-{uuid.uuid4().hex[:10]}"
     url = create_vhost(name)
     yield url
-    delete_vhost(name)
+    cleanups.delete_vhost(name)  # in the background
 
 
 @pytest.fixture
