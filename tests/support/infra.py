@@ -58,7 +58,8 @@ class DatabaseFactory:
         self._templates: dict[str, str] = {}
         self._made: list[str] = []
         self._lock = asyncio.Lock()
-        self._drops = asyncio.Semaphore(self.BATCH)
+        # Not more at once: the cluster's max_connections is shared with the tests' own pools.
+        self._drops = asyncio.Semaphore(4)
         self._background: list[asyncio.Task[None]] = []
         self._pending: list[str] = []
         self._parent: DatabaseFactory | None = None
