@@ -41,8 +41,14 @@ browser:
 	@deploy/ensure-debian-packages.sh /usr/bin/chromium:chromium /usr/bin/docker-compose:docker-compose \
 		/usr/sbin/nginx:nginx /usr/bin/shellcheck:shellcheck /usr/bin/kubectl:kubernetes-client
 
+# The suite in parallel (pytest-xdist), a file per worker at a time: a file's module-scoped
+# stacks are made once, and the gateway's fixed addresses are bound by one worker. Its tests wait
+# on PostgreSQL, RabbitMQ and their own processes about as much as they compute, so there are
+# more workers than cores. PYTEST_ARGS come after and win: PYTEST_ARGS="-n 0" runs in one process.
+TEST_WORKERS ?= -n 3 --dist loadfile
+
 test: $(DEV_STAMP) services browser
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest $(TEST_WORKERS) $(PYTEST_ARGS)
 
 # Re-make the README's screenshots (docs/screenshots/) with the panel's browser tests.
 screenshots: $(DEV_STAMP) services browser
@@ -56,9 +62,10 @@ bench: $(DEV_STAMP) services
 	$(BIN)/python -m bench
 
 # The fault suite (slow, not part of make test): services on private PostgreSQL and RabbitMQ
-# instances that it stops, restarts and kills, checking that nothing accepted is lost.
+# instances that it stops, restarts and kills, checking that nothing accepted is lost. In one
+# process (-n 0): its scenarios share those instances and each measures them alone.
 faults: $(DEV_STAMP) services
-	HELPDESK_FAULTS=1 $(BIN)/python -m pytest tests/faults $(PYTEST_ARGS)
+	HELPDESK_FAULTS=1 $(BIN)/python -m pytest -n 0 tests/faults $(PYTEST_ARGS)
 
 lint: $(DEV_STAMP)
 	$(BIN)/ruff check .

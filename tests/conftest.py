@@ -12,12 +12,19 @@ import pytest
 from deploy.rabbitmq import create_vhost, delete_vhost
 from shared.logging import configure_logging
 from tests.support.events import EventTap
-from tests.support.infra import AMQP_HOST, DatabaseFactory, drop_stale_databases
+from tests.support.infra import AMQP_HOST, Cleanups, DatabaseFactory, drop_stale_databases
 
 configure_logging("tests", "console")
 
 # The fault suite stops and kills infrastructure: only `make faults` (HELPDESK_FAULTS=1) runs it.
 collect_ignore = [] if os.environ.get("HELPDESK_FAULTS") == "1" else ["faults"]
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The files holding a test marked slow first: under xdist, which hands out a file at a time
+    in this order, their long tests then start early instead of finishing last."""
+    slow = {item.path for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: item.path not in slow)  # stable: each file keeps its order
 
 
 def _dump_tasks(*_: object) -> None:
@@ -49,11 +56,31 @@ def amqp_url(run_id: str) -> AsyncIterator[str]:
 
 
 @pytest.fixture(scope="session")
-async def databases(run_id: str) -> AsyncIterator[DatabaseFactory]:
-    await drop_stale_databases()
+async def cleanups() -> AsyncIterator[Cleanups]:
+    """What tests leave to clean up in the background, waited for at the end of the run."""
+    later = Cleanups()
+    yield later
+    await later.wait()
+
+
+@pytest.fixture(scope="session")
+async def session_databases(run_id: str) -> AsyncIterator[DatabaseFactory]:
+    """The run's databases: the migrated templates and those of session-long stacks, dropped at
+    the end with every test's (tests/support/infra.py)."""
+    # One process clears what killed runs left behind: under xdist, the first worker.
+    if os.environ.get("PYTEST_XDIST_WORKER", "gw0") == "gw0":
+        await drop_stale_databases()
     factory = DatabaseFactory(run_id)
     yield factory
     await factory.drop_all()
+
+
+@pytest.fixture
+async def databases(session_databases: DatabaseFactory) -> AsyncIterator[DatabaseFactory]:
+    """The test's databases, dropped in the background once it ends."""
+    factory = session_databases.for_test()
+    yield factory
+    factory.drop_later()
 
 
 @pytest.fixture

@@ -1,6 +1,8 @@
 """Schemathesis against the running auth's own OpenAPI document: no 5xx, and every answer
 (status, content type, body) is one the document allows."""
 
+import pytest
+
 from deploy.processes import Service, auth_env, create_operator
 from tests.support.schemathesis import run_schemathesis
 from tests.support.sealing import SEALING_ENV
@@ -14,6 +16,7 @@ FUZZ_CLIENT = {
 }
 
 
+@pytest.mark.slow
 async def test_schemathesis_finds_no_server_error_and_no_nonconformance(
     databases, amqp_url, tmp_path
 ):

@@ -111,6 +111,7 @@ def test_the_gateway_is_the_public_entry(services: dict[str, Any]) -> None:
         assert "ports" not in services[name], f"{name} is reached through the gateway only"
 
 
+@pytest.mark.slow
 def test_the_init_script_makes_one_role_per_service_that_reaches_only_its_database() -> None:
     """deploy/postgres-init.sql, run as the postgres image runs it (psql, as the superuser) on the
     tests' PostgreSQL, with its names prefixed so that it touches nothing else."""

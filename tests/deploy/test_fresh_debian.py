@@ -115,6 +115,7 @@ case "$*" in *python3.11-venv*) touch "{marker}" ;; esac
 
 
 @needs_root
+@pytest.mark.slow
 def test_the_venv_is_made_after_installing_python3_venv_and_again_after_a_failure(
     tmp_path: Path,
 ) -> None:

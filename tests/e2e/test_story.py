@@ -5,6 +5,7 @@ from email.message import EmailMessage
 
 import aiosmtplib
 import asyncpg
+import pytest
 
 from tests.e2e.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, Suite
 from tests.support.waiting import wait_for
@@ -43,6 +44,7 @@ async def one_email(suite: Suite, address: str, count: int, what: str) -> EmailM
     return messages[count - 1]
 
 
+@pytest.mark.slow
 async def test_the_whole_story(suite: Suite) -> None:
     auth, (tickets, tickets_2) = suite.auth, suite.tickets
     admin = await token(suite, ADMIN_EMAIL, ADMIN_PASSWORD)

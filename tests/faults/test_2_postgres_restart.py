@@ -6,17 +6,10 @@ import time
 
 import aiohttp
 
-from tests.faults.conftest import (
-    ADMIN,
-    FAST_ANSWER,
-    Load,
-    Outcome,
-    Stack,
-    all_delivered,
-    exactly_once,
-    publish_burst,
-    report,
-)
+from tests.faults.emails import all_delivered, exactly_once
+from tests.faults.load import FAST_ANSWER, Load, Outcome, publish_burst
+from tests.faults.report import report
+from tests.faults.stack import ADMIN, Stack
 from tests.support.waiting import wait_for
 
 OUTAGE = 10.0
@@ -73,7 +66,7 @@ async def test_postgres_restarted_under_load_answers_503_fast_and_keeps_every_20
     cut = len(load.outcomes)
     stop_probe = asyncio.Event()
     prober = asyncio.create_task(probe(stack, admin, stop_probe))
-    readiness = await stack.unready()
+    readiness = await stack.readiness()
     await asyncio.sleep(OUTAGE - (time.monotonic() - began))  # hold the outage
     stop_probe.set()
     probes = await prober

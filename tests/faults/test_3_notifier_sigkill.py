@@ -4,7 +4,9 @@ duplicates (the same Message-ID twice) counted and reported."""
 import signal
 from collections import Counter
 
-from tests.faults.conftest import Stack, publish_burst, report
+from tests.faults.load import publish_burst
+from tests.faults.report import report
+from tests.faults.stack import Stack
 from tests.support.waiting import wait_for
 
 BURST = 300

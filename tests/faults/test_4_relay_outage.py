@@ -4,7 +4,10 @@ every due email is delivered afterwards, none twice, none dead-lettered."""
 import asyncio
 import time
 
-from tests.faults.conftest import Load, Stack, all_delivered, exactly_once, report
+from tests.faults.emails import all_delivered, exactly_once
+from tests.faults.load import Load
+from tests.faults.report import report
+from tests.faults.stack import Stack
 from tests.support.waiting import wait_for
 
 TEMPORARY, STOPPED = 30.0, 30.0

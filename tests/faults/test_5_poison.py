@@ -9,7 +9,8 @@ import aio_pika
 from shared import events
 from shared.broker import declare_topology
 from shared.events import Envelope
-from tests.faults.conftest import Stack, report
+from tests.faults.report import report
+from tests.faults.stack import Stack
 from tests.support.sealing import sealed
 from tests.support.waiting import wait_for
 

@@ -10,7 +10,10 @@ import asyncpg
 
 from deploy.processes import Service
 from shared.outbox import RELAY_LOCK
-from tests.faults.conftest import Load, Stack, all_delivered, exactly_once, log_dir, report
+from tests.faults.emails import all_delivered, exactly_once
+from tests.faults.load import Load
+from tests.faults.report import report
+from tests.faults.stack import Stack, log_dir
 from tests.support.waiting import wait_for
 
 # Who holds the relay's advisory lock (leads) in the tickets database and who waits for it (the

@@ -36,15 +36,15 @@ def base_url(client: TestClient) -> str:
 
 
 @pytest.fixture(scope="session")
-async def panel_stack(databases: DatabaseFactory, run_id: str) -> AsyncIterator[Stack]:
+async def panel_stack(session_databases: DatabaseFactory, run_id: str) -> AsyncIterator[Stack]:
     """One stack for the panel's tests, on a vhost of its own: its tickets instance lives for
     the whole session and must not consume the events meant for other tests' instances."""
     vhost = f"panel-{run_id}"
     amqp_url = create_vhost(vhost, host=AMQP_HOST)
-    auth = await stack.start_auth(databases, amqp_url)
-    tickets_db = await stack.tickets_database(databases)
+    auth = await stack.start_auth(session_databases, amqp_url)
+    tickets_db = await stack.tickets_database(session_databases)
     tickets = await stack.start_tickets(tickets_db, amqp_url, base_url(auth))
-    panel = await start_panel(databases, base_url(auth), base_url(tickets))
+    panel = await start_panel(session_databases, base_url(auth), base_url(tickets))
     desk = Desk(auth, tickets)
     await desk.sign_in_staff()
     yield Stack(auth, tickets, panel, desk, amqp_url)

@@ -3,9 +3,12 @@
 from collections.abc import AsyncIterator
 from typing import Any
 
+import aio_pika
 import pytest
 from aiohttp.test_utils import TestClient
 
+from services.tickets.consumers import QUEUE as CLIENT_EVENTS
+from shared.broker import QueueSpec, declare_queue, declare_topology
 from shared.resources import POOL
 from tests.support import stack
 from tests.support.infra import DatabaseFactory
@@ -26,9 +29,22 @@ async def tickets_db(databases: DatabaseFactory) -> str:
 
 @pytest.fixture
 async def tickets(auth: TestClient, tickets_db: str, amqp_url: str) -> AsyncIterator[TestClient]:
+    # The worker's vhost may hold the client events of earlier tests (auth's publish to the
+    # queue once any tickets declared it): this test's instance would work through all of them
+    # before its own clients reached the projection.
+    await purge_queue(amqp_url, CLIENT_EVENTS)
     client = await stack.start_tickets(tickets_db, amqp_url, str(auth.make_url("/")))
     yield client
     await client.close()
+
+
+async def purge_queue(amqp_url: str, spec: QueueSpec) -> None:
+    connection = await aio_pika.connect(amqp_url)
+    async with connection:
+        channel = await connection.channel()
+        await declare_topology(channel)
+        queue = await declare_queue(channel, spec)
+        await queue.purge()
 
 
 class Desk:

@@ -3,6 +3,8 @@ no 5xx, and every answer (status, content type, body) is one the document allows
 
 import asyncio
 
+import pytest
+
 from deploy.processes import Service, auth_env, clean_env, create_operator
 from tests.support.schemathesis import run_schemathesis
 from tests.support.sealing import SEALING_ENV
@@ -13,6 +15,7 @@ ADMIN_PASSWORD = "a fuzzing admin passphrase"
 CLIENT_PASSWORD = "a fuzzing client passphrase"
 
 
+@pytest.mark.slow
 async def test_schemathesis_finds_no_server_error_and_no_nonconformance(
     databases, amqp_url, tmp_path
 ):
