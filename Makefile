@@ -48,7 +48,7 @@ browser:
 TEST_WORKERS ?= -n 3 --dist loadfile
 
 test: $(DEV_STAMP) services browser
-	$(BIN)/python -m pytest $(TEST_WORKERS) $(PYTEST_ARGS)
+	$(BIN)/python -m pytest $(TEST_WORKERS) --durations=10 $(PYTEST_ARGS)
 
 # Re-make the README's screenshots (docs/screenshots/) with the panel's browser tests.
 screenshots: $(DEV_STAMP) services browser

@@ -11,6 +11,7 @@ from collections import Counter
 from pathlib import Path
 
 import asyncpg
+import pytest
 
 from deploy.processes import Service, clean_env, free_port
 from services.notifier.app import MIGRATIONS
@@ -20,6 +21,9 @@ from tests.support.infra import DatabaseFactory
 from tests.support.sealing import SEALING_ENV
 from tests.support.smtp import SmtpSink
 from tests.support.waiting import wait_for
+
+# Each starts the services as processes: handed out first under xdist (tests/conftest.py).
+pytestmark = pytest.mark.slow
 
 BURST = int(os.environ.get("NOTIFIER_BURST", "300"))
 KILLS = int(os.environ.get("NOTIFIER_KILLS", "2"))

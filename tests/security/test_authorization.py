@@ -11,10 +11,14 @@ from typing import Any
 
 import asyncpg
 import jwt
+import pytest
 
 from deploy.processes import Service
 from tests.e2e.conftest import Suite
 from tests.security.support import accounts
+
+# Each starts the services as processes: handed out first under xdist (tests/conftest.py).
+pytestmark = pytest.mark.slow
 
 # A path parameter's stand-in: well-formed, so the request reaches the role check.
 PATH_VALUE = "1"

@@ -32,6 +32,9 @@ from tests.support.infra import DatabaseFactory
 from tests.support.smtp import SmtpSink
 from tests.support.waiting import wait_for
 
+# Each starts the services as processes: handed out first under xdist (tests/conftest.py).
+pytestmark = pytest.mark.slow
+
 CLIENT_EMAIL = "ana@example.com"
 SERVICE = events.ServiceRef(id=1, name="Hosting Linux Plus")
 ANSWER_WITHIN = 1.0

@@ -7,9 +7,13 @@ from dataclasses import dataclass, field
 from html import unescape
 
 import aiohttp
+import pytest
 
 from tests.e2e.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, Suite
 from tests.security.support import OPERATOR_EMAIL, PASSWORD, accounts
+
+# Each starts the services as processes: handed out first under xdist (tests/conftest.py).
+pytestmark = pytest.mark.slow
 
 _LINK = re.compile(r'href="(/[^"]*)"')
 _FORM = re.compile(r'<form[^>]*method="post"[^>]*action="([^"]+)"')

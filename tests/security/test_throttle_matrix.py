@@ -5,9 +5,14 @@ time: tests/auth/test_recovery_timing.py.)"""
 
 from typing import Any
 
+import pytest
+
 from deploy.processes import Service
 from tests.e2e.conftest import Suite
 from tests.security.support import OPERATOR_EMAIL, PASSWORD, accounts
+
+# Each starts the services as processes: handed out first under xdist (tests/conftest.py).
+pytestmark = pytest.mark.slow
 
 WRONG = "not the password at all"
 

@@ -8,12 +8,16 @@ import subprocess
 
 import aio_pika
 import asyncpg
+import pytest
 import yarl
 
 from tests.e2e.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, Suite
 from tests.security.test_panel_crawl import Browser
 from tests.support.panel import TokenBox
 from tests.support.waiting import wait_for
+
+# Each starts the services as processes: handed out first under xdist (tests/conftest.py).
+pytestmark = pytest.mark.slow
 
 EMAIL = "tomasa@security.example"
 NEW_EMAIL = "tomasa.nueva@security.example"
