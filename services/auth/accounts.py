@@ -157,6 +157,26 @@ async def _settle(pool: asyncpg.Pool, attempt: int) -> None:
         await store.settle_failure(work.conn, attempt)
 
 
+async def _check_current_password(
+    pool: asyncpg.Pool, deps: Deps, principal: Principal, password: str, address: str
+) -> str:
+    """400 unless `password` is the account's current one. A wrong one counts towards the
+    login throttle of the account from `address`, as a failed login does: else a stolen
+    session could guess the password here. The username its failures count under."""
+    async with unit_of_work(pool) as work:
+        conn = work.conn
+        name = (
+            principal.account_id if principal.kind == "client" else await _email_of(conn, principal)
+        )
+        username = normalize_username(name)
+        attempt = await _count_attempt(conn, deps.settings, username, address)
+        account = await account_of(conn, principal.sub)
+    if account is None or not await deps.hasher.verify(account.password_hash, password):
+        await _settle(pool, attempt)
+        raise BadRequest("The current password is wrong.")
+    return username
+
+
 async def _forgive(conn: asyncpg.Connection, username: str, address: str) -> None:
     """The right password: the failures of this username from this address are forgotten
     (those from elsewhere still count)."""
@@ -289,17 +309,9 @@ async def request_email_change(
     until the link is used. The current password is needed, and a wrong one counts towards
     the login throttle of the account (else this route would be a way to guess passwords)."""
     number = int(principal.account_id)
-    username = str(number)
     if not body.current_password:
         raise BadRequest("The current password is needed to change the email.")
-    async with unit_of_work(pool) as work:
-        attempt = await _count_attempt(work.conn, deps.settings, username, address)
-        account = await account_of(work.conn, principal.sub)
-    if account is None or not await deps.hasher.verify(
-        account.password_hash, body.current_password
-    ):
-        await _settle(pool, attempt)
-        raise BadRequest("The current password is wrong.")
+    username = await _check_current_password(pool, deps, principal, body.current_password, address)
     sealing_key = await deps.sealing_key.current()
     async with unit_of_work(pool) as work:
         conn = work.conn
@@ -353,18 +365,17 @@ async def confirm_email_change(pool: asyncpg.Pool, token: str) -> None:
 
 
 async def change_password(
-    pool: asyncpg.Pool, deps: Deps, principal: Principal, current: str, new: str
+    pool: asyncpg.Pool, deps: Deps, principal: Principal, current: str, new: str, address: str
 ) -> None:
     """Needs the current password; every other login of the account ends (refresh revoked)."""
+    username = await _check_current_password(pool, deps, principal, current, address)
     async with acquire(pool) as conn:
-        account = await account_of(conn, principal.sub)
         email = await _email_of(conn, principal)
-    if account is None or not await deps.hasher.verify(account.password_hash, current):
-        raise BadRequest("The current password is wrong.")
     check_password(new, principal.account_id, email, field="new_password")
     new_hash = await deps.hasher.hash(new)
     async with unit_of_work(pool) as work:
         conn = work.conn
+        await _forgive(conn, username, address)
         await _set_password(conn, principal.sub, new_hash)
         await store.revoke_subject(conn, principal.sub)
 

@@ -72,7 +72,12 @@ async def change_password(
     request: web.Request, principal: Principal, body: models.PasswordChange
 ) -> web.Response:
     await accounts.change_password(
-        request.app[POOL], request.app[DEPS], principal, body.current_password, body.new_password
+        request.app[POOL],
+        request.app[DEPS],
+        principal,
+        body.current_password,
+        body.new_password,
+        _address(request),
     )
     return web.Response(status=204)
 

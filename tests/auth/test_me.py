@@ -119,6 +119,21 @@ async def test_password_change_with_wrong_current_password_is_400(api, client, c
     await api.token(client["client_number"], CLIENT_PASSWORD)
 
 
+async def test_wrong_current_passwords_count_towards_the_login_throttle(
+    api, client, client_headers
+):
+    for _ in range(10):
+        response = await change_password(api, client_headers, "a wrong guess at it", NEW_PASSWORD)
+        await problem(response, 400)
+    # A stolen session may not go on guessing here, nor at the login, from that address.
+    response = await change_password(api, client_headers, CLIENT_PASSWORD, NEW_PASSWORD)
+    await problem(response, 429)
+    response = await api.http.post(
+        "/v1/token", json={"username": client["client_number"], "password": CLIENT_PASSWORD}
+    )
+    await problem(response, 429)
+
+
 async def test_operator_changes_own_password(api):
     headers = await api.bearer(OPERATOR_EMAIL, OPERATOR_PASSWORD)
     response = await change_password(api, headers, OPERATOR_PASSWORD, NEW_PASSWORD)
