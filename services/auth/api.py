@@ -238,7 +238,7 @@ ROUTES = (
         roles=ANYONE,
         body=models.PasswordChange,
         status=204,
-        errors=(400,),
+        errors=(400, 429),
         tag="me",
     ),
     Route(
