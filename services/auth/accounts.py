@@ -159,10 +159,11 @@ async def _settle(pool: asyncpg.Pool, attempt: int) -> None:
 
 async def _check_current_password(
     pool: asyncpg.Pool, deps: Deps, principal: Principal, password: str, address: str
-) -> str:
+) -> None:
     """400 unless `password` is the account's current one. A wrong one counts towards the
     login throttle of the account from `address`, as a failed login does: else a stolen
-    session could guess the password here. The username its failures count under."""
+    session could guess the password here. A right one is forgiven at once, whatever the
+    request does next (a refused new password must not count as a failed login)."""
     async with unit_of_work(pool) as work:
         conn = work.conn
         name = (
@@ -174,7 +175,8 @@ async def _check_current_password(
     if account is None or not await deps.hasher.verify(account.password_hash, password):
         await _settle(pool, attempt)
         raise BadRequest("The current password is wrong.")
-    return username
+    async with unit_of_work(pool) as work:
+        await _forgive(work.conn, username, address)
 
 
 async def _forgive(conn: asyncpg.Connection, username: str, address: str) -> None:
@@ -311,11 +313,10 @@ async def request_email_change(
     number = int(principal.account_id)
     if not body.current_password:
         raise BadRequest("The current password is needed to change the email.")
-    username = await _check_current_password(pool, deps, principal, body.current_password, address)
+    await _check_current_password(pool, deps, principal, body.current_password, address)
     sealing_key = await deps.sealing_key.current()
     async with unit_of_work(pool) as work:
         conn = work.conn
-        await _forgive(conn, username, address)
         client = await store.get_client(conn, number, for_update=True)
         if client is None:
             raise NotFound("This account no longer exists.")
@@ -368,14 +369,13 @@ async def change_password(
     pool: asyncpg.Pool, deps: Deps, principal: Principal, current: str, new: str, address: str
 ) -> None:
     """Needs the current password; every other login of the account ends (refresh revoked)."""
-    username = await _check_current_password(pool, deps, principal, current, address)
+    await _check_current_password(pool, deps, principal, current, address)
     async with acquire(pool) as conn:
         email = await _email_of(conn, principal)
     check_password(new, principal.account_id, email, field="new_password")
     new_hash = await deps.hasher.hash(new)
     async with unit_of_work(pool) as work:
         conn = work.conn
-        await _forgive(conn, username, address)
         await _set_password(conn, principal.sub, new_hash)
         await store.revoke_subject(conn, principal.sub)
 

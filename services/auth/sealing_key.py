@@ -13,6 +13,9 @@ from shared.errors import ServiceUnavailable
 
 log = structlog.get_logger(__name__)
 
+# Seconds before the notifier is asked again after a failed first fetch.
+RETRY_WITHOUT_KEY = 2.0
+
 
 class SealingKey:
     def __init__(
@@ -25,7 +28,7 @@ class SealingKey:
     ) -> None:
         self._url = notifier_url.rstrip("/") + "/v1/sealing-key"
         self._key = sealing.check_public_key(configured) if configured else None
-        self._configured = configured is not None
+        self._configured = bool(configured)
         self._refresh_interval = refresh_interval
         self._timeout = timeout
         self._fetched_at = float("-inf")
@@ -36,11 +39,17 @@ class SealingKey:
         if self._session is not None:
             await self._session.close()
 
+    def _due(self) -> bool:
+        # Without a key, asked again soon; but not by every request waiting for the lock, each
+        # for its own time limit, while the notifier is away.
+        interval = self._refresh_interval if self._key is not None else RETRY_WITHOUT_KEY
+        return not self._configured and time.monotonic() - self._fetched_at >= interval
+
     async def current(self) -> str:
         """The public key; 503 when it was never learnt and the notifier cannot be asked."""
-        if not self._configured and time.monotonic() - self._fetched_at >= self._refresh_interval:
+        if self._due():
             async with self._lock:
-                if time.monotonic() - self._fetched_at >= self._refresh_interval:
+                if self._due():
                     await self._refresh()
         if self._key is None:
             raise ServiceUnavailable("Emails cannot be prepared right now; try again shortly.")
@@ -58,10 +67,7 @@ class SealingKey:
             key = sealing.check_public_key(str(document["public_key"]))
         except (aiohttp.ClientError, TimeoutError, ValueError, KeyError, TypeError) as exc:
             log.warning("sealing_key.fetch_failed", error=repr(exc)[:300])
-            if self._key is not None:
-                # Kept meanwhile, and asked again after the interval; without a key yet, every
-                # request may try again.
-                self._fetched_at = time.monotonic()
+            self._fetched_at = time.monotonic()  # a key learnt before is kept meanwhile
             return
         if key != self._key:
             log.info("sealing_key.learnt")

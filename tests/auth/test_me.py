@@ -134,6 +134,13 @@ async def test_wrong_current_passwords_count_towards_the_login_throttle(
     await problem(response, 429)
 
 
+async def test_a_right_current_password_never_counts_as_a_failure(api, client, client_headers):
+    for _ in range(11):  # the new one refused each time (too short)
+        response = await change_password(api, client_headers, CLIENT_PASSWORD, "short")
+        await problem(response, 422)
+    await api.token(client["client_number"], CLIENT_PASSWORD)
+
+
 async def test_operator_changes_own_password(api):
     headers = await api.bearer(OPERATOR_EMAIL, OPERATOR_PASSWORD)
     response = await change_password(api, headers, OPERATOR_PASSWORD, NEW_PASSWORD)
