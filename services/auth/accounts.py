@@ -503,6 +503,8 @@ async def process_recovery_requests(pool: asyncpg.Pool, deps: Deps, batch: int =
 async def _recover(work: UnitOfWork, deps: Deps, sealing_key: str, email: str) -> None:
     conn = work.conn
     for client in await store.clients_by_email(conn, email):
+        if client["disabled"]:
+            continue  # its link would set a password nobody can log in with
         number = client["client_number"]
         sent = await store.recent_reset_links(conn, number, 3600)
         if sent >= deps.settings.recovery_max_per_hour:

@@ -55,7 +55,7 @@ async def get_client(conn: Conn, client_number: int, *, for_update: bool = False
 async def clients_by_email(conn: Conn, email: str) -> list[Record]:
     return await conn.fetch(
         """
-        SELECT client_number, name, email, language FROM clients
+        SELECT client_number, name, email, language, disabled FROM clients
         WHERE lower(email) = lower($1) ORDER BY client_number
         """,
         email,

@@ -11,6 +11,7 @@ from tests.auth.conftest import (
     OPERATOR_PASSWORD,
     problem,
 )
+from tests.support.waiting import wait_for
 
 
 async def login(api, username, password):
@@ -245,3 +246,20 @@ async def test_only_admins_change_operators(api, admin, operator):
 def test_leaves_an_admin(role, disabled, change, admins, left):
     patch = models.OperatorPatch(**change)
     assert leaves_an_admin(role=role, disabled=disabled, change=patch, admins=admins) is left
+
+
+async def test_a_disabled_client_gets_no_recovery_link(api, admin, client, event_tap, pool):
+    number = client["client_number"]
+    response = await api.http.patch(f"/v1/clients/{number}", json={"disabled": True}, headers=admin)
+    assert response.status == 200
+    response = await api.http.post("/v1/password-recovery", json={"email": client["email"]})
+    assert response.status == 202
+
+    async def handled() -> bool:
+        async with pool.acquire() as conn:
+            return await conn.fetchval("SELECT count(*) = 0 FROM recovery_requests")
+
+    await wait_for(handled, message="the recovery request handled")
+    async with pool.acquire() as conn:
+        assert await conn.fetchval("SELECT count(*) FROM password_tokens") == 0
+    assert event_tap.bodies("auth.password_recovery.requested") == []
