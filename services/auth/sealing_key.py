@@ -13,9 +13,6 @@ from shared.errors import ServiceUnavailable
 
 log = structlog.get_logger(__name__)
 
-# Seconds before the notifier is asked again after a failed first fetch.
-RETRY_WITHOUT_KEY = 2.0
-
 
 class SealingKey:
     def __init__(
@@ -32,6 +29,7 @@ class SealingKey:
         self._refresh_interval = refresh_interval
         self._timeout = timeout
         self._fetched_at = float("-inf")
+        self._fetches = 0
         self._lock = asyncio.Lock()
         self._session: aiohttp.ClientSession | None = None
 
@@ -40,17 +38,20 @@ class SealingKey:
             await self._session.close()
 
     def _due(self) -> bool:
-        # Without a key, asked again soon; but not by every request waiting for the lock, each
-        # for its own time limit, while the notifier is away.
-        interval = self._refresh_interval if self._key is not None else RETRY_WITHOUT_KEY
-        return not self._configured and time.monotonic() - self._fetched_at >= interval
+        return not self._configured and (
+            self._key is None or time.monotonic() - self._fetched_at >= self._refresh_interval
+        )
 
     async def current(self) -> str:
         """The public key; 503 when it was never learnt and the notifier cannot be asked."""
         if self._due():
+            fetches = self._fetches
             async with self._lock:
-                if self._due():
+                # A fetch made while this request waited for the lock answers it too: while the
+                # notifier is away, waiting requests must not each wait out a time limit.
+                if self._fetches == fetches and self._due():
                     await self._refresh()
+                    self._fetches += 1
         if self._key is None:
             raise ServiceUnavailable("Emails cannot be prepared right now; try again shortly.")
         return self._key
@@ -67,7 +68,8 @@ class SealingKey:
             key = sealing.check_public_key(str(document["public_key"]))
         except (aiohttp.ClientError, TimeoutError, ValueError, KeyError, TypeError) as exc:
             log.warning("sealing_key.fetch_failed", error=repr(exc)[:300])
-            self._fetched_at = time.monotonic()  # a key learnt before is kept meanwhile
+            if self._key is not None:
+                self._fetched_at = time.monotonic()  # kept, and asked again after the interval
             return
         if key != self._key:
             log.info("sealing_key.learnt")
