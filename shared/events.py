@@ -24,6 +24,22 @@ class ServiceRef(BaseModel):
     name: str
 
 
+class AttachmentRef(BaseModel):
+    """A file attached to a message (SPEC 9.2): named in emails with a panel link, never sent."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+    id: uuid.UUID
+    name: str
+    size: int
+    content_type: str
+
+
+class Assignee(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+    id: int
+    name: str
+
+
 class ClientCreated(EventData):
     routing_key = "auth.client.created"
     client_number: str
@@ -81,6 +97,7 @@ class TicketCreated(EventData):
     subject: str
     service: ServiceRef
     body: str
+    attachments: list[AttachmentRef] = []
 
 
 class TicketReplied(EventData):
@@ -94,6 +111,9 @@ class TicketReplied(EventData):
     body: str
     # Kept a plain string: a consumer must see (and dead-letter) a channel it does not know.
     channel: str
+    # The first words of the client's query (`summary` of the ticket), for email subjects.
+    summary: str = ""
+    attachments: list[AttachmentRef] = []
 
 
 class TicketReopened(EventData):
@@ -101,13 +121,38 @@ class TicketReopened(EventData):
     number: int
     client_number: str
     body: str
+    attachments: list[AttachmentRef] = []
 
 
 class TicketClosed(EventData):
     routing_key = "tickets.ticket.closed"
     number: int
     client_number: str
-    closed_by: str
+    closed_by: str  # "client", "operator" or "system" (auto-close, SPEC 9.2)
+    subject: str = ""
+    summary: str = ""
+    # The operator who closed it (closed_by "operator"), for the client's notice.
+    closed_by_name: str | None = None
+
+
+class TicketNoted(EventData):
+    """An operator's internal note (SPEC 9.2). Its text stays out of the event: notes are never
+    emailed, and consumers need to know only that one was written."""
+
+    routing_key = "tickets.ticket.noted"
+    number: int
+    client_number: str
+    note_id: int
+    author_name: str
+
+
+class TicketAssigned(EventData):
+    routing_key = "tickets.ticket.assigned"
+    number: int
+    client_number: str
+    # Absent (None) when the ticket was unassigned: Envelope.wrap leaves out None fields.
+    assignee: Assignee | None = None
+    assigned_by: str
 
 
 class EmailRejected(EventData):
@@ -131,6 +176,8 @@ EVENT_TYPES: dict[str, type[EventData]] = {
         TicketReplied,
         TicketReopened,
         TicketClosed,
+        TicketNoted,
+        TicketAssigned,
         EmailRejected,
     )
 }
