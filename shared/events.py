@@ -59,6 +59,17 @@ class ClientUpdated(EventData):
     services: list[ServiceRef] | None = None
 
 
+class OperatorChanged(EventData):
+    """An operator's whole state after it was created or changed by an admin: tickets keeps the
+    operators it may assign tickets to (SPEC 9.2), without asking auth."""
+
+    routing_key = "auth.operator.changed"
+    operator_id: int
+    name: str
+    role: Literal["operator", "admin"]
+    disabled: bool = False
+
+
 class PasswordRecoveryRequested(EventData):
     routing_key = "auth.password_recovery.requested"
     client_number: str
@@ -169,6 +180,7 @@ EVENT_TYPES: dict[str, type[EventData]] = {
     for cls in (
         ClientCreated,
         ClientUpdated,
+        OperatorChanged,
         PasswordRecoveryRequested,
         EmailChangeRequested,
         EmailChangeNotice,
