@@ -144,6 +144,10 @@ TIME_ZONES = (
 LocalPath = Annotated[str, Field(pattern=r"^/([^/\\\s][^\s]*)?$", max_length=2000)]
 
 
+class NextForm(Form):
+    next: LocalPath = "/"
+
+
 class LanguageForm(Form):
     language: Literal["es", "en"]
     next: LocalPath = "/"

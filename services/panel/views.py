@@ -1,12 +1,14 @@
 """The panel's pages: a validated form in, auth or tickets called, a template out."""
 
 import contextlib
+import re
 from typing import Any
 from urllib.parse import urlencode
 
 import aiohttp_jinja2
 import structlog
 from aiohttp import web
+from markupsafe import Markup, escape
 
 from services.panel import forms, sessions
 from services.panel.backend import (
@@ -52,11 +54,17 @@ PAGE_HEADERS = {
     "Referrer-Policy": "no-referrer",
 }
 
+# Statuses as an operator reads them...
 STATUS_LABELS = {
     "open": "Open",
     "answered": "Answered",
     "customer_reply": "Customer reply",
     "closed": "Closed",
+}
+# ...and as the client does: whose turn it is, from their side.
+CLIENT_STATUS_LABELS = STATUS_LABELS | {
+    "answered": "Waiting for your reply",
+    "customer_reply": "Pending with support",
 }
 
 
@@ -71,6 +79,7 @@ def page_context(request: web.Request) -> dict[str, Any]:
     """What every template may use: `_`, dates, statuses in words, the user, the CSRF token."""
     locale = locale_of(request)
     session: Session | None = request.get(SESSION)
+    labels = CLIENT_STATUS_LABELS if session and session.kind == "client" else STATUS_LABELS
     return {
         "_": locale.gettext,
         "lang": locale.language,
@@ -78,13 +87,40 @@ def page_context(request: web.Request) -> dict[str, Any]:
         "time_zone": locale.zone.key,
         "time_zones": forms.TIME_ZONES,
         "dt": locale.datetime,
-        "status_label": lambda status: locale.gettext(STATUS_LABELS.get(status, status)),
+        "status_label": lambda status: locale.gettext(labels.get(status, status)),
+        "linkify": linkify,
         "session": session,
         "user": session if session is not None and session.signed_in else None,
         "csrf_token": session.csrf_token if session is not None else None,
         "here": request.path_qs,
         "path": request.path,
     }
+
+
+_URL = re.compile(r"https?://[^\s<>\"']+", re.IGNORECASE)
+
+
+def linkify(text: str) -> Markup:
+    """The text escaped, its http(s) addresses made links that pass no authority to the target
+    (`nofollow`) nor a handle on this page (`noopener`). Trailing punctuation stays text."""
+    parts: list[str] = []
+    last = 0
+    for match in _URL.finditer(text):
+        url = match.group(0).rstrip(".,;:!?)]}")
+        parts += [escape(text[last : match.start()]), _link(url)]
+        last = match.start() + len(url)
+    parts.append(escape(text[last:]))
+    return Markup("".join(parts))
+
+
+def _link(url: str) -> str:
+    return f'<a href="{escape(url)}" rel="nofollow noopener noreferrer">{escape(url)}</a>'
+
+
+def next_path(value: object, default: str = "/tickets") -> str:
+    """The page to return to after signing in: a path of this site, else `default`."""
+    form, _ = forms.parse(forms.NextForm, {"next": value} if value else {})
+    return form.next if form is not None and form.next != "/" else default
 
 
 def render(request: web.Request, template: str, status: int = 200, **context: Any) -> web.Response:
@@ -103,7 +139,9 @@ def user_api(request: web.Request) -> UserApi:
     if not session.signed_in:
         if request.get(STALE):
             raise SessionExpired()
-        raise see_other("/login")
+        # Back to the page asked for once signed in (an email's link to a ticket, say).
+        asked = request.path_qs if request.method == "GET" and request.path != "/tickets" else ""
+        raise see_other("/login?" + urlencode({"next": asked}) if asked else "/login")
     settings = request.app[SETTINGS]
     return UserApi(
         request.app[BACKEND],
@@ -128,8 +166,9 @@ async def home(request: web.Request) -> web.StreamResponse:
 
 
 async def login_page(request: web.Request) -> web.StreamResponse:
+    after = next_path(request.query.get("next"))
     if sessions.current(request).signed_in:
-        raise see_other("/tickets")
+        raise see_other(after)
     return render(
         request,
         "login.html",
@@ -138,6 +177,7 @@ async def login_page(request: web.Request) -> web.StreamResponse:
         logged_out="bye" in request.query,
         values={},
         errors={},
+        next=after,
     )
 
 
@@ -145,18 +185,23 @@ async def login(request: web.Request) -> web.StreamResponse:
     data = await request.post()
     form, errors = forms.parse(forms.LoginForm, data)
     values = {"username": data.get("username", "")}
+    after = next_path(data.get("next"))
     if form is None:
-        return render(request, "login.html", 422, values=values, errors=errors)
+        return render(request, "login.html", 422, values=values, errors=errors, next=after)
     backend = request.app[BACKEND]
     try:
         address = client_address(request, request.app[SETTINGS].trusted_proxies)
         pair = await backend.login(form.username.strip(), form.password, address)
     except (AuthFailed, Invalid):
         failure = "The client number or the password is not correct."
-        return render(request, "login.html", 401, values=values, errors={}, failure=failure)
+        return render(
+            request, "login.html", 401, values=values, errors={}, failure=failure, next=after
+        )
     except Throttled:
         failure = "Too many failed attempts. Wait a few minutes and try again."
-        return render(request, "login.html", 429, values=values, errors={}, failure=failure)
+        return render(
+            request, "login.html", 429, values=values, errors={}, failure=failure, next=after
+        )
     try:
         me = await backend.me(pair["access_token"])
     except AuthFailed as exc:
@@ -176,7 +221,7 @@ async def login(request: web.Request) -> web.StreamResponse:
         access_expires_at=expiry(pair),
     )
     log.info("panel.login", kind=me["kind"])
-    raise see_other("/tickets")
+    raise see_other(after)
 
 
 async def logout(request: web.Request) -> web.StreamResponse:
@@ -446,10 +491,9 @@ async def reopen(request: web.Request) -> web.StreamResponse:
 
 
 async def close(request: web.Request) -> web.StreamResponse:
+    """An operator's close, or a client marking their ticket resolved."""
     api = user_api(request)
     number = ticket_number(request)
-    if not api.session.is_operator:
-        raise PageForbidden()
     with contextlib.suppress(Conflicting):  # already closed: the page shows it so
         await api.close(number)
     raise see_other(f"/tickets/{number}?done=closed")

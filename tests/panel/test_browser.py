@@ -65,7 +65,7 @@ async def test_client_replies_and_reopens_as_the_guide_says(
     # 2-4. "Tickets", find the ticket in the list, "Leer ticket" in the "Acciones" column.
     await page.get_by_role("navigation", name="Menú").get_by_role("link", name="Tickets").click()
     row = page.get_by_role("row").filter(has_text=f"#{ticket['number']}")
-    await expect(row).to_contain_text("Respondido")
+    await expect(row).to_contain_text("Esperando su respuesta")  # the client's side of "answered"
     await screenshot(page, "ticket_list")
     await row.get_by_role("link", name="Leer ticket").click()
     await expect(page).to_have_url(re.compile(rf"/tickets/{ticket['number']}$"))
@@ -80,7 +80,7 @@ async def test_client_replies_and_reopens_as_the_guide_says(
             "Sí, sigue lento por las tardes.",
         ]
     )
-    await expect(page.locator(".facts")).to_contain_text("Respuesta del cliente")
+    await expect(page.locator(".facts")).to_contain_text("Pendiente de soporte")
     await screenshot(page, "ticket")
 
     # An operator closes it; the client reopens it with "Agregar al ticket".
