@@ -24,6 +24,9 @@ CHOOSE = "Choose an option from the list."
 INVALID = "This value is not valid."
 PASSWORD_TOO_SHORT = "The password must have at least 15 characters."
 PASSWORDS_DIFFER = "The two passwords are not the same."
+WRONG_PASSWORD = "The current password is not correct."
+SAME_EMAIL = "This is already your email."
+TOO_MANY_TRIES = "Too many failed attempts. Wait a few minutes and try again."
 BAD_EMAIL = "Enter a valid email address."
 # A form's one-time id came back with another text (tickets answered 422 on Idempotency-Key).
 ALREADY_SENT = (
@@ -94,6 +97,27 @@ class ResetForm(Form):
         if self.password != self.password_repeat:
             raise ValueError(PASSWORDS_DIFFER)
         return self
+
+
+class EmailChangeForm(Form):
+    new_email: Annotated[str, Field(min_length=1, max_length=320), AfterValidator(_email)]
+    current_password: Required
+
+
+class PasswordChangeForm(Form):
+    current_password: Required
+    new_password: NewPassword
+    new_password_repeat: Annotated[str, Field(max_length=256)]
+
+    @model_validator(mode="after")
+    def same_twice(self) -> "PasswordChangeForm":
+        if self.new_password != self.new_password_repeat:
+            raise ValueError(PASSWORDS_DIFFER)
+        return self
+
+
+class ProfileLanguageForm(Form):
+    language: Literal["es", "en"]
 
 
 class EmailConfirmForm(Form):

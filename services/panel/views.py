@@ -175,6 +175,7 @@ async def login_page(request: web.Request) -> web.StreamResponse:
         expired="expired" in request.query,
         reset_done="reset" in request.query,
         logged_out="bye" in request.query,
+        password_changed="password" in request.query,
         values={},
         errors={},
         next=after,
@@ -499,6 +500,83 @@ async def close(request: web.Request) -> web.StreamResponse:
     raise see_other(f"/tickets/{number}?done=closed")
 
 
+# --- the user's own account (SPEC 9.4: /profile) ----------------------------------------------
+
+
+async def _profile(
+    request: web.Request, api: UserApi, status: int = 200, **context: Any
+) -> web.Response:
+    context.setdefault("values", {})
+    context.setdefault("errors", {})
+    done = request.query.get("done")
+    return render(request, "profile.html", status, me=await api.me(), done=done, **context)
+
+
+async def profile_page(request: web.Request) -> web.StreamResponse:
+    return await _profile(request, user_api(request))
+
+
+async def profile_language(request: web.Request) -> web.StreamResponse:
+    """The language of the client's emails, and of these pages."""
+    api = _client_api(request)
+    form, _ = forms.parse(forms.ProfileLanguageForm, await request.post())
+    if form is None:
+        raise see_other("/profile")
+    await api.set_language(form.language)
+    await sessions.set_language(request, api.session, form.language)
+    raise see_other("/profile?done=language")
+
+
+async def change_email(request: web.Request) -> web.StreamResponse:
+    api = _client_api(request)
+    data = await request.post()
+    form, errors = forms.parse(forms.EmailChangeForm, data)
+    values = {"new_email": str(data.get("new_email", ""))}
+    if form is None:
+        return await _profile(request, api, 422, values=values, errors=errors)
+    address = client_address(request, request.app[SETTINGS].trusted_proxies)
+    try:
+        await api.change_email(form.new_email, form.current_password, address)
+    except Throttled:
+        errors = {"current_password": forms.TOO_MANY_TRIES}
+        return await _profile(request, api, 429, values=values, errors=errors)
+    except Invalid as exc:
+        same = exc.field_errors.get("email") == "This is already your email."
+        errors = {"new_email": forms.SAME_EMAIL if same else forms.BAD_EMAIL}
+        return await _profile(request, api, 422, values=values, errors=errors)
+    except BackendError as exc:
+        if exc.status != 400:
+            raise
+        errors = {"current_password": forms.WRONG_PASSWORD}
+        return await _profile(request, api, 422, values=values, errors=errors)
+    raise see_other("/profile?done=email")
+
+
+async def change_password(request: web.Request) -> web.StreamResponse:
+    api = user_api(request)
+    data = await request.post()
+    form, errors = forms.parse(forms.PasswordChangeForm, data)
+    if form is None:
+        return await _profile(request, api, 422, errors=errors)
+    address = client_address(request, request.app[SETTINGS].trusted_proxies)
+    try:
+        await api.change_password(form.current_password, form.new_password, address)
+    except Throttled:
+        return await _profile(request, api, 429, errors={"current_password": forms.TOO_MANY_TRIES})
+    except Invalid:
+        errors = {"new_password": "This password is too common. Choose another one."}
+        return await _profile(request, api, 422, errors=errors)
+    except BackendError as exc:
+        if exc.status != 400:
+            raise
+        return await _profile(request, api, 422, errors={"current_password": forms.WRONG_PASSWORD})
+    # auth ended every login of the account, this one too: sign in again with the new password.
+    session = api.session
+    await sessions.end(request)
+    sessions.start_anonymous(request, language=session.language, time_zone=session.time_zone)
+    raise see_other("/login?password=1")
+
+
 def add_routes(app: web.Application) -> None:
     number = "/tickets/{number:[0-9]+}"
     app.router.add_get("/", home)
@@ -520,3 +598,7 @@ def add_routes(app: web.Application) -> None:
     app.router.add_post(number + "/reply", reply)
     app.router.add_post(number + "/reopen", reopen)
     app.router.add_post(number + "/close", close)
+    app.router.add_get("/profile", profile_page)
+    app.router.add_post("/profile/language", profile_language)
+    app.router.add_post("/profile/email", change_email)
+    app.router.add_post("/profile/password", change_password)
