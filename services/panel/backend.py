@@ -248,6 +248,9 @@ class UserApi:
     async def tickets(self, method: str, path: str, **kw: Any) -> Any:
         return await self._call(self.backend.tickets_url, method, path, **kw)
 
+    async def auth(self, method: str, path: str, **kw: Any) -> Any:
+        return await self._call(self.backend.auth_url, method, path, **kw)
+
     async def me(self) -> dict[str, Any]:
         return await self._call(self.backend.auth_url, "GET", "/v1/me")
 

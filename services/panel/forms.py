@@ -120,6 +120,58 @@ class ProfileLanguageForm(Form):
     language: Literal["es", "en"]
 
 
+# --- the admin's forms (SPEC 9.4) ---------------------------------------------------------------
+
+Name = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_not_blank)]
+Email = Annotated[str, Field(min_length=1, max_length=320), AfterValidator(_email)]
+TOO_MANY_SERVICES = "At most 100 services, one per line, each of at most 200 characters."
+
+
+def _service_lines(text: str) -> list[str]:
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    if len(lines) > 100 or any(len(line) > 200 for line in lines):
+        raise ValueError(TOO_MANY_SERVICES)
+    return lines
+
+
+class ClientSearch(Form):
+    q: Annotated[str, Field(max_length=200)] = ""
+    cursor: Annotated[str, Field(max_length=200)] = ""
+
+
+class NewClientForm(Form):
+    name: Name
+    email: Email
+    language: Literal["es", "en"] = "es"
+    # One service per line.
+    services: Annotated[list[str], BeforeValidator(lambda v: _service_lines(str(v)))] = []
+
+
+class ClientEditForm(Form):
+    name: Name
+    email: Email
+    language: Literal["es", "en"]
+
+
+class ServiceForm(Form):
+    service: Name
+
+
+class EnabledForm(Form):
+    disabled: bool
+
+
+class NewOperatorForm(Form):
+    name: Name
+    email: Email
+    role: Literal["operator", "admin"]
+    password: NewPassword
+
+
+class RoleForm(Form):
+    role: Literal["operator", "admin"]
+
+
 class EmailConfirmForm(Form):
     token: Annotated[str, Field(min_length=1, max_length=256)]
 

@@ -215,6 +215,7 @@ async def login(request: web.Request) -> web.StreamResponse:
         request,
         language=previous.language or language_of(me.get("language")),
         kind=me["kind"],
+        role=me.get("role"),
         name=me["name"],
         client_number=me.get("client_number"),
         access_token=pair["access_token"],
