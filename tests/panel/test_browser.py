@@ -143,13 +143,34 @@ async def test_duplicate_warning_then_open_anyway(
         alert.get_by_role("link", name=f"Ver el ticket #{first['number']}")
     ).to_be_visible()
     await expect(
-        alert.get_by_role("button", name=f"Agregar al ticket #{first['number']}")
+        page.get_by_role("button", name=f"Agregar al ticket #{first['number']}")
     ).to_be_visible()
     await screenshot(page, "duplicate_warning")
-    await alert.get_by_role("button", name="Abrir de todos modos").click()
+    await page.get_by_role("button", name="Abrir de todos modos").click()
     await expect(page).to_have_url(re.compile(r"/tickets/\d+\?done=created$"))
     assert f"/tickets/{first['number']}?" not in page.url
     await expect(page.get_by_text("Tampoco recibo correos.")).to_be_visible()
+
+
+async def test_the_text_edited_after_the_duplicate_warning_is_the_text_saved(
+    panel_stack: Stack, desk: Desk, new_page: NewPage
+) -> None:
+    client = await desk.new_client()
+    first = await desk.open(client)
+    page = await new_page()
+    await log_in(page, panel_stack, client["client_number"], stack.CLIENT_PASSWORD)
+    await page.goto(panel_stack.url("/tickets/new"))
+    await page.get_by_label("Categoría (asunto)").select_option(label="Correo electrónico")
+    await page.get_by_label("Consulta").fill("Primer borrador.")
+    await page.get_by_role("button", name="Enviar").click()
+    await expect(page.get_by_label("Consulta")).to_have_value("Primer borrador.")
+    await page.get_by_label("Consulta").fill("Texto corregido tras el aviso.")
+    await page.get_by_role("button", name=f"Agregar al ticket #{first['number']}").click()
+    await expect(page).to_have_url(re.compile(rf"/tickets/{first['number']}\?done=replied$"))
+    messages = page.locator(".conversation .message .body")
+    await expect(messages.last).to_have_text("Texto corregido tras el aviso.")
+    _, ticket = await desk.get(first["number"], client["headers"])
+    assert "Primer borrador." not in [m["body"] for m in ticket["messages"]]
 
 
 async def test_the_panel_fits_a_phone_and_speaks_english(
