@@ -5,7 +5,9 @@ Error messages are msgids of the catalogues (English), translated when the page 
 
 import re
 from collections.abc import Mapping
+from functools import cache
 from typing import Annotated, Any, Literal, TypeVar
+from zoneinfo import available_timezones as _zones
 
 from email_validator import EmailNotValidError, validate_email
 from pydantic import (
@@ -229,8 +231,20 @@ class LanguageForm(Form):
     next: LocalPath = "/"
 
 
+@cache
+def available_timezones() -> frozenset[str]:
+    return frozenset(_zones())
+
+
+def _known_zone(name: str) -> str:
+    if name not in available_timezones():
+        raise ValueError(CHOOSE)
+    return name
+
+
 class TimeZoneForm(Form):
-    time_zone: Literal[TIME_ZONES]  # type: ignore[valid-type]
+    # One of TIME_ZONES when chosen from the list; any zone the browser reports when detected.
+    time_zone: Annotated[str, Field(max_length=64), AfterValidator(_known_zone)]
     next: LocalPath = "/"
 
 

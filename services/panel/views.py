@@ -47,7 +47,8 @@ class PageForbidden(Exception):
 PAGE_HEADERS = {
     "Cache-Control": "no-store",
     "Content-Security-Policy": (
-        "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
+        "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; "
+        "img-src 'self'; form-action 'self'; "
         "frame-ancestors 'none'; base-uri 'none'"
     ),
     "X-Content-Type-Options": "nosniff",
@@ -86,6 +87,8 @@ def page_context(request: web.Request) -> dict[str, Any]:
         "languages": [(code, LANGUAGE_NAMES[code]) for code in LANGUAGES],
         "time_zone": locale.zone.key,
         "time_zones": forms.TIME_ZONES,
+        "zone_label": locale.zone_label,
+        "zone_chosen": bool(session and session.time_zone),
         "dt": locale.datetime,
         "status_label": lambda status: locale.gettext(labels.get(status, status)),
         "linkify": linkify,
@@ -214,6 +217,7 @@ async def login(request: web.Request) -> web.StreamResponse:
     await sessions.sign_in(
         request,
         language=previous.language or language_of(me.get("language")),
+        time_zone=previous.time_zone,
         kind=me["kind"],
         role=me.get("role"),
         name=me["name"],

@@ -186,3 +186,26 @@ async def test_the_panel_fits_a_phone_and_speaks_english(
     width = await page.evaluate("document.documentElement.scrollWidth")
     assert width <= 390  # nothing wider than the phone
     await screenshot(page, "phone_ticket_list_en")
+
+
+async def test_dates_follow_the_browsers_zone_and_drafts_survive_a_language_switch(
+    panel_stack: Stack, desk: Desk, new_page: NewPage
+) -> None:
+    client = await desk.new_client()
+    ticket = await desk.open(client)
+    page = await new_page(zone="America/Argentina/Buenos_Aires")
+    await log_in(page, panel_stack, client["client_number"], stack.CLIENT_PASSWORD)
+    await page.goto(panel_stack.url(f"/tickets/{ticket['number']}"))
+    # The script told the panel the browser's zone once; times now say it.
+    await expect(page.locator(".facts")).to_contain_text("hora de Buenos Aires")
+    # A reply being typed survives switching the language.
+    await page.get_by_label("Responder al ticket").fill("Texto a medio escribir")
+    await page.get_by_role("button", name="English").click()
+    await expect(page.get_by_label("Reply to ticket")).to_have_value("Texto a medio escribir")
+    await expect(page.locator(".facts")).to_contain_text("Buenos Aires time")
+    # Once sent, the draft is gone.
+    await page.get_by_role("button", name="Reply to ticket").click()
+    await expect(page.locator(".conversation .message .body").last).to_have_text(
+        "Texto a medio escribir"
+    )
+    await expect(page.get_by_label("Reply to ticket")).to_have_value("")
