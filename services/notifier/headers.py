@@ -106,6 +106,10 @@ def quoted_text(message_head: bytes) -> str:
         if part is None:
             return ""
         try:
+            # Without a declared charset the standard says ASCII; mailers that write 8-bit text
+            # that way mean UTF-8 nearly always.
+            if part.get_content_charset() is None:
+                raise LookupError("no charset")
             text = part.get_content()
         except (LookupError, UnicodeError, ValueError):
             text = (part.get_payload(decode=True) or b"").decode("utf-8", "replace")
