@@ -7,7 +7,7 @@ from aiohttp.test_utils import TestClient
 
 from services.notifier.api import delivery_status
 from shared import events
-from tests.notifier.conftest import Notifier, Publisher
+from tests.notifier.conftest import Notifier, Publisher, StartNotifier
 from tests.notifier.test_delivery import known_client, reply
 from tests.support import stack
 from tests.support.smtp import SmtpSink
@@ -149,3 +149,17 @@ async def test_the_openapi_document_describes_the_delivery_routes(notifier: Noti
     assert {"401", "403", "422"} <= set(listing["responses"])
     resend = document["paths"]["/v1/deliveries/{id}/resend"]["post"]
     assert {"202", "401", "403", "404", "409"} <= set(resend["responses"])
+
+
+async def test_an_answer_the_relay_puts_off_is_retrying_with_the_relays_words(
+    start_notifier: StartNotifier, auth: TestClient, publisher: Publisher, smtp: SmtpSink
+) -> None:
+    notifier = await start_notifier(auth_url=str(auth.make_url("/")), retry_delays=[60.0])
+    operator = await stack.bearer(auth, *stack.OPERATOR)
+    await known_client(notifier, publisher, "3002", "ana@example.com")
+    smtp.answer_for["ana@example.com"] = "451 4.3.0 Mailbox busy, try later"
+    await publisher.event(reply(14, "3002"))
+    await wait_for(lambda: _is(notifier.client, 14, operator, ["retrying"]), message="retrying")
+    [item] = await deliveries(notifier.client, 14, operator)
+    assert item["last_error"] == "451 4.3.0 Mailbox busy, try later"
+    assert (item["attempts"], item["recipient"], item["sent_at"]) == (1, "ana@example.com", None)
