@@ -18,7 +18,8 @@ exhausted: the email is `dead` and the event is kept in `dead_letters`. Poison (
 channel is not panel/api, an invalid event) is kept in `dead_letters` too and rejected to the
 queue's dead-letter queue, which is drained into the same table (with whatever else RabbitMQ
 dead-letters there, e.g. over the delivery limit). An admin replays a dead letter: its email (if
-any) becomes pending again and the event goes back into `notifier.events`.
+any) becomes pending again and the event goes back into `notifier.events`; resending a dead email
+(`GET /v1/deliveries` lists them by ticket) is the same replay, found by the email's event id.
 """
 
 import asyncio
@@ -486,6 +487,7 @@ class Delivery:
             if row["replayed_at"] is not None:
                 raise Conflict("This dead letter was replayed already.")
             replayed = await self._replay_locked(conn, row)
+        log.info("notifier.dead_letter_replayed", id=dead_letter_id, event_id=str(row["event_id"]))
         return replayed
 
     async def resend(self, event_id: uuid.UUID) -> asyncpg.Record:
@@ -501,6 +503,7 @@ class Delivery:
                 raise Conflict("Only an email that could not be sent (dead) can be resent.")
             await self._replay_locked(conn, dead_letter)
             resent = await store.get_email(conn, event_id)
+        log.info("notifier.email_resent", id=dead_letter["id"], event_id=str(event_id))
         return resent
 
     async def _replay_locked(self, conn: asyncpg.Connection, row: asyncpg.Record) -> asyncpg.Record:
@@ -520,9 +523,7 @@ class Delivery:
             await self.broker.send(message, EVENTS_QUEUE, to_queue=True)
         except BrokerUnavailable as exc:
             raise ServiceUnavailable("The message broker is unavailable.") from exc
-        replayed = await store.mark_replayed(conn, row["id"])
-        log.info("notifier.dead_letter_replayed", id=row["id"], event_id=str(row["event_id"]))
-        return replayed
+        return await store.mark_replayed(conn, row["id"])
 
 
 def _retry_number(message: AbstractIncomingMessage) -> int:
