@@ -38,7 +38,7 @@ async def list_categories(
     request: web.Request, principal: Principal, query: models.CategoryQuery
 ) -> web.Response:
     if query.include_disabled and not principal.is_staff:
-        raise Forbidden("Only operators can see the disabled categories.")
+        raise Forbidden("Only operators and admins may list the disabled categories.")
     items = await desk.categories(request.app[POOL], include_disabled=query.include_disabled)
     return json_response(items)
 
