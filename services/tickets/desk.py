@@ -132,7 +132,7 @@ async def _open_ticket(
     if facts["service_name"] is None:
         raise _invalid("service_id", "This service is not one of yours.")
     if facts["category_name"] is None:
-        raise _invalid("category_id", "There is no such category.")
+        raise _invalid("category_id", "There is no such category, or it is no longer offered.")
     status = lifecycle.status_of_new_ticket(
         facts["open_ticket"], allow_duplicate=new.allow_duplicate
     )

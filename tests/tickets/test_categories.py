@@ -140,6 +140,7 @@ async def test_a_disabled_category_is_not_offered_and_refused_for_new_tickets(de
     status, problem = await _create(desk, client, category_id)
     assert status == 422
     assert [e["field"] for e in problem["errors"]] == ["category_id"]
+    assert "no longer offered" in problem["errors"][0]["message"]
     # Its tickets go on as before.
     _, ticket = await desk.get(old["number"], client["headers"], expect=200)
     assert ticket["subject"] == "Correo electrónico"
