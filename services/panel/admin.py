@@ -207,6 +207,97 @@ async def change_operator(request: web.Request) -> web.StreamResponse:
     raise see_other(f"/admin/operators?done=saved#operator-{quote(operator_id)}")
 
 
+# --- categories and canned replies (tickets' admin routes) ------------------------------------
+
+
+async def _categories_page(
+    request: web.Request, api: UserApi, status: int = 200, **context: Any
+) -> web.Response:
+    categories = await api.tickets("GET", "/v1/categories", params={"include_disabled": "true"})
+    context.setdefault("values", {})
+    context.setdefault("errors", {})
+    context["done"] = request.query.get("done")
+    return render(request, "admin_categories.html", status, categories=categories, **context)
+
+
+async def categories_page(request: web.Request) -> web.StreamResponse:
+    return await _categories_page(request, admin_api(request))
+
+
+async def create_category(request: web.Request) -> web.StreamResponse:
+    api = admin_api(request)
+    data = await request.post()
+    values = {"name": str(data.get("name", ""))}
+    form, errors = forms.parse(forms.CategoryForm, data)
+    if form is None:
+        return await _categories_page(request, api, 422, values=values, errors=errors)
+    try:
+        await api.tickets("POST", "/v1/categories", json={"name": form.name})
+    except Conflicting:
+        errors = {"name": "A category with this name already exists."}
+        return await _categories_page(request, api, 409, values=values, errors=errors)
+    raise see_other("/admin/categories?done=created")
+
+
+async def change_category(request: web.Request) -> web.StreamResponse:
+    """A new name, or disabled / enabled (one form each on the page)."""
+    api = admin_api(request)
+    category_id = _number(request)
+    data = await request.post()
+    named, _ = forms.parse(forms.CategoryForm, data)
+    enabled, _ = forms.parse(forms.EnabledForm, data)
+    change = {"name": named.name} if named else {"disabled": enabled.disabled} if enabled else None
+    if change is None:
+        raise see_other("/admin/categories")
+    try:
+        await api.tickets("PATCH", f"/v1/categories/{category_id}", json=change)
+    except Conflicting:
+        failure = "A category with this name already exists."
+        return await _categories_page(request, api, 409, failure=failure)
+    raise see_other("/admin/categories?done=saved")
+
+
+async def _canned_page(
+    request: web.Request, api: UserApi, status: int = 200, **context: Any
+) -> web.Response:
+    replies = await api.tickets("GET", "/v1/canned-replies")
+    context.setdefault("values", {})
+    context.setdefault("errors", {})
+    context["done"] = request.query.get("done")
+    return render(request, "admin_canned.html", status, replies=replies, **context)
+
+
+async def canned_page(request: web.Request) -> web.StreamResponse:
+    return await _canned_page(request, admin_api(request))
+
+
+async def save_canned(request: web.Request) -> web.StreamResponse:
+    """A new canned reply, or a change of one (its id in the path)."""
+    api = admin_api(request)
+    reply_id = _number(request) if "number" in request.match_info else None
+    data = await request.post()
+    values = {k: str(data.get(k, "")) for k in ("title", "body")}
+    form, errors = forms.parse(forms.CannedReplyForm, data)
+    context = {"values": values, "editing": reply_id}
+    if form is None:
+        return await _canned_page(request, api, 422, errors=errors, **context)
+    try:
+        if reply_id is None:
+            await api.tickets("POST", "/v1/canned-replies", json=form.model_dump())
+        else:
+            await api.tickets("PATCH", f"/v1/canned-replies/{reply_id}", json=form.model_dump())
+    except Conflicting:
+        errors = {"title": "A canned reply with this title already exists."}
+        return await _canned_page(request, api, 409, errors=errors, **context)
+    raise see_other(f"/admin/canned-replies?done={'created' if reply_id is None else 'saved'}")
+
+
+async def delete_canned(request: web.Request) -> web.StreamResponse:
+    api = admin_api(request)
+    await api.tickets("DELETE", f"/v1/canned-replies/{_number(request)}")
+    raise see_other("/admin/canned-replies?done=deleted")
+
+
 async def home(request: web.Request) -> web.StreamResponse:
     admin_api(request)
     raise see_other("/admin/clients")
@@ -225,3 +316,10 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/admin/operators", operators_page)
     app.router.add_post("/admin/operators", create_operator)
     app.router.add_post("/admin/operators/{number:[0-9]+}", change_operator)
+    app.router.add_get("/admin/categories", categories_page)
+    app.router.add_post("/admin/categories", create_category)
+    app.router.add_post("/admin/categories/{number:[0-9]+}", change_category)
+    app.router.add_get("/admin/canned-replies", canned_page)
+    app.router.add_post("/admin/canned-replies", save_canned)
+    app.router.add_post("/admin/canned-replies/{number:[0-9]+}", save_canned)
+    app.router.add_post("/admin/canned-replies/{number:[0-9]+}/delete", delete_canned)

@@ -174,6 +174,20 @@ class RoleForm(Form):
     role: Literal["operator", "admin"]
 
 
+class CategoryForm(Form):
+    name: Name
+
+
+class CannedReplyForm(Form):
+    title: Annotated[str, Field(min_length=1, max_length=100), AfterValidator(_not_blank)]
+    body: Body
+
+
+class InsertCannedForm(Form):
+    canned_id: Id
+    body: Annotated[str, Field(max_length=20_000)] = ""
+
+
 class EmailConfirmForm(Form):
     token: Annotated[str, Field(min_length=1, max_length=256)]
 

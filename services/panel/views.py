@@ -440,9 +440,11 @@ async def _ticket_page(
 ) -> web.Response:
     ticket = await api.ticket(number)
     others: list[dict[str, Any]] = []
+    canned: list[dict[str, Any]] = []
     if api.session.is_operator:
         page = await api.list_tickets(client_number=ticket["client_number"], limit="11")
         others = [t for t in page["items"] if t["number"] != number][:10]
+        canned = await api.tickets("GET", "/v1/canned-replies")
     context.setdefault("errors", {})
     context.setdefault("values", {})
     return render(
@@ -451,6 +453,7 @@ async def _ticket_page(
         status,
         ticket=ticket,
         others=others,
+        canned=canned,
         done=request.query.get("done"),
         **context,
     )
@@ -494,6 +497,23 @@ async def reply(request: web.Request) -> web.StreamResponse:
 
 async def reopen(request: web.Request) -> web.StreamResponse:
     return await _post_message(request, "reopen")
+
+
+async def insert_canned(request: web.Request) -> web.StreamResponse:
+    """The reply form drawn again with a canned reply added to the text typed so far (the
+    "Insertar" button: works without a script)."""
+    api = user_api(request)
+    number = ticket_number(request)
+    if not api.session.is_operator:
+        raise PageForbidden()
+    data = await request.post()
+    body = str(data.get("body", ""))
+    form, _ = forms.parse(forms.InsertCannedForm, data)
+    if form is not None:
+        replies = await api.tickets("GET", "/v1/canned-replies")
+        text = next((r["body"] for r in replies if r["id"] == form.canned_id), "")
+        body = f"{body.rstrip()}\n\n{text}" if body.strip() and text else body or text
+    return await _ticket_page(request, api, number, values={"body": body[:20_000]})
 
 
 async def close(request: web.Request) -> web.StreamResponse:
@@ -603,6 +623,7 @@ def add_routes(app: web.Application) -> None:
     app.router.add_post(number + "/reply", reply)
     app.router.add_post(number + "/reopen", reopen)
     app.router.add_post(number + "/close", close)
+    app.router.add_post(number + "/insert", insert_canned)
     app.router.add_get("/profile", profile_page)
     app.router.add_post("/profile/language", profile_language)
     app.router.add_post("/profile/email", change_email)

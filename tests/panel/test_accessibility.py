@@ -106,6 +106,8 @@ async def test_the_operators_and_admins_pages_are_accessible(
             "/admin/clients/new",
             f"/admin/clients/{client['client_number']}",
             "/admin/operators",
+            "/admin/categories",
+            "/admin/canned-replies",
         ],
     )
     await admin.goto(panel_stack.url("/admin/clients/new"))

@@ -11,7 +11,14 @@ from tests.support import stack
 from tests.support.panel import Visitor
 from tests.tickets.conftest import Desk
 
-ADMIN_PAGES = ("/admin", "/admin/clients", "/admin/clients/new", "/admin/operators")
+ADMIN_PAGES = (
+    "/admin",
+    "/admin/clients",
+    "/admin/clients/new",
+    "/admin/operators",
+    "/admin/categories",
+    "/admin/canned-replies",
+)
 
 
 def unique_email() -> str:
@@ -123,3 +130,55 @@ async def test_an_admin_creates_and_disables_an_operator(visitor: Visitor, desk:
     assert status == 200
     response = await desk.auth.post("/v1/token", json={"username": email, "password": password})
     assert response.status == 401
+
+
+async def test_an_admin_renames_and_disables_a_category(visitor: Visitor, desk: Desk) -> None:
+    await visitor.login(*stack.ADMIN)
+    name = f"Migraciones {uuid.uuid4().hex[:6]}"
+    status, html = await visitor.post("/admin/categories", {"name": name})
+    assert status == 200 and "Se creó la categoría." in html
+    status, html = await visitor.post("/admin/categories", {"name": name.upper()})
+    assert status == 409 and "Ya existe una categoría con este nombre." in html
+    category_id = re.search(rf'id="category-name-(\d+)" name="name" value="{name}"', html).group(1)
+    renamed = name.replace("Migraciones", "Mudanzas")
+    status, html = await visitor.post(f"/admin/categories/{category_id}", {"name": renamed})
+    assert status == 200 and f'value="{renamed}"' in html
+    client = await desk.new_client()
+    status, categories = await desk.call("GET", "/v1/categories", client["headers"])
+    assert renamed in [c["name"] for c in categories]
+    status, html = await visitor.post(f"/admin/categories/{category_id}", {"disabled": "true"})
+    assert status == 200
+    status, categories = await desk.call("GET", "/v1/categories", client["headers"])
+    assert renamed not in [c["name"] for c in categories]  # no longer offered
+
+
+async def test_canned_replies_are_kept_and_inserted_into_an_answer(
+    visitor: Visitor, desk: Desk
+) -> None:
+    title = f"Reinicio {uuid.uuid4().hex[:6]}"
+    text = "Reiniciamos el servicio: pruebe de nuevo y avísenos."
+    await visitor.login(*stack.ADMIN)
+    status, html = await visitor.post("/admin/canned-replies", {"title": title, "body": ""})
+    assert status == 422 and 'value="' + title + '"' in html
+    status, html = await visitor.post("/admin/canned-replies", {"title": title, "body": text})
+    assert status == 200 and "Se creó la respuesta predefinida." in html
+    reply_id = re.search(
+        rf'id="canned-(\d+)" aria-labelledby="canned-title-\d+">\s*<h2[^>]*>{title}', html
+    ).group(1)
+    await visitor.post("/logout", {})
+
+    client = await desk.new_client()
+    ticket = await desk.open(client)
+    await visitor.login(*stack.OPERATOR)
+    status, html = await visitor.get(f"/tickets/{ticket['number']}")
+    assert has_label(html, "Respuesta predefinida") and ">Insertar</button>" in html
+    status, html = await visitor.post(
+        f"/tickets/{ticket['number']}/insert", {"canned_id": reply_id, "body": "Hola Juana,"}
+    )
+    assert status == 200
+    assert f">Hola Juana,\n\n{text}</textarea>" in html
+    await visitor.post("/logout", {})
+
+    await visitor.login(*stack.ADMIN)
+    status, html = await visitor.post(f"/admin/canned-replies/{reply_id}/delete", {})
+    assert status == 200 and "Se eliminó la respuesta predefinida." in html and title not in html
