@@ -5,6 +5,7 @@ that they are there. auth checks the role again on every call, so a demoted admi
 (its role kept from login) gets the 403 page at its first change.
 """
 
+import contextlib
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -298,6 +299,23 @@ async def delete_canned(request: web.Request) -> web.StreamResponse:
     raise see_other("/admin/canned-replies?done=deleted")
 
 
+# --- dead letters (the notifier's) --------------------------------------------------------------
+
+
+async def dead_letters_page(request: web.Request) -> web.StreamResponse:
+    api = admin_api(request)
+    letters = await api.notifier("GET", "/v1/dead-letters", params={"limit": "200"})
+    done = request.query.get("done")
+    return render(request, "admin_dead_letters.html", letters=letters, done=done)
+
+
+async def replay_dead_letter(request: web.Request) -> web.StreamResponse:
+    api = admin_api(request)
+    with contextlib.suppress(Conflicting):  # replayed meanwhile: the list shows it gone
+        await api.notifier("POST", f"/v1/dead-letters/{_number(request)}/replay")
+    raise see_other("/admin/dead-letters?done=replayed")
+
+
 async def home(request: web.Request) -> web.StreamResponse:
     admin_api(request)
     raise see_other("/admin/clients")
@@ -323,3 +341,5 @@ def add_routes(app: web.Application) -> None:
     app.router.add_post("/admin/canned-replies", save_canned)
     app.router.add_post("/admin/canned-replies/{number:[0-9]+}", save_canned)
     app.router.add_post("/admin/canned-replies/{number:[0-9]+}/delete", delete_canned)
+    app.router.add_get("/admin/dead-letters", dead_letters_page)
+    app.router.add_post("/admin/dead-letters/{number:[0-9]+}/replay", replay_dead_letter)

@@ -82,6 +82,7 @@ class Backend:
     def __init__(self, settings: PanelSettings) -> None:
         self.auth_url = settings.auth_url.rstrip("/")
         self.tickets_url = settings.tickets_url.rstrip("/")
+        self.notifier_url = settings.notifier_url.rstrip("/")
         # Sent to tickets alone: auth has no use for it.
         self._tickets_headers = {CHANNEL_HEADER: "panel"}
         if settings.panel_key is not None:
@@ -250,6 +251,9 @@ class UserApi:
 
     async def auth(self, method: str, path: str, **kw: Any) -> Any:
         return await self._call(self.backend.auth_url, method, path, **kw)
+
+    async def notifier(self, method: str, path: str, **kw: Any) -> Any:
+        return await self._call(self.backend.notifier_url, method, path, **kw)
 
     async def me(self) -> dict[str, Any]:
         return await self._call(self.backend.auth_url, "GET", "/v1/me")

@@ -56,6 +56,24 @@ PAGE_HEADERS = {
 }
 
 # Statuses as an operator reads them...
+# The notifier's kinds of email and delivery states (SPEC 9.3), in words.
+EMAIL_KINDS = {
+    "reply": "Answer",
+    "receipt": "Receipt",
+    "closed": "Closing notice",
+    "auto_reply": "Automatic answer",
+    "welcome": "Welcome",
+    "recovery": "Access recovery",
+    "email_confirm": "Email confirmation",
+    "email_notice": "Email change notice",
+}
+DELIVERY_STATES = {
+    "queued": "Queued",
+    "sent": "Sent",
+    "retrying": "Retrying",
+    "dead": "Failed",
+}
+
 STATUS_LABELS = {
     "open": "Open",
     "answered": "Answered",
@@ -92,6 +110,8 @@ def page_context(request: web.Request) -> dict[str, Any]:
         "dt": locale.datetime,
         "status_label": lambda status: locale.gettext(labels.get(status, status)),
         "linkify": linkify,
+        "email_kind": lambda kind: locale.gettext(EMAIL_KINDS.get(kind, kind)),
+        "delivery_state": lambda state: locale.gettext(DELIVERY_STATES.get(state, state)),
         "session": session,
         "user": session if session is not None and session.signed_in else None,
         "csrf_token": session.csrf_token if session is not None else None,
@@ -441,10 +461,12 @@ async def _ticket_page(
     ticket = await api.ticket(number)
     others: list[dict[str, Any]] = []
     canned: list[dict[str, Any]] = []
+    deliveries: list[dict[str, Any]] | None = []
     if api.session.is_operator:
         page = await api.list_tickets(client_number=ticket["client_number"], limit="11")
         others = [t for t in page["items"] if t["number"] != number][:10]
         canned = await api.tickets("GET", "/v1/canned-replies")
+        deliveries = await _deliveries(api, number)
     context.setdefault("errors", {})
     context.setdefault("values", {})
     return render(
@@ -454,6 +476,7 @@ async def _ticket_page(
         ticket=ticket,
         others=others,
         canned=canned,
+        deliveries=deliveries,
         done=request.query.get("done"),
         **context,
     )
@@ -497,6 +520,28 @@ async def reply(request: web.Request) -> web.StreamResponse:
 
 async def reopen(request: web.Request) -> web.StreamResponse:
     return await _post_message(request, "reopen")
+
+
+async def _deliveries(api: UserApi, number: int) -> list[dict[str, Any]] | None:
+    """The emails about the ticket, or None when the notifier cannot say now: the ticket page
+    is still worth showing without them."""
+    try:
+        page = await api.notifier("GET", "/v1/deliveries", params={"ticket": str(number)})
+    except BackendError as exc:
+        log.warning("panel.deliveries_unavailable", status=exc.status)
+        return None
+    return page["items"]
+
+
+async def resend_email(request: web.Request) -> web.StreamResponse:
+    """An admin sends a dead email again ("Reenviar")."""
+    api = user_api(request)
+    number = ticket_number(request)
+    if not api.session.is_admin:
+        raise PageForbidden()
+    with contextlib.suppress(Conflicting):  # no longer dead: the page shows its state
+        await api.notifier("POST", f"/v1/deliveries/{request.match_info['id']}/resend")
+    raise see_other(f"/tickets/{number}?done=resent#deliveries")
 
 
 async def insert_canned(request: web.Request) -> web.StreamResponse:
@@ -624,6 +669,7 @@ def add_routes(app: web.Application) -> None:
     app.router.add_post(number + "/reopen", reopen)
     app.router.add_post(number + "/close", close)
     app.router.add_post(number + "/insert", insert_canned)
+    app.router.add_post(number + "/deliveries/{id:[0-9a-f-]{36}}/resend", resend_email)
     app.router.add_get("/profile", profile_page)
     app.router.add_post("/profile/language", profile_language)
     app.router.add_post("/profile/email", change_email)

@@ -108,6 +108,7 @@ async def test_the_operators_and_admins_pages_are_accessible(
             "/admin/operators",
             "/admin/categories",
             "/admin/canned-replies",
+            "/admin/dead-letters",
         ],
     )
     await admin.goto(panel_stack.url("/admin/clients/new"))

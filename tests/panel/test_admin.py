@@ -6,9 +6,11 @@ import uuid
 
 import pytest
 
+from tests.panel.conftest import Stack
 from tests.panel.test_pages import has_label, signed_in_client
 from tests.support import stack
 from tests.support.panel import Visitor
+from tests.support.waiting import wait_for
 from tests.tickets.conftest import Desk
 
 ADMIN_PAGES = (
@@ -18,6 +20,7 @@ ADMIN_PAGES = (
     "/admin/operators",
     "/admin/categories",
     "/admin/canned-replies",
+    "/admin/dead-letters",
 )
 
 
@@ -182,3 +185,43 @@ async def test_canned_replies_are_kept_and_inserted_into_an_answer(
     await visitor.login(*stack.ADMIN)
     status, html = await visitor.post(f"/admin/canned-replies/{reply_id}/delete", {})
     assert status == 200 and "Se eliminó la respuesta predefinida." in html and title not in html
+
+
+async def test_the_operator_sees_each_emails_delivery_and_an_admin_resends(
+    visitor: Visitor, desk: Desk, panel_stack: Stack
+) -> None:
+    address = unique_email()
+    panel_stack.smtp.answer_for[address] = "550 5.1.1 No such user here"
+    try:
+        client = await desk.new_client(email=address)
+        ticket = await desk.open(client)
+        page = f"/tickets/{ticket['number']}"
+        await visitor.login(*stack.ADMIN)
+
+        async def dead() -> str | None:
+            _, html = await visitor.get(page)
+            return html if "Fallido" in html else None
+
+        html = await wait_for(dead, timeout=30, message="the receipt refused for good")
+        assert "Emails de este ticket" in html and "Acuse de recibo" in html
+        assert "550 5.1.1 No such user here" in html and ">Reenviar</button>" in html
+    finally:
+        del panel_stack.smtp.answer_for[address]
+    # The admin's list of dead letters has it too.
+    _, letters = await visitor.get("/admin/dead-letters")
+    assert "Mensajes fallidos" in letters and ">Reprocesar</button>" in letters
+    resend = re.search(r'action="(/tickets/\d+/deliveries/[0-9a-f-]{36}/resend)"', html).group(1)
+    status, html = await visitor.post(resend, {})
+    assert status == 200 and "El email se envió de nuevo." in html
+
+    async def sent() -> str | None:
+        _, html = await visitor.get(page)
+        return html if "Enviado" in html and "Fallido" not in html else None
+
+    await wait_for(sent, timeout=30, message="the resent receipt delivered")
+    assert any(address in r.rcpt_tos for r in panel_stack.smtp.received)
+    # An operator sees the state but has no button to resend.
+    await visitor.post("/logout", {})
+    await visitor.login(*stack.OPERATOR)
+    status, html = await visitor.get(page)
+    assert "Enviado" in html and "Reenviar" not in html

@@ -61,12 +61,15 @@ class Desk:
         self.operator = await stack.bearer(self.auth, *stack.OPERATOR)
 
     async def new_client(
-        self, name: str = "Juana Pérez", services: tuple[str, ...] = ("Hosting Linux Plus",)
+        self,
+        name: str = "Juana Pérez",
+        services: tuple[str, ...] = ("Hosting Linux Plus",),
+        email: str = "cliente@example.com",
     ) -> dict[str, Any]:
         """A client created in auth, signed in, and known to tickets (projection caught up)."""
         body = {
             "name": name,
-            "email": "cliente@example.com",
+            "email": email,
             "services": [{"name": s} for s in services],
             "password": stack.CLIENT_PASSWORD,
         }
