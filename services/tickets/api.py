@@ -4,7 +4,7 @@ import hmac
 
 from aiohttp import web
 
-from services.tickets import desk, models
+from services.tickets import canned, desk, models
 from services.tickets.idempotency import OPENAPI_HEADER, claim_of, replay_headers
 from shared.auth import ADMIN, ANYONE, CLIENT, STAFF, Principal
 from shared.errors import Forbidden
@@ -34,9 +34,13 @@ def _number(request: web.Request) -> int:
     return int(request.match_info["number"])
 
 
-async def list_categories(request: web.Request, principal: Principal) -> web.Response:
-    items = await desk.categories(request.app[POOL])
-    return json_response(models.CategoryList(items))
+async def list_categories(
+    request: web.Request, principal: Principal, query: models.CategoryQuery
+) -> web.Response:
+    if query.include_disabled and not principal.is_staff:
+        raise Forbidden("Only operators and admins may list the disabled categories.")
+    items = await desk.categories(request.app[POOL], include_disabled=query.include_disabled)
+    return json_response(items)
 
 
 async def create_category(
@@ -133,9 +137,12 @@ ROUTES = (
         "GET",
         "/v1/categories",
         list_categories,
-        "The categories (a ticket's subject)",
+        "The categories offered for new tickets (a ticket's subject); "
+        "`include_disabled=true` (operators) lists every one, each with `disabled`",
         roles=ANYONE,
+        query=models.CategoryQuery,
         response=models.CategoryList,
+        errors=(403,),
         tag="categories",
     ),
     Route(
@@ -256,5 +263,102 @@ ROUTES = (
         errors=(404,),
         path_params=_TICKET,
         tag="tickets",
+    ),
+)
+
+
+# --- category management and canned replies (SPEC 9.2) -----------------------------------------
+
+
+def _id(request: web.Request) -> int:
+    return int(request.match_info["id"])
+
+
+async def change_category(
+    request: web.Request, principal: Principal, body: models.CategoryPatch
+) -> web.Response:
+    return json_response(await desk.change_category(request.app[POOL], _id(request), body))
+
+
+async def list_canned_replies(request: web.Request, principal: Principal) -> web.Response:
+    return json_response(await canned.list_replies(request.app[POOL]))
+
+
+async def create_canned_reply(
+    request: web.Request, principal: Principal, body: models.CannedReplyIn
+) -> web.Response:
+    reply = await canned.add_reply(request.app[POOL], body)
+    return json_response(reply, status=201, headers={"Location": f"/v1/canned-replies/{reply.id}"})
+
+
+async def change_canned_reply(
+    request: web.Request, principal: Principal, body: models.CannedReplyPatch
+) -> web.Response:
+    return json_response(await canned.change_reply(request.app[POOL], _id(request), body))
+
+
+async def delete_canned_reply(request: web.Request, principal: Principal) -> web.Response:
+    await canned.remove_reply(request.app[POOL], _id(request))
+    return json_response(None, status=204)
+
+
+_ID = {"id": KEY}
+
+ROUTES += (
+    Route(
+        "PATCH",
+        f"/v1/categories/{{id:{KEY}}}",
+        change_category,
+        "Rename, disable or enable a category (its tickets keep their subject)",
+        roles=ADMIN,
+        body=models.CategoryPatch,
+        response=models.CategoryState,
+        errors=(404, 409),
+        path_params=_ID,
+        tag="categories",
+    ),
+    Route(
+        "GET",
+        "/v1/canned-replies",
+        list_canned_replies,
+        "The canned replies, by title",
+        roles=STAFF,
+        response=models.CannedReplyList,
+        tag="canned-replies",
+    ),
+    Route(
+        "POST",
+        "/v1/canned-replies",
+        create_canned_reply,
+        "Add a canned reply (409 for a title taken, in any case)",
+        roles=ADMIN,
+        body=models.CannedReplyIn,
+        response=models.CannedReply,
+        status=201,
+        errors=(409,),
+        tag="canned-replies",
+    ),
+    Route(
+        "PATCH",
+        f"/v1/canned-replies/{{id:{KEY}}}",
+        change_canned_reply,
+        "Change a canned reply's title, body or both",
+        roles=ADMIN,
+        body=models.CannedReplyPatch,
+        response=models.CannedReply,
+        errors=(404, 409),
+        path_params=_ID,
+        tag="canned-replies",
+    ),
+    Route(
+        "DELETE",
+        f"/v1/canned-replies/{{id:{KEY}}}",
+        delete_canned_reply,
+        "Delete a canned reply",
+        roles=ADMIN,
+        status=204,
+        errors=(404,),
+        path_params=_ID,
+        tag="canned-replies",
     ),
 )

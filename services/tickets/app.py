@@ -6,6 +6,7 @@ from pathlib import Path
 import structlog
 from aiohttp import web
 
+from services.tickets import auto_close
 from services.tickets.api import PANEL_KEY, ROUTES
 from services.tickets.consumers import (
     CONSUMER,
@@ -53,5 +54,14 @@ def create_app(settings: TicketsSettings) -> web.Application:
             resources.outbox_relay(settings),
         ]
     )
+    if settings.auto_close_days > 0:
+        # Last, so that it stops first, and the first turn finds the outbox relay running.
+        app.cleanup_ctx.append(
+            resources.periodic(
+                "ticket-auto-close",
+                settings.auto_close_interval_seconds,
+                auto_close.chore(settings.auto_close_days),
+            )
+        )
     add_routes(app, ROUTES, title="Helpdesk tickets", version="1")
     return app

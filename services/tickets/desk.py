@@ -16,6 +16,7 @@ from shared.pagination import decode_cursor, encode_cursor
 from shared.unit_of_work import UnitOfWork, unit_of_work
 
 NOT_FOUND = "There is no ticket with this number."
+CATEGORY_EXISTS = "A category with this name already exists."
 
 
 def _aggregate(number: int) -> str:
@@ -98,17 +99,41 @@ async def _visible_ticket(
 # --- categories --------------------------------------------------------------------------------
 
 
-async def categories(pool: asyncpg.Pool) -> list[models.Category]:
+async def categories(
+    pool: asyncpg.Pool, *, include_disabled: bool = False
+) -> list[models.Category] | list[models.CategoryState]:
+    """The categories offered for new tickets as `{id, name}`; with `include_disabled`, every
+    category, each saying whether it is disabled."""
     async with acquire(pool) as conn:
-        return [models.Category(**dict(r)) for r in await store.list_categories(conn)]
+        rows = await store.list_categories(conn, include_disabled=include_disabled)
+    if include_disabled:
+        return [models.CategoryState(**dict(r)) for r in rows]
+    return [models.Category(id=r["id"], name=r["name"]) for r in rows]
 
 
 async def add_category(pool: asyncpg.Pool, name: str) -> models.Category:
     async with unit_of_work(pool) as work:
         row = await store.insert_category(work.conn, name)
     if row is None:
-        raise Conflict("A category with this name already exists.")
+        raise Conflict(CATEGORY_EXISTS)
     return models.Category(**dict(row))
+
+
+async def change_category(
+    pool: asyncpg.Pool, category_id: int, change: models.CategoryPatch
+) -> models.CategoryState:
+    """Rename or disable (enable) a category. Its tickets keep the subject they were opened
+    with: the subject is what the client and the emails called the ticket."""
+    try:
+        async with unit_of_work(pool) as work:
+            row = await store.update_category(
+                work.conn, category_id, name=change.name, disabled=change.disabled
+            )
+    except asyncpg.UniqueViolationError as exc:
+        raise Conflict(CATEGORY_EXISTS) from exc
+    if row is None:
+        raise NotFound("There is no such category.")
+    return models.CategoryState(**dict(row))
 
 
 # --- tickets -----------------------------------------------------------------------------------
@@ -139,7 +164,7 @@ async def _open_ticket(
     if facts["service_name"] is None:
         raise _invalid("service_id", "This service is not one of yours.")
     if facts["category_name"] is None:
-        raise _invalid("category_id", "There is no such category.")
+        raise _invalid("category_id", "There is no such category, or it is no longer offered.")
     status = lifecycle.status_of_new_ticket(
         facts["open_ticket"], allow_duplicate=new.allow_duplicate
     )

@@ -3,7 +3,7 @@
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, Field, RootModel
+from pydantic import AfterValidator, Field, RootModel, StringConstraints, model_validator
 
 from services.tickets.lifecycle import STATUSES, Status
 from shared.models import Name, RequestModel, ResponseModel
@@ -29,10 +29,6 @@ class CategoryIn(RequestModel):
 class Category(ResponseModel):
     id: int
     name: str
-
-
-class CategoryList(RootModel[list[Category]]):
-    pass
 
 
 class TicketCreate(RequestModel):
@@ -169,3 +165,63 @@ class TicketQuery(RequestModel):
     @property
     def statuses(self) -> list[str] | None:
         return sorted(set(self.status.split(","))) if self.status else None
+
+
+# --- category management and canned replies (SPEC 9.2) -----------------------------------------
+
+
+class CategoryQuery(RequestModel):
+    """`include_disabled=true` (operators and admins) lists the disabled categories too."""
+
+    include_disabled: bool = False
+
+
+class CategoryState(Category):
+    """A category as admins manage it: a disabled one is not offered for new tickets."""
+
+    disabled: bool
+
+
+class CategoryList(RootModel[list[CategoryState | Category]]):
+    """Without `include_disabled`, `[{"id", "name"}]` as SPEC §5 gives it; with it, each item
+    also says whether it is `disabled`."""
+
+
+class CategoryPatch(RequestModel):
+    name: Name | None = None
+    disabled: bool | None = None
+
+    @model_validator(mode="after")
+    def _changes_something(self) -> "CategoryPatch":
+        if self.name is None and self.disabled is None:
+            raise ValueError("send `name`, `disabled` or both")
+        return self
+
+
+CannedTitle = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+
+
+class CannedReplyIn(RequestModel):
+    title: CannedTitle
+    body: Body
+
+
+class CannedReplyPatch(RequestModel):
+    title: CannedTitle | None = None
+    body: Body | None = None
+
+    @model_validator(mode="after")
+    def _changes_something(self) -> "CannedReplyPatch":
+        if self.title is None and self.body is None:
+            raise ValueError("send `title`, `body` or both")
+        return self
+
+
+class CannedReply(ResponseModel):
+    id: int
+    title: str
+    body: str
+
+
+class CannedReplyList(RootModel[list[CannedReply]]):
+    pass

@@ -18,8 +18,12 @@ _ASSIGNEE = "LEFT JOIN operators o ON o.id = t.assignee_id"
 # --- categories --------------------------------------------------------------------------------
 
 
-async def list_categories(conn: Conn) -> list[Record]:
-    return await conn.fetch("SELECT id, name FROM categories ORDER BY name")
+async def list_categories(conn: Conn, *, include_disabled: bool = False) -> list[Record]:
+    """The categories offered for new tickets; with `include_disabled`, every one."""
+    return await conn.fetch(
+        "SELECT id, name, disabled FROM categories WHERE $1 OR NOT disabled ORDER BY name",
+        include_disabled,
+    )
 
 
 async def insert_category(conn: Conn, name: str) -> Record | None:
@@ -82,14 +86,15 @@ async def new_ticket_facts(
     conn: Conn, client_number: str, service_id: int, category_id: int
 ) -> Record:
     """`service_name` (null when the service is not the client's), `category_name` (null when
-    there is no such category) and `open_ticket`, the client's oldest ticket about this service
-    and category that is not closed (null when none)."""
+    there is no such category, or it is disabled) and `open_ticket`, the client's oldest ticket
+    about this service and category that is not closed (null when none)."""
     return await conn.fetchrow(
         """
         SELECT
             (SELECT s.name FROM client_services s
              WHERE s.service_id = $2 AND s.client_number = $1) AS service_name,
-            (SELECT c.name FROM categories c WHERE c.id = $3) AS category_name,
+            (SELECT c.name FROM categories c WHERE c.id = $3 AND NOT c.disabled)
+                AS category_name,
             (SELECT t.number FROM tickets t
              WHERE t.client_number = $1 AND t.service_id = $2 AND t.category_id = $3
                AND t.status <> 'closed'
@@ -164,16 +169,20 @@ async def get_ticket(conn: Conn, number: int, *, for_update: bool = False) -> Re
     return await conn.fetchrow(query + (" FOR UPDATE OF t" if for_update else ""), number)
 
 
-def _set_state(number: str, *, status: str, waiting: str, excerpt: str) -> str:
+def _set_state(
+    number: str, *, status: str, waiting: str, excerpt: str, operator_reply: str = "false"
+) -> str:
     """The UPDATE of a ticket's state, with the placeholders of the statement it goes into: a
     change of status is new activity; `waiting` starts (or keeps) the client's wait; a null
-    excerpt keeps the ticket's."""
+    excerpt keeps the ticket's; `operator_reply` restarts the auto-close count."""
     return f"""
         UPDATE tickets SET
             status = {status},
             updated_at = now(),
             waiting_since = CASE WHEN {waiting} THEN coalesce(waiting_since, now()) END,
-            excerpt = coalesce({excerpt}, excerpt)
+            excerpt = coalesce({excerpt}, excerpt),
+            last_operator_reply_at = CASE WHEN {operator_reply} THEN now()
+                                          ELSE last_operator_reply_at END
         WHERE number = {number}
     """
 
@@ -186,9 +195,12 @@ async def set_ticket_state(
     )
 
 
-# One statement: the message and the ticket's new state.
+# One statement: the message and the ticket's new state ($5 is the author's kind).
+_MESSAGE_STATE = _set_state(
+    "$1", status="$2", waiting="$3", excerpt="$4", operator_reply="$5 = 'operator'"
+)
 _ADD_MESSAGE = f"""
-WITH t AS ({_set_state("$1", status="$2", waiting="$3", excerpt="$4")})
+WITH t AS ({_MESSAGE_STATE})
 INSERT INTO messages (ticket_number, author_kind, author_sub, author_name, body, channel)
 VALUES ($1, $5, $6, $7, $8, $9)
 RETURNING id, created_at
@@ -420,3 +432,91 @@ async def purge_idempotency_keys(conn: Conn, older_than_seconds: float) -> int:
         older_than_seconds,
     )
     return int(result.split()[-1])
+
+
+# --- category management and canned replies (SPEC 9.2) -----------------------------------------
+
+
+async def update_category(
+    conn: Conn, category_id: int, *, name: str | None, disabled: bool | None
+) -> Record | None:
+    """The category's new `id`, `name` and `disabled` (a None keeps the field); None when there
+    is no such category. A name another category has (any case) raises UniqueViolationError."""
+    return await conn.fetchrow(
+        """
+        UPDATE categories SET name = coalesce($2, name), disabled = coalesce($3, disabled)
+        WHERE id = $1
+        RETURNING id, name, disabled
+        """,
+        category_id,
+        name,
+        disabled,
+    )
+
+
+async def list_canned_replies(conn: Conn) -> list[Record]:
+    return await conn.fetch("SELECT id, title, body FROM canned_replies ORDER BY lower(title), id")
+
+
+async def insert_canned_reply(conn: Conn, *, title: str, body: str) -> Record | None:
+    """None when a canned reply of that title (any case) exists."""
+    return await conn.fetchrow(
+        """
+        INSERT INTO canned_replies (title, body) VALUES ($1, $2)
+        ON CONFLICT DO NOTHING
+        RETURNING id, title, body
+        """,
+        title,
+        body,
+    )
+
+
+async def update_canned_reply(
+    conn: Conn, reply_id: int, *, title: str | None, body: str | None
+) -> Record | None:
+    """The reply as changed (a None keeps the field); None when there is no such reply. A title
+    another reply has (any case) raises UniqueViolationError."""
+    return await conn.fetchrow(
+        """
+        UPDATE canned_replies
+        SET title = coalesce($2, title), body = coalesce($3, body), updated_at = now()
+        WHERE id = $1
+        RETURNING id, title, body
+        """,
+        reply_id,
+        title,
+        body,
+    )
+
+
+async def delete_canned_reply(conn: Conn, reply_id: int) -> bool:
+    """False when there was no such reply."""
+    return (
+        await conn.fetchval("DELETE FROM canned_replies WHERE id = $1 RETURNING true", reply_id)
+        is not None
+    )
+
+
+# --- auto-close (SPEC 9.2) ---------------------------------------------------------------------
+
+
+async def lock_auto_close_candidates(
+    conn: Conn, *, older_than_seconds: float, limit: int
+) -> list[Record]:
+    """Up to `limit` answered tickets whose last operator reply is at least `older_than_seconds`
+    old, locked until the transaction ends; tickets another transaction holds (another instance
+    closing them, a client replying) are skipped. Each row has the transaction's `now`."""
+    return await conn.fetch(
+        """
+        SELECT t.number, t.client_number, t.subject, t.status, t.last_operator_reply_at,
+               now() AS now
+        FROM tickets t
+        WHERE t.status = 'answered'
+          AND t.last_operator_reply_at <= now() - make_interval(secs => $1)
+        ORDER BY t.last_operator_reply_at, t.number
+        LIMIT $2
+        FOR UPDATE SKIP LOCKED
+        """,
+        older_than_seconds,
+        limit,
+    )

@@ -116,9 +116,10 @@ async def new_page(browser: Browser) -> AsyncIterator[Callable[..., Awaitable[Pa
     """Pages in their own browser contexts (own cookies): a client and an operator side by side."""
     contexts: list[BrowserContext] = []
 
-    async def make(width: int = 1280, height: int = 800) -> Page:
+    async def make(width: int = 1280, height: int = 800, zone: str = "Europe/Madrid") -> Page:
+        # The panel's default zone: its script then has no zone to report (see test_browser).
         context = await browser.new_context(
-            viewport={"width": width, "height": height}, locale="es-ES"
+            viewport={"width": width, "height": height}, locale="es-ES", timezone_id=zone
         )
         context.set_default_timeout(10_000)
         contexts.append(context)

@@ -44,7 +44,7 @@ def used_msgids() -> set[str]:
     ids = set()
     for template in TEMPLATES.glob("*.html"):
         ids |= {m[1] for m in re.findall(r"""_\((["'])(.+?)\1\)""", template.read_text())}
-    ids |= set(views.STATUS_LABELS.values())
+    ids |= set(views.STATUS_LABELS.values()) | set(views.CLIENT_STATUS_LABELS.values())
     for title, detail in [*ERROR_PAGES.values(), CSRF_PAGE]:
         ids |= {title, detail}
     ids |= {v for k, v in vars(forms).items() if k.isupper() and isinstance(v, str)}
@@ -71,3 +71,6 @@ def test_statuses_in_spanish_words() -> None:
     es = load_translations()["es"]
     words = [es.gettext(label) for label in views.STATUS_LABELS.values()]
     assert words == ["Abierto", "Respondido", "Respuesta del cliente", "Cerrado"]
+    # The client reads the same statuses from their side: whose turn it is.
+    words = [es.gettext(label) for label in views.CLIENT_STATUS_LABELS.values()]
+    assert words == ["Abierto", "Esperando su respuesta", "Pendiente de soporte", "Cerrado"]
