@@ -508,8 +508,8 @@ async def lock_auto_close_candidates(
     closing them, a client replying) are skipped. Each row has the transaction's `now`."""
     return await conn.fetch(
         """
-        SELECT t.number, t.client_number, t.subject, t.status, t.last_operator_reply_at,
-               now() AS now
+        SELECT t.number, t.client_number, t.subject, t.summary, t.status,
+               t.last_operator_reply_at, now() AS now
         FROM tickets t
         WHERE t.status = 'answered'
           AND t.last_operator_reply_at <= now() - make_interval(secs => $1)
