@@ -50,6 +50,8 @@ class Route:
     summary: str
     roles: tuple[Role, ...] | None = ANYONE  # None: no token needed
     body: type[BaseModel] | None = None
+    # False: a request without a body is the body model with its defaults.
+    body_required: bool = True
     query: type[BaseModel] | None = None
     response: type[BaseModel] | None = None  # a RootModel for a list; None: empty answer
     status: int = 200
@@ -96,7 +98,10 @@ def _wrap(route: Route) -> Handler:
         if route.query is not None:
             kwargs["query"] = read_query(request, route.query)
         if route.body is not None:
-            kwargs["body"] = await read_body(request, route.body)
+            if route.body_required or request.can_read_body:
+                kwargs["body"] = await read_body(request, route.body)
+            else:
+                kwargs["body"] = route.body()
         return await route.handler(request, **kwargs)
 
     handler.__name__ = route.handler.__name__
@@ -201,7 +206,7 @@ def openapi_document(routes: Sequence[Route], *, title: str, version: str) -> di
             op["x-roles"] = list(route.roles)
         if route.body is not None:
             op["requestBody"] = {
-                "required": True,
+                "required": route.body_required,
                 "content": {"application/json": {"schema": schema_of(route.body, "validation")}},
             }
         success: dict[str, Any] = {"description": "Success"}

@@ -69,6 +69,8 @@ async def list_tickets(
 ) -> web.Response:
     if not principal.is_staff and query.client_number is not None:
         raise Forbidden("Only operators can filter by client.")
+    if not principal.is_staff and query.assignee is not None:
+        raise Forbidden("Only operators can filter by assignee.")
     return json_response(await desk.list_tickets(request.app[POOL], principal, query))
 
 
@@ -77,7 +79,7 @@ async def get_ticket(request: web.Request, principal: Principal) -> web.Response
 
 
 async def add_message(
-    request: web.Request, principal: Principal, body: models.MessageIn
+    request: web.Request, principal: Principal, body: models.ReplyIn
 ) -> web.Response:
     number = _number(request)
     message, replayed = await desk.reply(
@@ -87,6 +89,7 @@ async def add_message(
         body.body,
         channel_of(request),
         claim_of(request, principal, f"reply to {number}", body),
+        if_last_message_id=body.if_last_message_id,
     )
     return json_response(message, status=201, headers=replay_headers(replayed))
 
@@ -106,8 +109,25 @@ async def reopen_ticket(
     return json_response(ticket, headers=replay_headers(replayed))
 
 
-async def close_ticket(request: web.Request, principal: Principal) -> web.Response:
-    return json_response(await desk.close(request.app[POOL], principal, _number(request)))
+async def close_ticket(
+    request: web.Request, principal: Principal, body: models.CloseIn
+) -> web.Response:
+    ticket = await desk.close(
+        request.app[POOL], principal, _number(request), if_last_message_id=body.if_last_message_id
+    )
+    return json_response(ticket)
+
+
+async def add_note(request: web.Request, principal: Principal, body: models.NoteIn) -> web.Response:
+    note = await desk.add_note(request.app[POOL], principal, _number(request), body.body)
+    return json_response(note, status=201)
+
+
+async def assign_ticket(
+    request: web.Request, principal: Principal, body: models.AssignIn
+) -> web.Response:
+    ticket = await desk.assign(request.app[POOL], principal, _number(request), body.operator_id)
+    return json_response(ticket)
 
 
 _TICKET = {"number": KEY}
@@ -167,9 +187,10 @@ ROUTES = (
         "GET",
         f"/v1/tickets/{{number:{KEY}}}",
         get_ticket,
-        "A ticket with all its messages, oldest first",
+        "A ticket with all its messages, oldest first (operators: also its assignee and "
+        "internal notes)",
         roles=ANYONE,
-        response=models.Ticket,
+        response=models.TicketView,
         errors=(404,),
         path_params=_TICKET,
         tag="tickets",
@@ -178,9 +199,10 @@ ROUTES = (
         "POST",
         f"/v1/tickets/{{number:{KEY}}}/messages",
         add_message,
-        "Reply (a client's reply to a closed ticket is 409: reopen it)",
+        "Reply (a client's reply to a closed ticket is 409: reopen it; 409 with "
+        "`last_message_id` when `if_last_message_id` is not the newest message)",
         roles=ANYONE,
-        body=models.MessageIn,
+        body=models.ReplyIn,
         response=models.Message,
         status=201,
         errors=(404, 409),
@@ -205,10 +227,40 @@ ROUTES = (
         "POST",
         f"/v1/tickets/{{number:{KEY}}}/close",
         close_ticket,
-        "Close a ticket",
+        "Close a ticket (the body is optional; 409 with `last_message_id` when "
+        "`if_last_message_id` is not the newest message)",
         roles=ANYONE,
-        response=models.Ticket,
+        body=models.CloseIn,
+        body_required=False,
+        response=models.TicketView,
         errors=(404, 409),
+        path_params=_TICKET,
+        tag="tickets",
+    ),
+    Route(
+        "POST",
+        f"/v1/tickets/{{number:{KEY}}}/notes",
+        add_note,
+        "Add an internal note (operators only: never shown to the client, never emailed, no "
+        "change of status)",
+        roles=STAFF,
+        body=models.NoteIn,
+        response=models.Note,
+        status=201,
+        errors=(404,),
+        path_params=_TICKET,
+        tag="tickets",
+    ),
+    Route(
+        "POST",
+        f"/v1/tickets/{{number:{KEY}}}/assign",
+        assign_ticket,
+        "Assign a ticket to an operator, or to nobody with null (422 for an unknown or "
+        "disabled operator)",
+        roles=STAFF,
+        body=models.AssignIn,
+        response=models.OperatorTicket,
+        errors=(404,),
         path_params=_TICKET,
         tag="tickets",
     ),

@@ -8,7 +8,14 @@ from aiohttp import web
 
 from services.tickets import auto_close
 from services.tickets.api import PANEL_KEY, ROUTES
-from services.tickets.consumers import CONSUMER, QUEUE, on_client_event
+from services.tickets.consumers import (
+    CONSUMER,
+    OPERATORS_CONSUMER,
+    OPERATORS_QUEUE,
+    QUEUE,
+    on_client_event,
+    on_operator_event,
+)
 from services.tickets.idempotency import PURGE_INTERVAL, purge
 from services.tickets.settings import TicketsSettings
 from shared import resources
@@ -29,6 +36,11 @@ def create_app(settings: TicketsSettings) -> web.Application:
         handler = idempotent_consumer(CONSUMER, app[resources.POOL], on_client_event)
         app[resources.BROKER].add_queue(QUEUE)
         app[resources.BROKER].add_consumer(QUEUE.name, handler, prefetch=settings.consumer_prefetch)
+        operators = idempotent_consumer(OPERATORS_CONSUMER, app[resources.POOL], on_operator_event)
+        app[resources.BROKER].add_queue(OPERATORS_QUEUE)
+        app[resources.BROKER].add_consumer(
+            OPERATORS_QUEUE.name, operators, prefetch=settings.consumer_prefetch
+        )
         yield
 
     app.cleanup_ctx.extend(

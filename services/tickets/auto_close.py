@@ -91,6 +91,7 @@ async def _close(work: UnitOfWork, ticket: asyncpg.Record) -> None:
             client_number=ticket["client_number"],
             closed_by="system",
             subject=ticket["subject"],
+            summary=ticket["summary"],
         ),
         aggregate=f"ticket:{ticket['number']}",  # as desk's events, to keep a ticket's in order
     )

@@ -42,6 +42,19 @@ class MessageIn(RequestModel):
     body: Body
 
 
+class ReplyIn(MessageIn):
+    """`if_last_message_id`: the newest message the author saw; 409 with `last_message_id`
+    when the ticket has a newer one (the collision guard)."""
+
+    if_last_message_id: DbId | None = None
+
+
+class CloseIn(RequestModel):
+    """The body of a close is optional: without one, the ticket is closed as it is."""
+
+    if_last_message_id: DbId | None = None
+
+
 class Author(ResponseModel):
     kind: Literal["client", "operator"]
     name: str
@@ -52,6 +65,30 @@ class Message(ResponseModel):
     author: Author
     body: str
     created_at: datetime
+
+
+class NoteIn(RequestModel):
+    body: Body
+
+
+class Note(ResponseModel):
+    """An internal note: operators' only, never the client's to see."""
+
+    id: int
+    author: Author
+    body: str
+    created_at: datetime
+
+
+class AssignIn(RequestModel):
+    """`null` unassigns the ticket."""
+
+    operator_id: DbId | None
+
+
+class Assignee(ResponseModel):
+    id: int
+    name: str
 
 
 class ServiceRef(ResponseModel):
@@ -70,18 +107,40 @@ class TicketFields(ResponseModel):
     status: Status
     created_at: datetime
     updated_at: datetime
+    # The first words of the client's query (for email subjects and lists); "" in answers an
+    # idempotency key stored before tickets kept it.
+    summary: str = ""
 
 
 class TicketSummary(TicketFields):
     excerpt: str
 
 
+class OperatorTicketSummary(TicketSummary):
+    """What operators see in lists: the client's view and the assignee."""
+
+    assignee: Assignee | None
+
+
 class Ticket(TicketFields):
     messages: list[Message]
 
 
+class OperatorTicket(Ticket):
+    """What operators see of a ticket: the client's view, the assignee and the internal
+    notes (oldest first; their times place them among the messages)."""
+
+    assignee: Assignee | None
+    notes: list[Note]
+
+
+class TicketView(RootModel[OperatorTicket | Ticket]):
+    """A ticket as its reader may see it: operators get `assignee` and `notes`, clients never."""
+
+
 class TicketPage(ResponseModel):
-    items: list[TicketSummary]
+    # Operators' items carry `assignee`; a client's never do.
+    items: list[OperatorTicketSummary | TicketSummary]
     next_cursor: str | None
 
 
@@ -100,6 +159,8 @@ class TicketQuery(RequestModel):
     limit: Annotated[int, Field(ge=1, le=100)] = 20
     cursor: Annotated[str, Field(max_length=200)] | None = None
     sort: Literal["activity", "waiting"] = "activity"
+    # Operators only: `me`, `none` (unassigned) or an operator's id.
+    assignee: Annotated[str, Field(pattern=r"^(me|none|[1-9][0-9]{0,17})$")] | None = None
 
     @property
     def statuses(self) -> list[str] | None:

@@ -10,8 +10,10 @@ Record = asyncpg.Record
 
 _TICKET_COLUMNS = """
     t.number, t.client_number, t.service_id, t.service_name, t.category_id, t.subject,
-    t.status, t.created_at, t.updated_at, t.excerpt, t.waiting_since
+    t.status, t.created_at, t.updated_at, t.excerpt, t.waiting_since, t.summary, t.assignee_id
 """
+# What the ticket queries join for `assignee_name` (operators' own data: desk shows it to them).
+_ASSIGNEE = "LEFT JOIN operators o ON o.id = t.assignee_id"
 
 # --- categories --------------------------------------------------------------------------------
 
@@ -119,6 +121,7 @@ async def insert_ticket(
     author_name: str,
     body: str,
     channel: str,
+    summary: str,
 ) -> Record:
     """A ticket and its first message (the client's): the ticket's `number`, `created_at` and
     `updated_at`, the message's `message_id` and `message_created_at`."""
@@ -126,8 +129,8 @@ async def insert_ticket(
         """
         WITH t AS (
             INSERT INTO tickets (client_number, service_id, service_name, category_id, subject,
-                                 status, waiting_since, excerpt)
-            VALUES ($1, $2, $3, $4, $5, $6, CASE WHEN $7 THEN now() END, $8)
+                                 status, waiting_since, excerpt, summary)
+            VALUES ($1, $2, $3, $4, $5, $6, CASE WHEN $7 THEN now() END, $8, $13)
             RETURNING number, created_at, updated_at
         ), m AS (
             INSERT INTO messages (ticket_number, author_kind, author_sub, author_name, body,
@@ -151,14 +154,16 @@ async def insert_ticket(
         author_name,
         body,
         channel,
+        summary,
     )
 
 
 async def get_ticket(conn: Conn, number: int, *, for_update: bool = False) -> Record | None:
-    """The ticket's row with `category_name`; `for_update` locks it until the transaction ends."""
+    """The ticket's row with `category_name` and `assignee_name`; `for_update` locks it until
+    the transaction ends."""
     query = f"""
-        SELECT {_TICKET_COLUMNS}, c.name AS category_name
-        FROM tickets t JOIN categories c ON c.id = t.category_id
+        SELECT {_TICKET_COLUMNS}, c.name AS category_name, o.name AS assignee_name
+        FROM tickets t JOIN categories c ON c.id = t.category_id {_ASSIGNEE}
         WHERE t.number = $1
     """
     return await conn.fetchrow(query + (" FOR UPDATE OF t" if for_update else ""), number)
@@ -248,6 +253,8 @@ async def list_tickets(
     client_number: str | None = None,
     statuses: Sequence[str] | None = None,
     search: str | None = None,
+    assignee_id: int | None = None,
+    unassigned: bool = False,
     sort: str = "activity",
     after: tuple[datetime, int] | None = None,
 ) -> list[Record]:
@@ -270,6 +277,10 @@ async def list_tickets(
             "EXISTS (SELECT 1 FROM messages m WHERE m.ticket_number = t.number"
             f" AND m.search @@ websearch_to_tsquery('helpdesk_es', {param(search)}))"
         )
+    if assignee_id is not None:
+        where.append(f"t.assignee_id = {param(assignee_id)}")
+    if unassigned:
+        where.append("t.assignee_id IS NULL")
     if sort == "waiting":
         where.append("t.waiting_since IS NOT NULL")
         order = "t.waiting_since ASC, t.number ASC"
@@ -280,13 +291,98 @@ async def list_tickets(
         if after is not None:
             where.append(f"(t.updated_at, t.number) < ({param(after[0])}, {param(after[1])})")
     query = f"""
-        SELECT {_TICKET_COLUMNS}, c.name AS category_name
-        FROM tickets t JOIN categories c ON c.id = t.category_id
+        SELECT {_TICKET_COLUMNS}, c.name AS category_name, o.name AS assignee_name
+        FROM tickets t JOIN categories c ON c.id = t.category_id {_ASSIGNEE}
         {"WHERE " + " AND ".join(where) if where else ""}
         ORDER BY {order}
         LIMIT {param(limit)}
     """
     return await conn.fetch(query, *args)
+
+
+async def last_message_id(conn: Conn, number: int) -> int:
+    """The id of the ticket's newest message (the collision guard's)."""
+    return await conn.fetchval("SELECT max(id) FROM messages WHERE ticket_number = $1", number)
+
+
+# --- internal notes ----------------------------------------------------------------------------
+
+
+async def insert_note(
+    conn: Conn, *, ticket_number: int, author_sub: str, author_name: str, body: str
+) -> Record:
+    """A note; the ticket's row is left as it was (a note is no activity the client sees)."""
+    return await conn.fetchrow(
+        """
+        INSERT INTO notes (ticket_number, author_sub, author_name, body) VALUES ($1, $2, $3, $4)
+        RETURNING id, created_at
+        """,
+        ticket_number,
+        author_sub,
+        author_name,
+        body,
+    )
+
+
+async def ticket_notes(conn: Conn, number: int) -> list[Record]:
+    return await conn.fetch(
+        """
+        SELECT id, author_name, body, created_at FROM notes
+        WHERE ticket_number = $1 ORDER BY id
+        """,
+        number,
+    )
+
+
+# --- assignment, and the projection of operators -----------------------------------------------
+
+
+async def get_operator(conn: Conn, operator_id: int) -> Record | None:
+    return await conn.fetchrow(
+        "SELECT id, name, role, disabled FROM operators WHERE id = $1", operator_id
+    )
+
+
+async def apply_operator(
+    conn: Conn, *, operator_id: int, name: str, role: str, disabled: bool, as_of: datetime
+) -> bool:
+    """The operator's state as of `as_of`; False (and nothing changed) when what is kept is as
+    new or newer."""
+    return bool(
+        await conn.fetchval(
+            """
+            INSERT INTO operators (id, name, role, disabled, as_of) VALUES ($1, $2, $3, $4, $5)
+            ON CONFLICT (id) DO UPDATE SET name = excluded.name, role = excluded.role,
+                disabled = excluded.disabled, as_of = excluded.as_of
+                WHERE operators.as_of < excluded.as_of
+            RETURNING true
+            """,
+            operator_id,
+            name,
+            role,
+            disabled,
+            as_of,
+        )
+    )
+
+
+async def add_operator_from_token(conn: Conn, *, operator_id: int, name: str, role: str) -> None:
+    """The operator as their own token shows them, unless tickets knows them already; as of
+    -infinity, so that any event of auth's replaces it."""
+    await conn.execute(
+        """
+        INSERT INTO operators (id, name, role, disabled, as_of)
+        VALUES ($1, $2, $3, false, '-infinity') ON CONFLICT (id) DO NOTHING
+        """,
+        operator_id,
+        name,
+        role,
+    )
+
+
+async def set_assignee(conn: Conn, number: int, assignee_id: int | None) -> None:
+    """Not new activity: `updated_at` (the client's order of their tickets) stays."""
+    await conn.execute("UPDATE tickets SET assignee_id = $2 WHERE number = $1", number, assignee_id)
 
 
 # --- idempotency keys --------------------------------------------------------------------------
@@ -412,8 +508,8 @@ async def lock_auto_close_candidates(
     closing them, a client replying) are skipped. Each row has the transaction's `now`."""
     return await conn.fetch(
         """
-        SELECT t.number, t.client_number, t.subject, t.status, t.last_operator_reply_at,
-               now() AS now
+        SELECT t.number, t.client_number, t.subject, t.summary, t.status,
+               t.last_operator_reply_at, now() AS now
         FROM tickets t
         WHERE t.status = 'answered'
           AND t.last_operator_reply_at <= now() - make_interval(secs => $1)

@@ -133,6 +133,7 @@ async def test_two_instances_close_each_answered_ticket_exactly_once(
         assert data["closed_by"] == "system"
         assert data["client_number"] == client["client_number"]
         assert data["subject"] == "Correo electrónico"
+        assert data["summary"] == "No puedo enviar correos."
         assert "closed_by_name" not in data
     pool = instances[1].server.app[POOL]
     for number in [*numbers, sentinel]:

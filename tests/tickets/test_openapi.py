@@ -32,6 +32,8 @@ async def test_schemathesis_finds_no_server_error_and_no_nonconformance(
             TICKETS_AUTH_URL=auth.url,
         )
         tickets = await Service("tickets", tickets_env, tmp_path).start()
+        # Its queues declared before auth publishes the client below.
+        await tickets.wait_ready()
         status, admin = await auth.request(
             "POST", "/v1/token", json={"username": ADMIN_EMAIL, "password": ADMIN_PASSWORD}
         )
