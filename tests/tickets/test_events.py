@@ -40,6 +40,7 @@ async def test_created_event(desk, event_tap):
         "subject": "Facturación",
         "service": {"id": service["id"], "name": service["name"]},
         "body": "Factura duplicada",
+        "attachments": [],
     }
     # The envelope, and the AMQP properties that go with it.
     assert set(second) == {"id", "type", "version", "occurred_at", "data"}
