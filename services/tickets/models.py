@@ -67,6 +67,14 @@ class Message(ResponseModel):
     created_at: datetime
 
 
+class Closure(ResponseModel):
+    """A time the ticket was closed: by the client, an operator (named) or the system."""
+
+    by: Literal["client", "operator", "system"]
+    name: str | None
+    at: datetime
+
+
 class NoteIn(RequestModel):
     body: Body
 
@@ -124,6 +132,8 @@ class OperatorTicketSummary(TicketSummary):
 
 class Ticket(TicketFields):
     messages: list[Message]
+    # Each closing, oldest first; their times place them among the messages.
+    closures: list[Closure] = []
 
 
 class OperatorTicket(Ticket):
