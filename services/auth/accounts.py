@@ -279,6 +279,7 @@ async def profile(pool: asyncpg.Pool, principal: Principal) -> models.Profile:
         raise NotFound("This account no longer exists.")
     return models.Profile(
         kind="operator",
+        operator_id=row["id"],
         name=row["name"],
         email=row["email"],
         language=row["language"],

@@ -118,10 +118,11 @@ class OperatorPatch(RequestModel):
 
 
 class Profile(ResponseModel):
-    """`client_number` and `services` for clients, `role` for operators."""
+    """`client_number` and `services` for clients, `operator_id` and `role` for operators."""
 
     kind: Literal["client", "operator"]
     client_number: str | None = None
+    operator_id: int | None = None
     name: str
     email: str
     language: Language

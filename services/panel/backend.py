@@ -274,9 +274,14 @@ class UserApi:
     async def open_ticket(self, payload: dict[str, Any], key: str | None) -> dict[str, Any]:
         return await self.tickets("POST", "/v1/tickets", json=payload, idempotency_key=key)
 
-    async def reply(self, number: int, body: str, key: str | None) -> dict[str, Any]:
+    async def reply(
+        self, number: int, body: str, key: str | None, if_last_message_id: int | None = None
+    ) -> dict[str, Any]:
         path = f"/v1/tickets/{number}/messages"
-        return await self.tickets("POST", path, json={"body": body}, idempotency_key=key)
+        payload: dict[str, Any] = {"body": body}
+        if if_last_message_id is not None:
+            payload["if_last_message_id"] = if_last_message_id
+        return await self.tickets("POST", path, json=payload, idempotency_key=key)
 
     async def reopen(self, number: int, body: str, key: str | None) -> dict[str, Any]:
         path = f"/v1/tickets/{number}/reopen"

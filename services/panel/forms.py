@@ -214,6 +214,17 @@ class NewTicketForm(Form):
 class MessageForm(Form):
     body: Body
     submission: Submission = None
+    # The newest message the writer saw (the collision guard, SPEC 9.2); "" when not sent.
+    if_last_message_id: Annotated[str, Field(pattern=r"^[0-9]{0,18}$")] = ""
+
+
+class NoteForm(Form):
+    note: Body
+
+
+class AssignForm(Form):
+    # An operator's id, or "" for nobody.
+    operator_id: Annotated[str, Field(pattern=r"^([1-9][0-9]{0,17})?$")]
 
 
 # The zones offered for dates: where a hosting provider's Spanish- and English-speaking clients are.
@@ -267,6 +278,8 @@ StatusFilter = Literal["", "waiting", "open", "answered", "customer_reply", "clo
 
 class ListFilter(Form):
     status: StatusFilter = ""
+    # Operators: "me" ("Mis tickets"), "none" ("Sin asignar"), or everyone's.
+    assignee: Literal["", "me", "none"] = ""
     client_number: Annotated[str, Field(pattern=r"^[0-9]{0,18}$")] = ""
     q: Annotated[str, Field(max_length=200)] = ""
     cursor: Annotated[str, Field(max_length=200)] = ""

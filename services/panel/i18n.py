@@ -2,12 +2,12 @@
 from the `.po` files in `locale/` (no compiled binaries in the repository), and dates in the
 user's language and time zone."""
 
-from datetime import datetime
+from datetime import UTC, datetime
 from io import BytesIO
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from babel.dates import format_datetime, get_timezone_location
+from babel.dates import format_datetime, format_timedelta, get_timezone_location
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.support import Translations
@@ -45,6 +45,13 @@ class Locale:
         self.language = language
         self.gettext = translations.gettext
         self.zone = ZoneInfo(time_zone)
+
+    def waited(self, since: str | datetime) -> str:
+        """How long ago, shortly ("26 h", "5 min"), for the queue's waits."""
+        moment = datetime.fromisoformat(since) if isinstance(since, str) else since
+        return format_timedelta(
+            datetime.now(UTC) - moment, threshold=1.1, format="short", locale=self.language
+        )
 
     def datetime(
         self, value: str | datetime, pattern: str = "d MMM y, HH:mm", *, zone: bool = False

@@ -90,6 +90,7 @@ class Session:
     time_zone: str | None = None
     kind: str | None = None
     role: str | None = None  # an operator's: "operator" or "admin"
+    operator_id: int | None = None
     name: str | None = None
     client_number: str | None = None
     access_token: str | None = None

@@ -11,8 +11,8 @@ Conn = asyncpg.Connection | asyncpg.Pool
 Record = asyncpg.Record
 
 _SESSION_COLUMNS = """
-    id, csrf_token, language, time_zone, kind, role, name, client_number, access_token,
-    refresh_token, access_expires_at, created_at, expires_at
+    id, csrf_token, language, time_zone, kind, role, operator_id, name, client_number,
+    access_token, refresh_token, access_expires_at, created_at, expires_at
 """
 
 
@@ -26,8 +26,9 @@ async def insert_session(
     return await conn.fetchrow(
         f"""
         INSERT INTO sessions (id, csrf_token, expires_at, language, kind, name, client_number,
-                              access_token, refresh_token, access_expires_at, role, time_zone)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+                              access_token, refresh_token, access_expires_at, role, time_zone,
+                              operator_id)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
         RETURNING {_SESSION_COLUMNS}
         """,
         id,
@@ -42,6 +43,7 @@ async def insert_session(
         fields.get("access_expires_at"),
         fields.get("role"),
         fields.get("time_zone"),
+        fields.get("operator_id"),
     )
 
 

@@ -2,6 +2,7 @@
 
 import contextlib
 import re
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 
@@ -108,6 +109,7 @@ def page_context(request: web.Request) -> dict[str, Any]:
         "zone_label": locale.zone_label,
         "zone_chosen": bool(session and session.time_zone),
         "dt": locale.datetime,
+        "waited": locale.waited,
         "status_label": lambda status: locale.gettext(labels.get(status, status)),
         "linkify": linkify,
         "email_kind": lambda kind: locale.gettext(EMAIL_KINDS.get(kind, kind)),
@@ -240,6 +242,7 @@ async def login(request: web.Request) -> web.StreamResponse:
         time_zone=previous.time_zone,
         kind=me["kind"],
         role=me.get("role"),
+        operator_id=me.get("operator_id"),
         name=me["name"],
         client_number=me.get("client_number"),
         access_token=pair["access_token"],
@@ -369,6 +372,8 @@ def _list_params(session: Session, query: dict[str, str]) -> tuple[forms.ListFil
         params["sort"] = "waiting" if shown.status == "waiting" else "activity"
         if shown.client_number:
             params["client_number"] = shown.client_number
+        if shown.assignee:
+            params["assignee"] = shown.assignee
         if shown.q.strip():
             params["q"] = shown.q.strip()
     if shown.cursor:
@@ -455,6 +460,24 @@ async def new_ticket(request: web.Request) -> web.StreamResponse:
     raise see_other(f"/tickets/{ticket['number']}?done=created")
 
 
+def timeline(ticket: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """The conversation in time order: messages, operators' notes (when the reader sees them)
+    and the lines of each closing."""
+    entries = [
+        *(("message", m, m["created_at"]) for m in ticket["messages"]),
+        *(("note", n, n["created_at"]) for n in ticket.get("notes", [])),
+        *(("closure", c, c["at"]) for c in ticket.get("closures", [])),
+    ]
+    entries.sort(key=lambda e: datetime.fromisoformat(e[2]))
+    return [(kind, item) for kind, item, _ in entries]
+
+
+async def _operators(api: UserApi) -> list[dict[str, Any]]:
+    """The enabled operators a ticket may be assigned to (tens: one page holds them)."""
+    page = await api.auth("GET", "/v1/operators", params={"limit": "100"})
+    return [o for o in page["items"] if not o.get("disabled")]
+
+
 async def _ticket_page(
     request: web.Request, api: UserApi, number: int, status: int = 200, **context: Any
 ) -> web.Response:
@@ -467,6 +490,7 @@ async def _ticket_page(
         others = [t for t in page["items"] if t["number"] != number][:10]
         canned = await api.tickets("GET", "/v1/canned-replies")
         deliveries = await _deliveries(api, number)
+        context.setdefault("operators", await _operators(api))
     context.setdefault("errors", {})
     context.setdefault("values", {})
     return render(
@@ -474,6 +498,7 @@ async def _ticket_page(
         "ticket.html",
         status,
         ticket=ticket,
+        timeline=timeline(ticket),
         others=others,
         canned=canned,
         deliveries=deliveries,
@@ -498,10 +523,17 @@ async def _post_message(request: web.Request, action: str) -> web.StreamResponse
         if action == "reopen":
             await api.reopen(number, form.body, form.submission)
         else:
-            await api.reply(number, form.body, form.submission)
-    except Conflicting:
-        # The ticket changed meanwhile (closed, or reopened elsewhere): show it as it is now.
-        failure = "The ticket changed meanwhile; your text was not added. Check it and try again."
+            seen = int(form.if_last_message_id) if form.if_last_message_id else None
+            await api.reply(number, form.body, form.submission, seen)
+    except Conflicting as exc:
+        # The ticket changed meanwhile: show it as it is now, the newer message included, with
+        # the text kept for sending again.
+        failure = (
+            "Someone wrote on this ticket while you were answering: read the newest message, "
+            "then send your answer again."
+            if "last_message_id" in exc.problem
+            else "The ticket changed meanwhile; your text was not added. Check it and try again."
+        )
         return await _ticket_page(request, api, number, 409, values=values, failure=failure)
     except Invalid as exc:
         if IDEMPOTENCY_KEY not in exc.field_errors:
@@ -561,8 +593,49 @@ async def insert_canned(request: web.Request) -> web.StreamResponse:
     return await _ticket_page(request, api, number, values={"body": body[:20_000]})
 
 
+async def add_note(request: web.Request) -> web.StreamResponse:
+    api = _operator_api(request)
+    number = ticket_number(request)
+    data = await request.post()
+    form, errors = forms.parse(forms.NoteForm, data)
+    if form is None:
+        values = {"note": str(data.get("note", ""))}
+        return await _ticket_page(request, api, number, 422, errors=errors, values=values)
+    await api.tickets("POST", f"/v1/tickets/{number}/notes", json={"body": form.note})
+    raise see_other(f"/tickets/{number}?done=noted")
+
+
+async def assign(request: web.Request) -> web.StreamResponse:
+    api = _operator_api(request)
+    number = ticket_number(request)
+    form, _ = forms.parse(forms.AssignForm, await request.post())
+    if form is None:
+        raise see_other(f"/tickets/{number}")
+    operator_id = int(form.operator_id) if form.operator_id else None
+    try:
+        await api.tickets("POST", f"/v1/tickets/{number}/assign", json={"operator_id": operator_id})
+    except Invalid:
+        failure = "This operator cannot take tickets now (disabled, or not known yet)."
+        return await _ticket_page(request, api, number, 422, failure=failure)
+    raise see_other(f"/tickets/{number}?done=assigned")
+
+
+def _operator_api(request: web.Request) -> UserApi:
+    api = user_api(request)
+    if not api.session.is_operator:
+        raise PageForbidden()
+    return api
+
+
+async def close_page(request: web.Request) -> web.StreamResponse:
+    """An operator confirms a close: the client is emailed about it."""
+    api = _operator_api(request)
+    ticket = await api.ticket(ticket_number(request))
+    return render(request, "close_confirm.html", ticket=ticket)
+
+
 async def close(request: web.Request) -> web.StreamResponse:
-    """An operator's close, or a client marking their ticket resolved."""
+    """An operator's close (confirmed), or a client marking their ticket resolved."""
     api = user_api(request)
     number = ticket_number(request)
     with contextlib.suppress(Conflicting):  # already closed: the page shows it so
@@ -667,7 +740,10 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get(number, ticket_page)
     app.router.add_post(number + "/reply", reply)
     app.router.add_post(number + "/reopen", reopen)
+    app.router.add_get(number + "/close", close_page)
     app.router.add_post(number + "/close", close)
+    app.router.add_post(number + "/notes", add_note)
+    app.router.add_post(number + "/assign", assign)
     app.router.add_post(number + "/insert", insert_canned)
     app.router.add_post(number + "/deliveries/{id:[0-9a-f-]{36}}/resend", resend_email)
     app.router.add_get("/profile", profile_page)

@@ -39,7 +39,9 @@ def _list_item(row: asyncpg.Record, principal: Principal) -> models.TicketSummar
     item = _summary(row)
     if not _sees_operator_data(principal):
         return item
-    return models.OperatorTicketSummary(**dict(item), assignee=_assignee(row))
+    return models.OperatorTicketSummary(
+        **dict(item), assignee=_assignee(row), waiting_since=row["waiting_since"]
+    )
 
 
 def _summary(row: asyncpg.Record) -> models.TicketSummary:

@@ -125,9 +125,11 @@ class TicketSummary(TicketFields):
 
 
 class OperatorTicketSummary(TicketSummary):
-    """What operators see in lists: the client's view and the assignee."""
+    """What operators see in lists: the client's view, the assignee, and since when the client
+    has been waiting for an answer (null when the client is not waiting)."""
 
     assignee: Assignee | None
+    waiting_since: datetime | None = None
 
 
 class Ticket(TicketFields):

@@ -88,7 +88,9 @@ async def test_client_replies_and_reopens_as_the_guide_says(
     await log_in(operator, panel_stack, *stack.OPERATOR)
     await operator.goto(panel_stack.url(f"/tickets/{ticket['number']}"))
     await operator.get_by_role("button", name="Cerrar ticket").click()
+    await operator.get_by_role("button", name="Sí, cerrar el ticket").click()  # confirmed
     await expect(operator.locator(".facts")).to_contain_text("Cerrado")
+    await expect(operator.locator(".closure")).to_contain_text("Cerrado por Oscar Operador")
 
     await page.reload()
     await expect(page.get_by_label("Responder al ticket")).to_have_count(0)
