@@ -29,7 +29,8 @@ log = structlog.get_logger(__name__)
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 PROBLEM_TYPE_BASE = "https://helpdesk.example/problems/"
 # 1 MiB: the largest message body is 20,000 characters (at most 80 kB of UTF-8); anything far
-# beyond that is a mistake or an attack, refused before it is read into memory.
+# beyond that is a mistake or an attack, refused before it is read into memory. A route that
+# takes a file streams it within a limit of its own instead (shared/uploads.py).
 MAX_BODY_BYTES = 1024 * 1024
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
