@@ -12,6 +12,7 @@ import unicodedata
 import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
+from urllib.parse import unquote
 
 import puremagic
 
@@ -68,10 +69,12 @@ def _invalid(field: str, message: str) -> ValidationFailed:
 
 
 def clean_name(filename: str | None) -> str:
-    """The name a file is kept under: what follows the last `/` or `\\` (a browser may send the
-    path), in NFC, without control or format characters, blanks at its ends trimmed; 422 unless
-    it is then 1 to 255 characters and not `.` or `..`."""
-    name = (filename or "").replace("\\", "/").rsplit("/", 1)[-1]
+    """The name a file is kept under: percent-escapes decoded (browsers send `"` and line breaks
+    so, aiohttp's client every byte outside ASCII letters and digits), what follows the last `/`
+    or `\\` (a browser may send the path), in NFC, without control or format characters, blanks at
+    its ends trimmed; 422 unless it is then 1 to 255 characters and not `.` or `..`."""
+    name = unquote(filename or "", errors="replace")
+    name = name.replace("\\", "/").rsplit("/", 1)[-1]
     name = unicodedata.normalize("NFC", name)
     name = "".join(c for c in name if unicodedata.category(c) not in _DROPPED_CATEGORIES)
     name = name.strip()

@@ -40,6 +40,7 @@ async def test_created_event(desk, event_tap):
         "subject": "Facturación",
         "service": {"id": service["id"], "name": service["name"]},
         "body": "Factura duplicada",
+        "attachments": [],
     }
     # The envelope, and the AMQP properties that go with it.
     assert set(second) == {"id", "type", "version", "occurred_at", "data"}
@@ -90,6 +91,7 @@ async def test_replied_events_for_client_and_operator_with_channel(desk, event_t
         "author_name": client["name"],
         "body": "Desde el panel",
         "channel": "panel",
+        "attachments": [],
     }
     assert data[by_operator["id"]] == common | {
         "message_id": by_operator["id"],
@@ -97,6 +99,7 @@ async def test_replied_events_for_client_and_operator_with_channel(desk, event_t
         "author_name": "Oscar Operador",
         "body": "Desde la API",
         "channel": "api",
+        "attachments": [],
     }
     assert data[by_admin["id"]]["channel"] == "panel"
     assert data[by_admin["id"]]["author_kind"] == "operator"
@@ -131,7 +134,12 @@ async def test_reopened_and_closed_events(desk, event_tap):
         {"number": n, "client_number": client["client_number"], "closed_by": "operator"},
     ]
     assert [b["data"] for b in reopened] == [
-        {"number": n, "client_number": client["client_number"], "body": "Otra vez"}
+        {
+            "number": n,
+            "client_number": client["client_number"],
+            "body": "Otra vez",
+            "attachments": [],
+        }
     ]
     by_type = {m.routing_key: m for m in event_tap.messages if m.correlation_id}
     assert _messages(event_tap, "tickets.ticket.reopened")[0].correlation_id == "reopen-1"
