@@ -4,7 +4,7 @@ Prometheus metrics, `/healthz` and `/readyz`, and the app factory's common part.
 import json
 import re
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterable, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_address
 from typing import Any
@@ -148,6 +148,26 @@ def json_response(
     else:
         text = model.model_dump_json()
     return web.Response(status=status, text=text, content_type="application/json", headers=headers)
+
+
+async def stream_response(
+    request: web.Request, headers: dict[str, str], chunks: AsyncIterable[bytes]
+) -> web.StreamResponse:
+    """An answer sent as `chunks` come, never held whole (a file). Once the headers are sent no
+    problem+json can follow: if the source or the client fails midway, the connection is cut
+    short of the Content-Length, which every client reads as an incomplete answer."""
+    response = web.StreamResponse(headers=headers)
+    await response.prepare(request)
+    try:
+        async for data in chunks:
+            await response.write(data)
+    except (*DB_UNAVAILABLE_ERRORS, ServiceUnavailable) as exc:
+        log.warning("http.stream_cut", error=repr(exc))
+        if request.transport is not None:
+            request.transport.close()
+        return response
+    await response.write_eof()
+    return response
 
 
 _AIOHTTP_TITLES = {

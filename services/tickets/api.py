@@ -9,7 +9,7 @@ from services.tickets import attachments, desk, files, models
 from services.tickets.idempotency import OPENAPI_HEADER, claim_of, replay_headers
 from shared.auth import ADMIN, ANYONE, CLIENT, Principal
 from shared.errors import Forbidden
-from shared.http import json_response
+from shared.http import json_response, stream_response
 from shared.openapi import KEY, Route
 from shared.resources import POOL
 from shared.uploads import Upload, UploadedFile
@@ -122,16 +122,10 @@ async def download_attachment(request: web.Request, principal: Principal) -> web
     pool = request.app[POOL]
     attachment_id = uuid.UUID(request.match_info["attachment_id"])
     found = await desk.attachment(pool, principal, _number(request), attachment_id)
-    response = web.StreamResponse(
-        headers=attachments.download_headers(
-            name=found.name, size=found.size, content_type=found.content_type
-        )
+    headers = attachments.download_headers(
+        name=found.name, size=found.size, content_type=found.content_type
     )
-    await response.prepare(request)
-    async for data in files.chunks(pool, found.id):
-        await response.write(data)
-    await response.write_eof()
-    return response
+    return await stream_response(request, headers, files.chunks(pool, found.id))
 
 
 _TICKET = {"number": KEY}
