@@ -6,6 +6,7 @@ import base64
 import hashlib
 import hmac
 import json
+import re
 import time
 from typing import Any
 
@@ -20,8 +21,9 @@ from tests.security.support import accounts
 # Each starts the services as processes: handed out first under xdist (tests/conftest.py).
 pytestmark = pytest.mark.slow
 
-# A path parameter's stand-in: well-formed, so the request reaches the role check.
-PATH_VALUE = "1"
+# A path parameter's stand-in: well-formed, so the request reaches the role check (the first
+# that the parameter's pattern takes: a number, or a file's UUID).
+PATH_VALUES = ("1", "00000000-0000-4000-8000-000000000000")
 
 
 def _b64(data: bytes) -> str:
@@ -62,7 +64,9 @@ def operations(document: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]
             concrete = path
             for param in op.get("parameters", []):
                 if param["in"] == "path":
-                    concrete = concrete.replace("{" + param["name"] + "}", PATH_VALUE)
+                    pattern = param["schema"]["pattern"]
+                    value = next(v for v in PATH_VALUES if re.search(pattern, v))
+                    concrete = concrete.replace("{" + param["name"] + "}", value)
             found.append((method.upper(), concrete, op))
     return found
 
