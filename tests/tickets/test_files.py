@@ -1,6 +1,7 @@
 """Attachments through the HTTP API (SPEC 9.2): upload, attach to a ticket, a reply and a
 reopening, download as a file and never as a page, the limits, and the purge of unused uploads."""
 
+import asyncio
 import uuid
 from typing import Any
 
@@ -294,3 +295,35 @@ async def test_purge_deletes_unused_uploads_and_keeps_used_ones(desk):
     assert await download_status(desk, n, used["id"], client["headers"]) == 200
     status, _ = await desk.create(client, attachment_ids=[unused["id"]], allow_duplicate=True)
     assert status == 422
+
+
+async def test_two_writes_naming_one_upload_at_once_attach_it_once(desk):
+    client = await desk.new_client()
+    n = (await desk.open(client))["number"]
+    _, shared = await upload(desk, client["headers"], png(), "una.png")
+
+    async def reply() -> int:
+        status, _ = await desk.call(
+            "POST",
+            f"/v1/tickets/{n}/messages",
+            client["headers"],
+            json={"body": "Adjunto.", "attachment_ids": [shared["id"]]},
+        )
+        return status
+
+    statuses = await asyncio.gather(*(reply() for _ in range(4)))
+    assert sorted(statuses) == [201, 422, 422, 422]
+    _, ticket = await desk.get(n, client["headers"], expect=200)
+    assert [len(m["attachments"]) for m in ticket["messages"]] == [0, 1]
+
+
+async def test_a_repeated_request_with_its_key_answers_the_same_files(desk):
+    client = await desk.new_client()
+    n = (await desk.open(client))["number"]
+    _, f = await upload(desk, client["headers"], pdf(), "factura.pdf")
+    once = client["headers"] | {"Idempotency-Key": f"reply-{uuid.uuid4()}"}
+    payload = {"body": "La factura.", "attachment_ids": [f["id"]]}
+    path = f"/v1/tickets/{n}/messages"
+    _, first = await desk.call("POST", path, once, json=payload, expect=201)
+    _, again = await desk.call("POST", path, once, json=payload, expect=201)
+    assert again == first and first["attachments"] == [f]
