@@ -16,6 +16,7 @@ from tests.support.files import (
     streamed_file,
     svg_with_script,
 )
+from tests.support.waiting import wait_for
 
 MiB = 1024 * 1024
 
@@ -327,3 +328,37 @@ async def test_a_repeated_request_with_its_key_answers_the_same_files(desk):
     _, first = await desk.call("POST", path, once, json=payload, expect=201)
     _, again = await desk.call("POST", path, once, json=payload, expect=201)
     assert again == first and first["attachments"] == [f]
+
+
+async def test_an_upload_broken_off_leaves_nothing_behind(desk):
+    client = await desk.new_client()
+    pool = desk.tickets.server.app[POOL]
+    url = desk.tickets.make_url("/v1/attachments")
+    _, writer = await asyncio.open_connection(url.host, url.port)
+    head = (
+        "POST /v1/attachments HTTP/1.1\r\n"
+        f"Host: {url.host}:{url.port}\r\n"
+        f"Authorization: {client['headers']['Authorization']}\r\n"
+        f"Content-Type: {MULTIPART}\r\n"
+        "Transfer-Encoding: chunked\r\n\r\n"
+    )
+    writer.write(head.encode())
+    sent = 0
+    async for piece in streamed_file(2 * MiB):
+        writer.write(f"{len(piece):x}\r\n".encode() + piece + b"\r\n")
+        sent += len(piece)
+        if sent > MiB:
+            break
+    await writer.drain()
+
+    async def receiving() -> bool:
+        return await pool.fetchval("SELECT count(*) FROM attachment_chunks") > 0
+
+    await wait_for(receiving, message="the first chunks stored")
+    writer.close()  # the client goes away in the middle of the file
+
+    async def forgotten() -> bool:
+        return await pool.fetchval("SELECT count(*) FROM attachments") == 0
+
+    await wait_for(forgotten, message="the broken-off upload deleted")
+    assert await pool.fetchval("SELECT count(*) FROM attachment_chunks") == 0
