@@ -6,9 +6,10 @@ before) against the highest peak of accepted 4 MiB uploads, which hold what any 
 holds (the socket's and aiohttp's buffers filled by a client sending faster than PostgreSQL
 takes the chunks, a chunk on its way there: 1 to 2 MiB here, whatever the file's size). A service
 that read the whole file would peak 7 MiB higher. The process allocates with glibc's malloc
-alone (PYTHONMALLOC: pymalloc's 1 MiB arenas stay resident for one live object) and a fixed
-mmap threshold (by default it rises with every large buffer freed, and freed memory then stays
-in the heap): RSS then tells the request's cost rather than the allocators' history.
+alone (PYTHONMALLOC: pymalloc's 1 MiB arenas stay resident for one live object), every buffer
+of 16 KiB or more in memory of its own, returned when freed (a fixed mmap threshold: by default
+it rises with every large buffer freed, and freed buffers then stay in the heap, fragmented):
+RSS then tells the request's cost rather than the allocators' history.
 """
 
 from pathlib import Path
@@ -53,7 +54,7 @@ async def test_eleven_mib_stream_is_413_and_rss_grows_less_than_two_chunks(
             HELPDESK_AMQP_URL=amqp_url,
             TICKETS_DATABASE_URL=await databases.empty("tickets"),
             TICKETS_AUTH_URL=auth.url,
-            MALLOC_MMAP_THRESHOLD_=str(128 * 1024),
+            MALLOC_MMAP_THRESHOLD_=str(16 * 1024),
             PYTHONMALLOC="malloc",
         )
         tickets = await Service("tickets", tickets_env, tmp_path).start()
