@@ -20,8 +20,9 @@ SELECT
      ORDER BY t.number LIMIT 1) AS open_ticket;
 WITH t AS (
     INSERT INTO tickets (client_number, service_id, service_name, category_id, subject,
-                         status, waiting_since, excerpt)
+                         status, waiting_since, excerpt, summary)
     VALUES (:client::text, :sid, 'Bench service', :cat, 'Bench category', 'open', now(),
+            'Bench ticket: the site answers slowly since this morning.',
             'Bench ticket: the site answers slowly since this morning.')
     RETURNING number, created_at, updated_at
 ), m AS (

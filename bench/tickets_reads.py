@@ -5,7 +5,8 @@
 Fills databases of its own (helpdesk_bench_reads_<run>_*) with COPY (clients, services, tickets,
 messages), starts auth and tickets as separate processes exactly as `make run` does, on a
 RabbitMQ vhost of its own, and measures, server-side (the `Server-Timing` the service reports for
-each request), a client's first page, the operator queue's first page and a full-text search.
+each request), a client's first page, the operator queue's first page (also filtered by
+assignee: mine, unassigned, and an operator's who has few tickets) and a full-text search.
 Beside each figure: the same SQL run directly on the database (the ceiling), and the ratio. The
 databases and the vhost are removed at the end. Results also go to
 bench/results/tickets_reads.json.
@@ -25,7 +26,7 @@ import asyncpg
 from bench.support import RESULTS, TARGETS, VAR, create_database, drop_database, met, percentile
 from deploy.processes import CHEAP_ARGON2, Service, clean_env, create_operator
 from deploy.rabbitmq import create_vhost, delete_vhost
-from services.tickets import store
+from services.tickets import lifecycle, store
 from services.tickets.app import MIGRATIONS
 from shared import db
 
@@ -41,6 +42,17 @@ WORDS = (
     "consulta problema urgente ayuda gracias saludos cliente servicio configuración puerto"
 ).split()
 STATUSES = ["closed"] * 70 + ["answered"] * 15 + ["customer_reply"] * 8 + ["open"] * 7
+# Tickets' projection of auth's operators: the bench's admin (1) and operator (2), created
+# first, and colleagues. A quarter of the tickets are unassigned; the last operator is rarely
+# assigned one (their page must not scan the queue).
+OPERATORS = 20
+BENCH_OPERATOR = 2
+ASSIGNEES = [None] * 25 + [i for i in range(1, OPERATORS) for _ in range(4)]
+
+
+def assignee(rng: random.Random) -> int | None:
+    """A ticket's assignee: the last operator's for one ticket in a thousand."""
+    return OPERATORS if rng.random() < 0.001 else rng.choice(ASSIGNEES)
 
 
 def sentence(rng: random.Random) -> str:
@@ -67,8 +79,16 @@ async def fill(conn: asyncpg.Connection, count: int, bench_client: str, services
         timeout=900,
         columns=["service_id", "client_number", "name"],
     )
-    categories = [(r["id"], r["name"]) for r in await store.list_categories(conn)]
     now = datetime.now(UTC)
+    await conn.copy_records_to_table(
+        "operators",
+        records=[
+            (i, f"Operador {i}", "admin" if i == 1 else "operator", False, now)
+            for i in range(1, OPERATORS + 1)
+        ],
+        columns=["id", "name", "role", "disabled", "as_of"],
+    )
+    categories = [(r["id"], r["name"]) for r in await store.list_categories(conn)]
     tickets, messages = [], []
     for number in range(1, count + 1):
         # The bench client gets 40 tickets spread over the whole range; the rest at random.
@@ -93,6 +113,8 @@ async def fill(conn: asyncpg.Connection, count: int, bench_client: str, services
                 updated,
                 waiting,
                 bodies[-1][:160],
+                lifecycle.summary(bodies[0]),
+                assignee(rng),
             )
         )
         for i, body in enumerate(bodies):
@@ -127,6 +149,8 @@ async def _copy(conn: asyncpg.Connection, tickets: list, messages: list) -> None
             "updated_at",
             "waiting_since",
             "excerpt",
+            "summary",
+            "assignee_id",
         ],
     )
     await conn.copy_records_to_table(
@@ -177,6 +201,12 @@ CASES = [
      {"search": "servidor"}),
     ("search, two words (operator)", "/v1/tickets?q=certificado%20renovaci%C3%B3n", "operator",
      {"search": "certificado renovación"}),
+    ("operator queue, assignee=me", "/v1/tickets?sort=waiting&assignee=me", "operator",
+     {"sort": "waiting", "assignee_id": BENCH_OPERATOR}),
+    ("operator queue, assignee=none", "/v1/tickets?sort=waiting&assignee=none", "operator",
+     {"sort": "waiting", "unassigned": True}),
+    ("operator list, a rare assignee", f"/v1/tickets?assignee={OPERATORS}", "operator",
+     {"assignee_id": OPERATORS}),
 ]  # fmt: skip
 
 

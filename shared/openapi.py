@@ -52,6 +52,8 @@ class Route:
     summary: str
     roles: tuple[Role, ...] | None = ANYONE  # None: no token needed
     body: type[BaseModel] | None = None
+    # False: a request without a body is the body model with its defaults.
+    body_required: bool = True
     query: type[BaseModel] | None = None
     response: type[BaseModel] | None = None  # a RootModel for a list; None: empty answer
     # A multipart/form-data file instead of a JSON body, with its own size limit.
@@ -102,7 +104,10 @@ def _wrap(route: Route) -> Handler:
         if route.query is not None:
             kwargs["query"] = read_query(request, route.query)
         if route.body is not None:
-            kwargs["body"] = await read_body(request, route.body)
+            if route.body_required or request.can_read_body:
+                kwargs["body"] = await read_body(request, route.body)
+            else:
+                kwargs["body"] = route.body()
         if route.upload is not None:
             kwargs["upload"] = await read_upload(request, route.upload)
         return await route.handler(request, **kwargs)
@@ -209,7 +214,7 @@ def openapi_document(routes: Sequence[Route], *, title: str, version: str) -> di
             op["x-roles"] = list(route.roles)
         if route.body is not None:
             op["requestBody"] = {
-                "required": True,
+                "required": route.body_required,
                 "content": {"application/json": {"schema": schema_of(route.body, "validation")}},
             }
         if route.upload is not None:

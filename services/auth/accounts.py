@@ -469,9 +469,18 @@ async def create_operator(
         row = await store.insert_operator(
             conn, email=new.email, name=new.name, role=new.role, password_hash=password_hash
         )
+        if row is not None:
+            work.add_event(operator_changed(row), aggregate=f"operator:{row['id']}")
     if row is None:
         raise Conflict("An operator with this email already exists.")
     return models.OperatorOut(**dict(row))
+
+
+def operator_changed(row: asyncpg.Record) -> events.OperatorChanged:
+    """The operator's whole state, for tickets' list of the operators it may assign to."""
+    return events.OperatorChanged(
+        operator_id=row["id"], name=row["name"], role=row["role"], disabled=row["disabled"]
+    )
 
 
 async def request_recovery(pool: asyncpg.Pool, email: str) -> None:

@@ -4,7 +4,7 @@ and never leaving the suite without an enabled admin."""
 import asyncpg
 
 from services.auth import models, store
-from services.auth.accounts import client_out
+from services.auth.accounts import client_out, operator_changed
 from shared import events
 from shared.db import acquire
 from shared.errors import Conflict, NotFound
@@ -116,4 +116,7 @@ async def update_operator(
         )
         if change.disabled:
             await store.revoke_subject(conn, f"operator:{operator_id}")
+        # The whole state, even when nothing changed: a PATCH also re-announces an operator
+        # whose earlier event tickets missed.
+        work.add_event(operator_changed(row), aggregate=f"operator:{operator_id}")
     return models.OperatorOut(**dict(row))

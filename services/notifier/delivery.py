@@ -18,7 +18,8 @@ exhausted: the email is `dead` and the event is kept in `dead_letters`. Poison (
 channel is not panel/api, an invalid event) is kept in `dead_letters` too and rejected to the
 queue's dead-letter queue, which is drained into the same table (with whatever else RabbitMQ
 dead-letters there, e.g. over the delivery limit). An admin replays a dead letter: its email (if
-any) becomes pending again and the event goes back into `notifier.events`.
+any) becomes pending again and the event goes back into `notifier.events`; resending a dead email
+(`GET /v1/deliveries` lists them by ticket) is the same replay, found by the email's event id.
 """
 
 import asyncio
@@ -34,7 +35,7 @@ from prometheus_client import CollectorRegistry, Counter
 from pydantic import ValidationError
 
 from services.notifier import store
-from services.notifier.composer import Composer, language_of
+from services.notifier.composer import Composer, language_of, quotable
 from services.notifier.inbound import AutoReplyRequested
 from services.notifier.mailer import Mailer, SendFailed
 from services.notifier.mime import ascii_address
@@ -63,6 +64,7 @@ EVENTS = QueueSpec(
         events.EmailChangeNotice.routing_key,
         events.TicketCreated.routing_key,
         events.TicketReplied.routing_key,
+        events.TicketClosed.routing_key,
         AutoReplyRequested.routing_key,
     ),
 )
@@ -71,6 +73,10 @@ DEAD_QUEUE = EVENTS.dead_letter_queue
 PROJECTION_CONSUMER = "notifier.clients"
 RETRY_HEADER = "x-notifier-retry"
 CHANNELS = ("panel", "api")
+# Emails to a ticket's client, addressed through the projection.
+TICKET_KINDS = ("reply", "receipt", "closed")
+# Who closed a ticket, when the client is told (a client who closed it knows).
+CLOSED_NOTICE_BY = ("operator", "system")
 # What a lease leaves beyond the relay's time limits: recording "sent", and the clocks of this
 # process and of PostgreSQL (which dates the lease) starting a moment apart.
 LEASE_MARGIN = 5.0
@@ -112,6 +118,8 @@ def email_kind(data: events.EventData) -> str | None:
         return "reply" if data.author_kind == "operator" else None
     if isinstance(data, events.TicketCreated):
         return "receipt"
+    if isinstance(data, events.TicketClosed):
+        return "closed" if data.closed_by in CLOSED_NOTICE_BY else None
     if isinstance(data, events.ClientCreated):
         return "welcome" if data.set_password_token else None
     if isinstance(data, events.PasswordRecoveryRequested):
@@ -123,6 +131,14 @@ def email_kind(data: events.EventData) -> str | None:
     if isinstance(data, AutoReplyRequested):
         return "auto_reply"
     return None
+
+
+def ticket_of(data: events.EventData) -> int | None:
+    """The ticket an email is about, for its delivery status (None: about no ticket)."""
+    if isinstance(data, AutoReplyRequested):
+        return data.ticket_number
+    number = getattr(data, "number", None)
+    return number if isinstance(number, int) else None
 
 
 def describe(exc: ValidationError) -> str:
@@ -240,10 +256,12 @@ class Delivery:
         kind: str,
     ) -> None:
         bound = log.bind(event_id=str(envelope.id), kind=kind)
-        client_number = data.client_number if kind in ("reply", "receipt") else None
+        client_number = data.client_number if kind in TICKET_KINDS else None
         lease = self.lease_seconds
         async with self.pool.acquire(timeout=5) as conn:
-            attempt = await store.begin_attempt(conn, envelope.id, kind, client_number, lease)
+            attempt = await store.begin_attempt(
+                conn, envelope.id, kind, client_number, lease, ticket_number=ticket_of(data)
+            )
             status = None if attempt is not None else await store.email_status(conn, envelope.id)
         if attempt is None:
             if status == "sending":
@@ -261,6 +279,7 @@ class Delivery:
         # The relay is done with before the lease runs out, so no other delivery can take the
         # email over while this one may still send it.
         deadline = asyncio.get_running_loop().time() + lease - LEASE_MARGIN
+        recipient: str | None = None
         try:
             recipient, email = self._compose(envelope, data, kind, attempt)
             sender = "" if kind == "auto_reply" else self.composer.sender_address
@@ -275,13 +294,13 @@ class Delivery:
             )
             self.metrics.failed.labels(kind, str(failure.permanent).lower()).inc()
             bound.warning("email.send_failed", error=failure.reason)
-            await self._failed(message, envelope, failure)
+            await self._failed(message, envelope, failure, recipient)
             return
         except Exception as exc:
             # Nothing went out: the attempt is over (not interrupted).
             with contextlib.suppress(Exception):
                 async with self.pool.acquire(timeout=5) as conn:
-                    await store.mark_failed(conn, envelope.id, repr(exc))
+                    await store.mark_failed(conn, envelope.id, repr(exc), recipient=recipient)
             raise
         self.metrics.sent.labels(kind).inc()
         bound.info("email.sent")
@@ -291,15 +310,12 @@ class Delivery:
         self, envelope: Envelope, data: Any, kind: str, attempt: asyncpg.Record
     ) -> tuple[str, bytes]:
         name: str | None = None
-        if kind in ("reply", "receipt"):
+        if kind in TICKET_KINDS:
             if not attempt["email"]:
                 # The projection may not have caught up yet: worth another try later.
                 raise SendFailed(f"client {data.client_number} not known yet", permanent=False)
             recipient, language, name = attempt["email"], attempt["language"], attempt["name"]
-            link = self.composer.ticket_link(data.number)
-            context = {"number": data.number, "subject": data.subject, "link": link}
-            context |= {"name": name or "", "body": data.body}
-            context["author_name"] = data.author_name if kind == "reply" else ""
+            context = self.composer.ticket_context(data, name=name or "")
         elif kind == "welcome":
             recipient, language, name = data.email, data.language, data.name
             context = {
@@ -331,6 +347,7 @@ class Delivery:
                 else self.composer.panel_link()
             )
             context = {"ticket_number": data.ticket_number, "subject": data.subject, "link": link}
+            context["quote"] = quotable(data.quote)
         try:
             email = self.composer.compose(
                 kind,
@@ -370,20 +387,24 @@ class Delivery:
         )
 
     async def _failed(
-        self, message: AbstractIncomingMessage, envelope: Envelope, failure: SendFailed
+        self,
+        message: AbstractIncomingMessage,
+        envelope: Envelope,
+        failure: SendFailed,
+        recipient: str | None,
     ) -> None:
         retry = _retry_number(message)
         if failure.permanent or retry >= len(self.settings.retry_delays):
             reason = failure.reason if failure.permanent else f"retries exhausted: {failure.reason}"
             async with self.pool.acquire(timeout=5) as conn, conn.transaction():
-                await store.mark_dead(conn, envelope.id, reason)
+                await store.mark_dead(conn, envelope.id, reason, recipient=recipient)
                 await self._add_dead_letter(conn, message, envelope, reason)
             self.metrics.dead.inc()
             log.error("email.dead", event_id=str(envelope.id), reason=reason)
             await message.ack()
             return
         async with self.pool.acquire(timeout=5) as conn:
-            await store.mark_failed(conn, envelope.id, failure.reason)
+            await store.mark_failed(conn, envelope.id, failure.reason, recipient=recipient)
         await self._retry_later(message, retry + 1)
 
     async def _retry_later(self, message: AbstractIncomingMessage, retry: int) -> None:
@@ -465,24 +486,44 @@ class Delivery:
                 raise NotFound("There is no such dead letter.")
             if row["replayed_at"] is not None:
                 raise Conflict("This dead letter was replayed already.")
-            # The email row stays locked until commit: the replayed event, if consumed at once,
-            # waits for it and then finds the email pending.
-            await store.reopen_email(conn, row["event_id"])
-            message = aio_pika.Message(
-                bytes(row["body"]),
-                message_id=str(row["event_id"]),
-                type=row["event_type"],
-                content_type="application/json",
-                correlation_id=row["correlation_id"],
-                delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-            )
-            try:
-                await self.broker.send(message, EVENTS_QUEUE, to_queue=True)
-            except BrokerUnavailable as exc:
-                raise ServiceUnavailable("The message broker is unavailable.") from exc
-            replayed = await store.mark_replayed(conn, dead_letter_id)
+            replayed = await self._replay_locked(conn, row)
         log.info("notifier.dead_letter_replayed", id=dead_letter_id, event_id=str(row["event_id"]))
         return replayed
+
+    async def resend(self, event_id: uuid.UUID) -> asyncpg.Record:
+        """Send a dead email again, by replaying its dead letter; 404 unknown, 409 not dead."""
+        async with self.pool.acquire(timeout=3) as conn, conn.transaction():
+            # Locked in replay's order (the dead letter, then the email): no deadlock between
+            # an admin's resend and another's replay of the same event.
+            dead_letter = await store.waiting_dead_letter_of(conn, event_id)
+            email = await store.get_email(conn, event_id, lock=True)
+            if email is None:
+                raise NotFound("There is no such email.")
+            if email["status"] != "dead" or dead_letter is None:
+                raise Conflict("Only an email that could not be sent (dead) can be resent.")
+            await self._replay_locked(conn, dead_letter)
+            resent = await store.get_email(conn, event_id)
+        log.info("notifier.email_resent", id=dead_letter["id"], event_id=str(event_id))
+        return resent
+
+    async def _replay_locked(self, conn: asyncpg.Connection, row: asyncpg.Record) -> asyncpg.Record:
+        """The dead letter `row` (locked by the caller's transaction) back into the queue."""
+        # The email row stays locked until commit: the replayed event, if consumed at once,
+        # waits for it and then finds the email pending.
+        await store.reopen_email(conn, row["event_id"])
+        message = aio_pika.Message(
+            bytes(row["body"]),
+            message_id=str(row["event_id"]),
+            type=row["event_type"],
+            content_type="application/json",
+            correlation_id=row["correlation_id"],
+            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+        )
+        try:
+            await self.broker.send(message, EVENTS_QUEUE, to_queue=True)
+        except BrokerUnavailable as exc:
+            raise ServiceUnavailable("The message broker is unavailable.") from exc
+        return await store.mark_replayed(conn, row["id"])
 
 
 def _retry_number(message: AbstractIncomingMessage) -> int:

@@ -3,22 +3,29 @@
 Python's `email` parser is quadratic on a header made of many encoded words (a 320 KB
 `Precedence` took 11 s), so the header section is measured first, on the event loop, by a scan
 that is linear and allocates little, and a message over SPEC §9.3's bounds is refused before
-anything parses it. Only the measured section ever reaches the parser (`read_headers`, run by
-`worker_pool` with a time limit): never the body.
+anything parses it. Only the measured section, and at most `QUOTE_READ_BYTES` of the body after
+it, ever reach the parser (`read_headers`, run by `worker_pool` with a time limit). The body is
+read only for the text the automatic answer quotes back (`quoted_text`); a body that cannot be
+read gives no quote, never a refusal.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from email import policy
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.parser import BytesParser
 from email.utils import parseaddr
 
-from services.notifier.composer import clean_header_text, clean_message_ids
+from services.notifier.composer import QUOTE_MAX, clean_header_text, clean_message_ids, quotable
 
 # SPEC §9.3: at most 64 KiB of headers, and 2,000 characters per header after unfolding.
 MAX_HEADER_BYTES = 64 * 1024
 MAX_FIELD_CHARS = 2000
+# Of the body, what is parsed for the quote: the plain text comes first in nearly every message
+# (alone, or first of a multipart/alternative), and 16 KiB hold QUOTE_MAX characters even
+# base64-encoded. The bound is also the parser's work: a part's own headers are not bounded like
+# the message's, and 16 KiB of encoded words in one takes about 0.15 s, far within the time limit.
+QUOTE_READ_BYTES = 16 * 1024
 
 
 class HeadersTooLarge(ValueError):
@@ -75,11 +82,43 @@ class InboundHeaders:
     message_id: str | None = None
     references: tuple[str, ...] = ()
     header_from: str = ""
+    # The message's plain text, bounded and cleaned (composer.quotable): "" when there is none.
+    quote: str = ""
 
 
-def read_headers(job: tuple[str, bytes]) -> InboundHeaders:
-    """(envelope sender, header section) -> the fields we use. Runs in a worker process."""
-    mail_from, section = job
+def read_headers(job: tuple[str, bytes] | tuple[str, bytes, bytes]) -> InboundHeaders:
+    """(envelope sender, header section[, start of the body]) -> the fields we use. Runs in a
+    worker process."""
+    mail_from, section, *rest = job
+    headers = _read_headers(mail_from, section)
+    if rest and headers.no_answer_reason is None:
+        headers = replace(headers, quote=quoted_text(section + rest[0][:QUOTE_READ_BYTES]))
+    return headers
+
+
+def quoted_text(message_head: bytes) -> str:
+    """The plain text of a message (headers and the start of its body), decoded as its part
+    says (an unknown charset or bad bytes are replaced, not fatal), for quoting; "" when it has
+    no plain text part or cannot be read."""
+    try:
+        message = BytesParser(policy=policy.default).parsebytes(message_head)
+        part = message.get_body(preferencelist=("plain",))
+        if part is None:
+            return ""
+        try:
+            # Without a declared charset the standard says ASCII; mailers that write 8-bit text
+            # that way mean UTF-8 nearly always.
+            if part.get_content_charset() is None:
+                raise LookupError("no charset")
+            text = part.get_content()
+        except (LookupError, UnicodeError, ValueError):
+            text = (part.get_payload(decode=True) or b"").decode("utf-8", "replace")
+        return quotable(str(text)[: 2 * QUOTE_MAX])
+    except Exception:  # a body we cannot read: no quote
+        return ""
+
+
+def _read_headers(mail_from: str, section: bytes) -> InboundHeaders:
     try:
         message = BytesParser(policy=policy.default).parsebytes(section, headersonly=True)
         ids = clean_message_ids(_header(message, "References"))

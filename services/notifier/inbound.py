@@ -15,6 +15,10 @@ Decisions:
 - The answer goes to the envelope sender (the Return-Path, RFC 3834 §4) from the null sender
   (§3.3), in the language the projection knows for that address (Spanish otherwise); the subject
   it echoes is cut to 100 characters (SPEC §9.3).
+- The answer quotes the message's plain text (at most 2,000 characters, control characters
+  dropped, escaped in the HTML part), so the client can paste it into the panel; only when the
+  envelope sender is a client's address the projection knows: otherwise anyone could make us
+  mail their text to any address by forging the sender.
 - `notifier.email.rejected.reason` is always `replies_by_email_not_considered`; `from` is the
   envelope sender, or the From address for a null sender.
 - Refused at DATA, before anything parses them (`headers`): headers over SPEC §9.3's bounds
@@ -39,6 +43,7 @@ from services.notifier.composer import clean_header_text
 from services.notifier.headers import (
     MAX_FIELD_CHARS,
     MAX_HEADER_BYTES,
+    QUOTE_READ_BYTES,
     HeadersTooLarge,
     InboundHeaders,
     header_section,
@@ -73,6 +78,9 @@ class AutoReplyRequested(events.EventData):
     references: list[str]
     ticket_number: int | None = None
     language: str = "es"
+    # The text the sender wrote (bounded, cleaned), quoted back so it can be pasted into the
+    # panel; only for a sender the notifier knows as a client's address.
+    quote: str = ""
 
 
 def client_address(peer: Any) -> str | None:
@@ -137,7 +145,8 @@ class InboundHandler:
             log.warning("inbound.refused", problem=str(exc), size=len(raw), client=client)
             return TOO_LARGE.format(MAX_HEADER_BYTES, MAX_FIELD_CHARS)
         try:
-            headers = await self.readers.run((mail_from, section))
+            body = raw[len(section) : len(section) + QUOTE_READ_BYTES]
+            headers = await self.readers.run((mail_from, section, body))
         except (WorkerBusy, WorkTimedOut, WorkerDied) as exc:
             log.warning(
                 "inbound.headers_unread", problem=str(exc), size=len(section), client=client
@@ -187,14 +196,16 @@ class InboundHandler:
                 aggregate=aggregate,
             )
             if reason is None:
-                language = await store.language_of_address(conn, mail_from) or "es"
+                language = await store.language_of_address(conn, mail_from)
                 work.add_event(
                     AutoReplyRequested(
                         to=mail_from,
                         subject=echoed_subject(headers.subject),
                         references=list(headers.references),
                         ticket_number=ticket_number,
-                        language=language,
+                        language=language or "es",
+                        # A forged sender must not make us mail any text to any address.
+                        quote=headers.quote if language is not None else "",
                     ),
                     aggregate=aggregate,
                 )

@@ -65,11 +65,12 @@ async def language_of_address(conn: Conn, address: str) -> str | None:
 _BEGIN_ATTEMPT = """
 WITH attempt AS (
     INSERT INTO emails AS e
-        (event_id, kind, status, attempts, last_attempt_at, previous_status, lease_until)
-    VALUES ($1, $2, 'sending', 1, now(), 'pending', now() + make_interval(secs => $4))
+        (event_id, kind, status, attempts, last_attempt_at, previous_status, lease_until,
+         ticket_number)
+    VALUES ($1, $2, 'sending', 1, now(), 'pending', now() + make_interval(secs => $4), $5)
     ON CONFLICT (event_id) DO UPDATE
         SET status = 'sending', attempts = e.attempts + 1, last_attempt_at = now(),
-            previous_status = e.status, lease_until = excluded.lease_until
+            previous_status = e.status, lease_until = excluded.lease_until, updated_at = now()
         WHERE e.status = 'pending'
            OR (e.status = 'sending' AND coalesce(e.lease_until, '-infinity') <= now())
     RETURNING attempts, previous_status
@@ -80,14 +81,22 @@ FROM attempt a LEFT JOIN clients c ON c.client_number = $3
 
 
 async def begin_attempt(
-    conn: Conn, event_id: uuid.UUID, kind: str, client_number: str | None, lease_seconds: float
+    conn: Conn,
+    event_id: uuid.UUID,
+    kind: str,
+    client_number: str | None,
+    lease_seconds: float,
+    *,
+    ticket_number: int | None = None,
 ) -> Record | None:
     """Record an attempt, with a lease of `lease_seconds`, and the client's contact details as
     they are now (null when `client_number` is None or not known yet); committed at once, before
     anything is sent. None when the email is sent or dead, or leased to another attempt
     (`email_status` tells which). `previous` is `sending` when an earlier attempt's lease ran
     out: it was interrupted, and the email may go out twice."""
-    return await conn.fetchrow(_BEGIN_ATTEMPT, event_id, kind, client_number, lease_seconds)
+    return await conn.fetchrow(
+        _BEGIN_ATTEMPT, event_id, kind, client_number, lease_seconds, ticket_number
+    )
 
 
 async def email_status(conn: Conn, event_id: uuid.UUID) -> str | None:
@@ -98,7 +107,7 @@ async def mark_sent(conn: Conn, event_id: uuid.UUID, recipient: str) -> None:
     await conn.execute(
         """
         UPDATE emails SET status = 'sent', sent_at = now(), recipient = $2, last_error = NULL,
-                          lease_until = NULL
+                          lease_until = NULL, updated_at = now()
         WHERE event_id = $1
         """,
         event_id,
@@ -106,29 +115,66 @@ async def mark_sent(conn: Conn, event_id: uuid.UUID, recipient: str) -> None:
     )
 
 
-async def mark_failed(conn: Conn, event_id: uuid.UUID, error: str) -> None:
+async def mark_failed(
+    conn: Conn, event_id: uuid.UUID, error: str, *, recipient: str | None = None
+) -> None:
     """A failed attempt that will be tried again."""
     await conn.execute(
-        "UPDATE emails SET status = 'pending', last_error = $2, lease_until = NULL"
-        " WHERE event_id = $1",
+        """
+        UPDATE emails SET status = 'pending', last_error = $2, lease_until = NULL,
+                          recipient = coalesce($3, recipient), updated_at = now()
+        WHERE event_id = $1
+        """,
         event_id,
         error[:1000],
+        recipient,
     )
 
 
-async def mark_dead(conn: Conn, event_id: uuid.UUID, error: str) -> None:
+async def mark_dead(
+    conn: Conn, event_id: uuid.UUID, error: str, *, recipient: str | None = None
+) -> None:
     await conn.execute(
-        "UPDATE emails SET status = 'dead', last_error = $2, lease_until = NULL"
-        " WHERE event_id = $1",
+        """
+        UPDATE emails SET status = 'dead', last_error = $2, lease_until = NULL,
+                          recipient = coalesce($3, recipient), updated_at = now()
+        WHERE event_id = $1
+        """,
         event_id,
         error[:1000],
+        recipient,
     )
 
 
 async def reopen_email(conn: Conn, event_id: uuid.UUID) -> None:
     """A replayed dead email may be sent again."""
     await conn.execute(
-        "UPDATE emails SET status = 'pending' WHERE event_id = $1 AND status = 'dead'", event_id
+        "UPDATE emails SET status = 'pending', updated_at = now()"
+        " WHERE event_id = $1 AND status = 'dead'",
+        event_id,
+    )
+
+
+_EMAIL_COLUMNS = """event_id, kind, ticket_number, recipient, status, attempts, last_error,
+    created_at, updated_at, sent_at"""
+
+
+async def emails_about_ticket(conn: Conn, ticket_number: int, limit: int) -> list[Record]:
+    """The emails about one ticket, oldest first."""
+    return await conn.fetch(
+        f"""
+        SELECT {_EMAIL_COLUMNS} FROM emails WHERE ticket_number = $1
+        ORDER BY created_at, event_id LIMIT $2
+        """,
+        ticket_number,
+        limit,
+    )
+
+
+async def get_email(conn: Conn, event_id: uuid.UUID, *, lock: bool = False) -> Record | None:
+    suffix = " FOR UPDATE" if lock else ""
+    return await conn.fetchrow(
+        f"SELECT {_EMAIL_COLUMNS} FROM emails WHERE event_id = $1{suffix}", event_id
     )
 
 
@@ -183,6 +229,15 @@ async def get_dead_letter(conn: Conn, dead_letter_id: int, *, lock: bool = False
     suffix = " FOR UPDATE" if lock else ""
     return await conn.fetchrow(
         f"SELECT {_DEAD_LETTER_COLUMNS} FROM dead_letters WHERE id = $1{suffix}", dead_letter_id
+    )
+
+
+async def waiting_dead_letter_of(conn: Conn, event_id: uuid.UUID) -> Record | None:
+    """The dead letter of this event not replayed yet, locked (at most one: see the index)."""
+    return await conn.fetchrow(
+        f"SELECT {_DEAD_LETTER_COLUMNS} FROM dead_letters"
+        " WHERE event_id = $1 AND replayed_at IS NULL FOR UPDATE",
+        event_id,
     )
 
 

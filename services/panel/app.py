@@ -10,7 +10,7 @@ import jinja2
 import structlog
 from aiohttp import web
 
-from services.panel import sessions, views
+from services.panel import admin, sessions, views
 from services.panel.backend import Backend, BackendError, Missing, Unavailable
 from services.panel.i18n import load_translations
 from services.panel.sessions import CsrfFailed, SessionConfig
@@ -147,5 +147,6 @@ def create_app(settings: PanelSettings) -> web.Application:
         ]
     )
     views.add_routes(app)
+    admin.add_routes(app)
     app.router.add_static("/static/", HERE / "static")
     return app

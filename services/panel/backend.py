@@ -82,6 +82,7 @@ class Backend:
     def __init__(self, settings: PanelSettings) -> None:
         self.auth_url = settings.auth_url.rstrip("/")
         self.tickets_url = settings.tickets_url.rstrip("/")
+        self.notifier_url = settings.notifier_url.rstrip("/")
         # Sent to tickets alone: auth has no use for it.
         self._tickets_headers = {CHANNEL_HEADER: "panel"}
         if settings.panel_key is not None:
@@ -248,6 +249,12 @@ class UserApi:
     async def tickets(self, method: str, path: str, **kw: Any) -> Any:
         return await self._call(self.backend.tickets_url, method, path, **kw)
 
+    async def auth(self, method: str, path: str, **kw: Any) -> Any:
+        return await self._call(self.backend.auth_url, method, path, **kw)
+
+    async def notifier(self, method: str, path: str, **kw: Any) -> Any:
+        return await self._call(self.backend.notifier_url, method, path, **kw)
+
     async def me(self) -> dict[str, Any]:
         return await self._call(self.backend.auth_url, "GET", "/v1/me")
 
@@ -277,6 +284,32 @@ class UserApi:
 
     async def close(self, number: int) -> dict[str, Any]:
         return await self.tickets("POST", f"/v1/tickets/{number}/close")
+
+    # --- the account (SPEC 9.1): auth counts a wrong current password against the visitor's
+    # address, as a failed login.
+
+    async def set_language(self, language: str) -> dict[str, Any]:
+        return await self._call(
+            self.backend.auth_url, "PATCH", "/v1/me", json={"language": language}
+        )
+
+    async def change_email(self, new_email: str, current_password: str, address: str) -> None:
+        await self._call(
+            self.backend.auth_url,
+            "POST",
+            "/v1/me/email",
+            json={"email": new_email, "current_password": current_password},
+            forwarded_for=address,
+        )
+
+    async def change_password(self, current: str, new: str, address: str) -> None:
+        await self._call(
+            self.backend.auth_url,
+            "PUT",
+            "/v1/me/password",
+            json={"current_password": current, "new_password": new},
+            forwarded_for=address,
+        )
 
 
 def _still_valid(expires_at: datetime | None) -> bool:

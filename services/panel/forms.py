@@ -5,7 +5,9 @@ Error messages are msgids of the catalogues (English), translated when the page 
 
 import re
 from collections.abc import Mapping
+from functools import cache
 from typing import Annotated, Any, Literal, TypeVar
+from zoneinfo import available_timezones as _zones
 
 from email_validator import EmailNotValidError, validate_email
 from pydantic import (
@@ -24,6 +26,9 @@ CHOOSE = "Choose an option from the list."
 INVALID = "This value is not valid."
 PASSWORD_TOO_SHORT = "The password must have at least 15 characters."
 PASSWORDS_DIFFER = "The two passwords are not the same."
+WRONG_PASSWORD = "The current password is not correct."
+SAME_EMAIL = "This is already your email."
+TOO_MANY_TRIES = "Too many failed attempts. Wait a few minutes and try again."
 BAD_EMAIL = "Enter a valid email address."
 # A form's one-time id came back with another text (tickets answered 422 on Idempotency-Key).
 ALREADY_SENT = (
@@ -96,6 +101,93 @@ class ResetForm(Form):
         return self
 
 
+class EmailChangeForm(Form):
+    new_email: Annotated[str, Field(min_length=1, max_length=320), AfterValidator(_email)]
+    current_password: Required
+
+
+class PasswordChangeForm(Form):
+    current_password: Required
+    new_password: NewPassword
+    new_password_repeat: Annotated[str, Field(max_length=256)]
+
+    @model_validator(mode="after")
+    def same_twice(self) -> "PasswordChangeForm":
+        if self.new_password != self.new_password_repeat:
+            raise ValueError(PASSWORDS_DIFFER)
+        return self
+
+
+class ProfileLanguageForm(Form):
+    language: Literal["es", "en"]
+
+
+# --- the admin's forms (SPEC 9.4) ---------------------------------------------------------------
+
+Name = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_not_blank)]
+Email = Annotated[str, Field(min_length=1, max_length=320), AfterValidator(_email)]
+TOO_MANY_SERVICES = "At most 100 services, one per line, each of at most 200 characters."
+
+
+def _service_lines(text: str) -> list[str]:
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    if len(lines) > 100 or any(len(line) > 200 for line in lines):
+        raise ValueError(TOO_MANY_SERVICES)
+    return lines
+
+
+class ClientSearch(Form):
+    q: Annotated[str, Field(max_length=200)] = ""
+    cursor: Annotated[str, Field(max_length=200)] = ""
+
+
+class NewClientForm(Form):
+    name: Name
+    email: Email
+    language: Literal["es", "en"] = "es"
+    # One service per line.
+    services: Annotated[list[str], BeforeValidator(lambda v: _service_lines(str(v)))] = []
+
+
+class ClientEditForm(Form):
+    name: Name
+    email: Email
+    language: Literal["es", "en"]
+
+
+class ServiceForm(Form):
+    service: Name
+
+
+class EnabledForm(Form):
+    disabled: bool
+
+
+class NewOperatorForm(Form):
+    name: Name
+    email: Email
+    role: Literal["operator", "admin"]
+    password: NewPassword
+
+
+class RoleForm(Form):
+    role: Literal["operator", "admin"]
+
+
+class CategoryForm(Form):
+    name: Name
+
+
+class CannedReplyForm(Form):
+    title: Annotated[str, Field(min_length=1, max_length=100), AfterValidator(_not_blank)]
+    body: Body
+
+
+class InsertCannedForm(Form):
+    canned_id: Id
+    body: Annotated[str, Field(max_length=20_000)] = ""
+
+
 class EmailConfirmForm(Form):
     token: Annotated[str, Field(min_length=1, max_length=256)]
 
@@ -144,13 +236,29 @@ TIME_ZONES = (
 LocalPath = Annotated[str, Field(pattern=r"^/([^/\\\s][^\s]*)?$", max_length=2000)]
 
 
+class NextForm(Form):
+    next: LocalPath = "/"
+
+
 class LanguageForm(Form):
     language: Literal["es", "en"]
     next: LocalPath = "/"
 
 
+@cache
+def available_timezones() -> frozenset[str]:
+    return frozenset(_zones())
+
+
+def _known_zone(name: str) -> str:
+    if name not in available_timezones():
+        raise ValueError(CHOOSE)
+    return name
+
+
 class TimeZoneForm(Form):
-    time_zone: Literal[TIME_ZONES]  # type: ignore[valid-type]
+    # One of TIME_ZONES when chosen from the list; any zone the browser reports when detected.
+    time_zone: Annotated[str, Field(max_length=64), AfterValidator(_known_zone)]
     next: LocalPath = "/"
 
 

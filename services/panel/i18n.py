@@ -7,7 +7,7 @@ from io import BytesIO
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from babel.dates import format_datetime
+from babel.dates import format_datetime, get_timezone_location
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.support import Translations
@@ -46,7 +46,19 @@ class Locale:
         self.gettext = translations.gettext
         self.zone = ZoneInfo(time_zone)
 
-    def datetime(self, value: str | datetime, pattern: str = "d MMM y, HH:mm") -> str:
-        """A moment in the user's time zone, with the month named in their language."""
+    def datetime(
+        self, value: str | datetime, pattern: str = "d MMM y, HH:mm", *, zone: bool = False
+    ) -> str:
+        """A moment in the user's time zone, with the month named in their language; with
+        `zone`, the zone named after it ("17:34, hora de Buenos Aires")."""
         moment = datetime.fromisoformat(value) if isinstance(value, str) else value
-        return format_datetime(moment, pattern, tzinfo=self.zone, locale=self.language)
+        text = format_datetime(moment, pattern, tzinfo=self.zone, locale=self.language)
+        return f"{text}, {self.zone_label}" if zone else text
+
+    @property
+    def zone_label(self) -> str:
+        """The zone as people say it: its city ("hora de Buenos Aires", "Madrid time")."""
+        if self.zone.key == "UTC":
+            return "UTC"
+        city = get_timezone_location(self.zone, locale=self.language, return_city=True)
+        return self.gettext("%(city)s time") % {"city": city.rsplit("/", 1)[-1]}

@@ -89,6 +89,7 @@ class Session:
     language: str | None = None
     time_zone: str | None = None
     kind: str | None = None
+    role: str | None = None  # an operator's: "operator" or "admin"
     name: str | None = None
     client_number: str | None = None
     access_token: str | None = None
@@ -115,6 +116,10 @@ class Session:
     @property
     def is_operator(self) -> bool:
         return self.kind == "operator"
+
+    @property
+    def is_admin(self) -> bool:
+        return self.is_operator and self.role == "admin"
 
     def load_tokens(self, fields: Mapping[str, Any]) -> None:
         self.access_token = fields["access_token"]

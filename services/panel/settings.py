@@ -11,6 +11,8 @@ class PanelSettings(ServiceSettings):
     port: int = 8080
     auth_url: str = "http://127.0.0.1:8081"
     tickets_url: str = "http://127.0.0.1:8082"
+    # The notifier's API: delivery status on operators' ticket pages, dead letters for admins.
+    notifier_url: str = "http://127.0.0.1:8083"
     # Signs the session cookie; generated once and kept in the panel's database when unset.
     cookie_secret: str | None = None
     # A session ends after this long without a request (seconds).

@@ -11,8 +11,8 @@ Conn = asyncpg.Connection | asyncpg.Pool
 Record = asyncpg.Record
 
 _SESSION_COLUMNS = """
-    id, csrf_token, language, time_zone, kind, name, client_number, access_token, refresh_token,
-    access_expires_at, created_at, expires_at
+    id, csrf_token, language, time_zone, kind, role, name, client_number, access_token,
+    refresh_token, access_expires_at, created_at, expires_at
 """
 
 
@@ -26,8 +26,8 @@ async def insert_session(
     return await conn.fetchrow(
         f"""
         INSERT INTO sessions (id, csrf_token, expires_at, language, kind, name, client_number,
-                              access_token, refresh_token, access_expires_at)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+                              access_token, refresh_token, access_expires_at, role, time_zone)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
         RETURNING {_SESSION_COLUMNS}
         """,
         id,
@@ -40,6 +40,8 @@ async def insert_session(
         fields.get("access_token"),
         fields.get("refresh_token"),
         fields.get("access_expires_at"),
+        fields.get("role"),
+        fields.get("time_zone"),
     )
 
 

@@ -1,12 +1,14 @@
 """The panel's pages: a validated form in, auth or tickets called, a template out."""
 
 import contextlib
+import re
 from typing import Any
 from urllib.parse import urlencode
 
 import aiohttp_jinja2
 import structlog
 from aiohttp import web
+from markupsafe import Markup, escape
 
 from services.panel import forms, sessions
 from services.panel.backend import (
@@ -45,11 +47,31 @@ class PageForbidden(Exception):
 PAGE_HEADERS = {
     "Cache-Control": "no-store",
     "Content-Security-Policy": (
-        "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
+        "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; "
+        "img-src 'self'; form-action 'self'; "
         "frame-ancestors 'none'; base-uri 'none'"
     ),
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
+}
+
+# Statuses as an operator reads them...
+# The notifier's kinds of email and delivery states (SPEC 9.3), in words.
+EMAIL_KINDS = {
+    "reply": "Answer",
+    "receipt": "Receipt",
+    "closed": "Closing notice",
+    "auto_reply": "Automatic answer",
+    "welcome": "Welcome",
+    "recovery": "Access recovery",
+    "email_confirm": "Email confirmation",
+    "email_notice": "Email change notice",
+}
+DELIVERY_STATES = {
+    "queued": "Queued",
+    "sent": "Sent",
+    "retrying": "Retrying",
+    "dead": "Failed",
 }
 
 STATUS_LABELS = {
@@ -57,6 +79,11 @@ STATUS_LABELS = {
     "answered": "Answered",
     "customer_reply": "Customer reply",
     "closed": "Closed",
+}
+# ...and as the client does: whose turn it is, from their side.
+CLIENT_STATUS_LABELS = STATUS_LABELS | {
+    "answered": "Waiting for your reply",
+    "customer_reply": "Pending with support",
 }
 
 
@@ -71,20 +98,52 @@ def page_context(request: web.Request) -> dict[str, Any]:
     """What every template may use: `_`, dates, statuses in words, the user, the CSRF token."""
     locale = locale_of(request)
     session: Session | None = request.get(SESSION)
+    labels = CLIENT_STATUS_LABELS if session and session.kind == "client" else STATUS_LABELS
     return {
         "_": locale.gettext,
         "lang": locale.language,
         "languages": [(code, LANGUAGE_NAMES[code]) for code in LANGUAGES],
         "time_zone": locale.zone.key,
         "time_zones": forms.TIME_ZONES,
+        "zone_label": locale.zone_label,
+        "zone_chosen": bool(session and session.time_zone),
         "dt": locale.datetime,
-        "status_label": lambda status: locale.gettext(STATUS_LABELS.get(status, status)),
+        "status_label": lambda status: locale.gettext(labels.get(status, status)),
+        "linkify": linkify,
+        "email_kind": lambda kind: locale.gettext(EMAIL_KINDS.get(kind, kind)),
+        "delivery_state": lambda state: locale.gettext(DELIVERY_STATES.get(state, state)),
         "session": session,
         "user": session if session is not None and session.signed_in else None,
         "csrf_token": session.csrf_token if session is not None else None,
         "here": request.path_qs,
         "path": request.path,
     }
+
+
+_URL = re.compile(r"https?://[^\s<>\"']+", re.IGNORECASE)
+
+
+def linkify(text: str) -> Markup:
+    """The text escaped, its http(s) addresses made links that pass no authority to the target
+    (`nofollow`) nor a handle on this page (`noopener`). Trailing punctuation stays text."""
+    parts: list[str] = []
+    last = 0
+    for match in _URL.finditer(text):
+        url = match.group(0).rstrip(".,;:!?)]}")
+        parts += [escape(text[last : match.start()]), _link(url)]
+        last = match.start() + len(url)
+    parts.append(escape(text[last:]))
+    return Markup("".join(parts))
+
+
+def _link(url: str) -> str:
+    return f'<a href="{escape(url)}" rel="nofollow noopener noreferrer">{escape(url)}</a>'
+
+
+def next_path(value: object, default: str = "/tickets") -> str:
+    """The page to return to after signing in: a path of this site, else `default`."""
+    form, _ = forms.parse(forms.NextForm, {"next": value} if value else {})
+    return form.next if form is not None and form.next != "/" else default
 
 
 def render(request: web.Request, template: str, status: int = 200, **context: Any) -> web.Response:
@@ -103,7 +162,9 @@ def user_api(request: web.Request) -> UserApi:
     if not session.signed_in:
         if request.get(STALE):
             raise SessionExpired()
-        raise see_other("/login")
+        # Back to the page asked for once signed in (an email's link to a ticket, say).
+        asked = request.path_qs if request.method == "GET" and request.path != "/tickets" else ""
+        raise see_other("/login?" + urlencode({"next": asked}) if asked else "/login")
     settings = request.app[SETTINGS]
     return UserApi(
         request.app[BACKEND],
@@ -128,16 +189,19 @@ async def home(request: web.Request) -> web.StreamResponse:
 
 
 async def login_page(request: web.Request) -> web.StreamResponse:
+    after = next_path(request.query.get("next"))
     if sessions.current(request).signed_in:
-        raise see_other("/tickets")
+        raise see_other(after)
     return render(
         request,
         "login.html",
         expired="expired" in request.query,
         reset_done="reset" in request.query,
         logged_out="bye" in request.query,
+        password_changed="password" in request.query,
         values={},
         errors={},
+        next=after,
     )
 
 
@@ -145,18 +209,23 @@ async def login(request: web.Request) -> web.StreamResponse:
     data = await request.post()
     form, errors = forms.parse(forms.LoginForm, data)
     values = {"username": data.get("username", "")}
+    after = next_path(data.get("next"))
     if form is None:
-        return render(request, "login.html", 422, values=values, errors=errors)
+        return render(request, "login.html", 422, values=values, errors=errors, next=after)
     backend = request.app[BACKEND]
     try:
         address = client_address(request, request.app[SETTINGS].trusted_proxies)
         pair = await backend.login(form.username.strip(), form.password, address)
     except (AuthFailed, Invalid):
         failure = "The client number or the password is not correct."
-        return render(request, "login.html", 401, values=values, errors={}, failure=failure)
+        return render(
+            request, "login.html", 401, values=values, errors={}, failure=failure, next=after
+        )
     except Throttled:
         failure = "Too many failed attempts. Wait a few minutes and try again."
-        return render(request, "login.html", 429, values=values, errors={}, failure=failure)
+        return render(
+            request, "login.html", 429, values=values, errors={}, failure=failure, next=after
+        )
     try:
         me = await backend.me(pair["access_token"])
     except AuthFailed as exc:
@@ -168,7 +237,9 @@ async def login(request: web.Request) -> web.StreamResponse:
     await sessions.sign_in(
         request,
         language=previous.language or language_of(me.get("language")),
+        time_zone=previous.time_zone,
         kind=me["kind"],
+        role=me.get("role"),
         name=me["name"],
         client_number=me.get("client_number"),
         access_token=pair["access_token"],
@@ -176,7 +247,7 @@ async def login(request: web.Request) -> web.StreamResponse:
         access_expires_at=expiry(pair),
     )
     log.info("panel.login", kind=me["kind"])
-    raise see_other("/tickets")
+    raise see_other(after)
 
 
 async def logout(request: web.Request) -> web.StreamResponse:
@@ -389,9 +460,13 @@ async def _ticket_page(
 ) -> web.Response:
     ticket = await api.ticket(number)
     others: list[dict[str, Any]] = []
+    canned: list[dict[str, Any]] = []
+    deliveries: list[dict[str, Any]] | None = []
     if api.session.is_operator:
         page = await api.list_tickets(client_number=ticket["client_number"], limit="11")
         others = [t for t in page["items"] if t["number"] != number][:10]
+        canned = await api.tickets("GET", "/v1/canned-replies")
+        deliveries = await _deliveries(api, number)
     context.setdefault("errors", {})
     context.setdefault("values", {})
     return render(
@@ -400,6 +475,8 @@ async def _ticket_page(
         status,
         ticket=ticket,
         others=others,
+        canned=canned,
+        deliveries=deliveries,
         done=request.query.get("done"),
         **context,
     )
@@ -445,14 +522,129 @@ async def reopen(request: web.Request) -> web.StreamResponse:
     return await _post_message(request, "reopen")
 
 
-async def close(request: web.Request) -> web.StreamResponse:
+async def _deliveries(api: UserApi, number: int) -> list[dict[str, Any]] | None:
+    """The emails about the ticket, or None when the notifier cannot say now: the ticket page
+    is still worth showing without them."""
+    try:
+        page = await api.notifier("GET", "/v1/deliveries", params={"ticket": str(number)})
+    except BackendError as exc:
+        log.warning("panel.deliveries_unavailable", status=exc.status)
+        return None
+    return page["items"]
+
+
+async def resend_email(request: web.Request) -> web.StreamResponse:
+    """An admin sends a dead email again ("Reenviar")."""
+    api = user_api(request)
+    number = ticket_number(request)
+    if not api.session.is_admin:
+        raise PageForbidden()
+    with contextlib.suppress(Conflicting):  # no longer dead: the page shows its state
+        await api.notifier("POST", f"/v1/deliveries/{request.match_info['id']}/resend")
+    raise see_other(f"/tickets/{number}?done=resent#deliveries")
+
+
+async def insert_canned(request: web.Request) -> web.StreamResponse:
+    """The reply form drawn again with a canned reply added to the text typed so far (the
+    "Insertar" button: works without a script)."""
     api = user_api(request)
     number = ticket_number(request)
     if not api.session.is_operator:
         raise PageForbidden()
+    data = await request.post()
+    body = str(data.get("body", ""))
+    form, _ = forms.parse(forms.InsertCannedForm, data)
+    if form is not None:
+        replies = await api.tickets("GET", "/v1/canned-replies")
+        text = next((r["body"] for r in replies if r["id"] == form.canned_id), "")
+        body = f"{body.rstrip()}\n\n{text}" if body.strip() and text else body or text
+    return await _ticket_page(request, api, number, values={"body": body[:20_000]})
+
+
+async def close(request: web.Request) -> web.StreamResponse:
+    """An operator's close, or a client marking their ticket resolved."""
+    api = user_api(request)
+    number = ticket_number(request)
     with contextlib.suppress(Conflicting):  # already closed: the page shows it so
         await api.close(number)
     raise see_other(f"/tickets/{number}?done=closed")
+
+
+# --- the user's own account (SPEC 9.4: /profile) ----------------------------------------------
+
+
+async def _profile(
+    request: web.Request, api: UserApi, status: int = 200, **context: Any
+) -> web.Response:
+    context.setdefault("values", {})
+    context.setdefault("errors", {})
+    done = request.query.get("done")
+    return render(request, "profile.html", status, me=await api.me(), done=done, **context)
+
+
+async def profile_page(request: web.Request) -> web.StreamResponse:
+    return await _profile(request, user_api(request))
+
+
+async def profile_language(request: web.Request) -> web.StreamResponse:
+    """The language of the client's emails, and of these pages."""
+    api = _client_api(request)
+    form, _ = forms.parse(forms.ProfileLanguageForm, await request.post())
+    if form is None:
+        raise see_other("/profile")
+    await api.set_language(form.language)
+    await sessions.set_language(request, api.session, form.language)
+    raise see_other("/profile?done=language")
+
+
+async def change_email(request: web.Request) -> web.StreamResponse:
+    api = _client_api(request)
+    data = await request.post()
+    form, errors = forms.parse(forms.EmailChangeForm, data)
+    values = {"new_email": str(data.get("new_email", ""))}
+    if form is None:
+        return await _profile(request, api, 422, values=values, errors=errors)
+    address = client_address(request, request.app[SETTINGS].trusted_proxies)
+    try:
+        await api.change_email(form.new_email, form.current_password, address)
+    except Throttled:
+        errors = {"current_password": forms.TOO_MANY_TRIES}
+        return await _profile(request, api, 429, values=values, errors=errors)
+    except Invalid as exc:
+        same = exc.field_errors.get("email") == "This is already your email."
+        errors = {"new_email": forms.SAME_EMAIL if same else forms.BAD_EMAIL}
+        return await _profile(request, api, 422, values=values, errors=errors)
+    except BackendError as exc:
+        if exc.status != 400:
+            raise
+        errors = {"current_password": forms.WRONG_PASSWORD}
+        return await _profile(request, api, 422, values=values, errors=errors)
+    raise see_other("/profile?done=email")
+
+
+async def change_password(request: web.Request) -> web.StreamResponse:
+    api = user_api(request)
+    data = await request.post()
+    form, errors = forms.parse(forms.PasswordChangeForm, data)
+    if form is None:
+        return await _profile(request, api, 422, errors=errors)
+    address = client_address(request, request.app[SETTINGS].trusted_proxies)
+    try:
+        await api.change_password(form.current_password, form.new_password, address)
+    except Throttled:
+        return await _profile(request, api, 429, errors={"current_password": forms.TOO_MANY_TRIES})
+    except Invalid:
+        errors = {"new_password": "This password is too common. Choose another one."}
+        return await _profile(request, api, 422, errors=errors)
+    except BackendError as exc:
+        if exc.status != 400:
+            raise
+        return await _profile(request, api, 422, errors={"current_password": forms.WRONG_PASSWORD})
+    # auth ended every login of the account, this one too: sign in again with the new password.
+    session = api.session
+    await sessions.end(request)
+    sessions.start_anonymous(request, language=session.language, time_zone=session.time_zone)
+    raise see_other("/login?password=1")
 
 
 def add_routes(app: web.Application) -> None:
@@ -476,3 +668,9 @@ def add_routes(app: web.Application) -> None:
     app.router.add_post(number + "/reply", reply)
     app.router.add_post(number + "/reopen", reopen)
     app.router.add_post(number + "/close", close)
+    app.router.add_post(number + "/insert", insert_canned)
+    app.router.add_post(number + "/deliveries/{id:[0-9a-f-]{36}}/resend", resend_email)
+    app.router.add_get("/profile", profile_page)
+    app.router.add_post("/profile/language", profile_language)
+    app.router.add_post("/profile/email", change_email)
+    app.router.add_post("/profile/password", change_password)

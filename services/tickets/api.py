@@ -5,9 +5,9 @@ import uuid
 
 from aiohttp import web
 
-from services.tickets import attachments, desk, files, models
+from services.tickets import attachments, canned, desk, files, models
 from services.tickets.idempotency import OPENAPI_HEADER, claim_of, replay_headers
-from shared.auth import ADMIN, ANYONE, CLIENT, Principal
+from shared.auth import ADMIN, ANYONE, CLIENT, STAFF, Principal
 from shared.errors import Forbidden
 from shared.http import json_response, stream_response
 from shared.openapi import KEY, Route
@@ -39,9 +39,13 @@ def _number(request: web.Request) -> int:
     return int(request.match_info["number"])
 
 
-async def list_categories(request: web.Request, principal: Principal) -> web.Response:
-    items = await desk.categories(request.app[POOL])
-    return json_response(models.CategoryList(items))
+async def list_categories(
+    request: web.Request, principal: Principal, query: models.CategoryQuery
+) -> web.Response:
+    if query.include_disabled and not principal.is_staff:
+        raise Forbidden("Only operators and admins may list the disabled categories.")
+    items = await desk.categories(request.app[POOL], include_disabled=query.include_disabled)
+    return json_response(items)
 
 
 async def create_category(
@@ -70,6 +74,8 @@ async def list_tickets(
 ) -> web.Response:
     if not principal.is_staff and query.client_number is not None:
         raise Forbidden("Only operators can filter by client.")
+    if not principal.is_staff and query.assignee is not None:
+        raise Forbidden("Only operators can filter by assignee.")
     return json_response(await desk.list_tickets(request.app[POOL], principal, query))
 
 
@@ -78,7 +84,7 @@ async def get_ticket(request: web.Request, principal: Principal) -> web.Response
 
 
 async def add_message(
-    request: web.Request, principal: Principal, body: models.MessageIn
+    request: web.Request, principal: Principal, body: models.ReplyIn
 ) -> web.Response:
     number = _number(request)
     message, replayed = await desk.reply(
@@ -88,6 +94,7 @@ async def add_message(
         body,
         channel_of(request),
         claim_of(request, principal, f"reply to {number}", body),
+        if_last_message_id=body.if_last_message_id,
     )
     return json_response(message, status=201, headers=replay_headers(replayed))
 
@@ -107,8 +114,25 @@ async def reopen_ticket(
     return json_response(ticket, headers=replay_headers(replayed))
 
 
-async def close_ticket(request: web.Request, principal: Principal) -> web.Response:
-    return json_response(await desk.close(request.app[POOL], principal, _number(request)))
+async def close_ticket(
+    request: web.Request, principal: Principal, body: models.CloseIn
+) -> web.Response:
+    ticket = await desk.close(
+        request.app[POOL], principal, _number(request), if_last_message_id=body.if_last_message_id
+    )
+    return json_response(ticket)
+
+
+async def add_note(request: web.Request, principal: Principal, body: models.NoteIn) -> web.Response:
+    note = await desk.add_note(request.app[POOL], principal, _number(request), body.body)
+    return json_response(note, status=201)
+
+
+async def assign_ticket(
+    request: web.Request, principal: Principal, body: models.AssignIn
+) -> web.Response:
+    ticket = await desk.assign(request.app[POOL], principal, _number(request), body.operator_id)
+    return json_response(ticket)
 
 
 async def upload_attachment(
@@ -140,9 +164,12 @@ ROUTES = (
         "GET",
         "/v1/categories",
         list_categories,
-        "The categories (a ticket's subject)",
+        "The categories offered for new tickets (a ticket's subject); "
+        "`include_disabled=true` (operators) lists every one, each with `disabled`",
         roles=ANYONE,
+        query=models.CategoryQuery,
         response=models.CategoryList,
+        errors=(403,),
         tag="categories",
     ),
     Route(
@@ -187,9 +214,10 @@ ROUTES = (
         "GET",
         f"/v1/tickets/{{number:{KEY}}}",
         get_ticket,
-        "A ticket with all its messages, oldest first",
+        "A ticket with all its messages, oldest first (operators: also its assignee and "
+        "internal notes)",
         roles=ANYONE,
-        response=models.Ticket,
+        response=models.TicketView,
         errors=(404,),
         path_params=_TICKET,
         tag="tickets",
@@ -198,9 +226,10 @@ ROUTES = (
         "POST",
         f"/v1/tickets/{{number:{KEY}}}/messages",
         add_message,
-        "Reply (a client's reply to a closed ticket is 409: reopen it)",
+        "Reply (a client's reply to a closed ticket is 409: reopen it; 409 with "
+        "`last_message_id` when `if_last_message_id` is not the newest message)",
         roles=ANYONE,
-        body=models.MessageIn,
+        body=models.ReplyIn,
         response=models.Message,
         status=201,
         errors=(404, 409),
@@ -248,11 +277,138 @@ ROUTES = (
         "POST",
         f"/v1/tickets/{{number:{KEY}}}/close",
         close_ticket,
-        "Close a ticket",
+        "Close a ticket (the body is optional; 409 with `last_message_id` when "
+        "`if_last_message_id` is not the newest message)",
         roles=ANYONE,
-        response=models.Ticket,
+        body=models.CloseIn,
+        body_required=False,
+        response=models.TicketView,
         errors=(404, 409),
         path_params=_TICKET,
         tag="tickets",
+    ),
+    Route(
+        "POST",
+        f"/v1/tickets/{{number:{KEY}}}/notes",
+        add_note,
+        "Add an internal note (operators only: never shown to the client, never emailed, no "
+        "change of status)",
+        roles=STAFF,
+        body=models.NoteIn,
+        response=models.Note,
+        status=201,
+        errors=(404,),
+        path_params=_TICKET,
+        tag="tickets",
+    ),
+    Route(
+        "POST",
+        f"/v1/tickets/{{number:{KEY}}}/assign",
+        assign_ticket,
+        "Assign a ticket to an operator, or to nobody with null (422 for an unknown or "
+        "disabled operator)",
+        roles=STAFF,
+        body=models.AssignIn,
+        response=models.OperatorTicket,
+        errors=(404,),
+        path_params=_TICKET,
+        tag="tickets",
+    ),
+)
+
+
+# --- category management and canned replies (SPEC 9.2) -----------------------------------------
+
+
+def _id(request: web.Request) -> int:
+    return int(request.match_info["id"])
+
+
+async def change_category(
+    request: web.Request, principal: Principal, body: models.CategoryPatch
+) -> web.Response:
+    return json_response(await desk.change_category(request.app[POOL], _id(request), body))
+
+
+async def list_canned_replies(request: web.Request, principal: Principal) -> web.Response:
+    return json_response(await canned.list_replies(request.app[POOL]))
+
+
+async def create_canned_reply(
+    request: web.Request, principal: Principal, body: models.CannedReplyIn
+) -> web.Response:
+    reply = await canned.add_reply(request.app[POOL], body)
+    return json_response(reply, status=201, headers={"Location": f"/v1/canned-replies/{reply.id}"})
+
+
+async def change_canned_reply(
+    request: web.Request, principal: Principal, body: models.CannedReplyPatch
+) -> web.Response:
+    return json_response(await canned.change_reply(request.app[POOL], _id(request), body))
+
+
+async def delete_canned_reply(request: web.Request, principal: Principal) -> web.Response:
+    await canned.remove_reply(request.app[POOL], _id(request))
+    return json_response(None, status=204)
+
+
+_ID = {"id": KEY}
+
+ROUTES += (
+    Route(
+        "PATCH",
+        f"/v1/categories/{{id:{KEY}}}",
+        change_category,
+        "Rename, disable or enable a category (its tickets keep their subject)",
+        roles=ADMIN,
+        body=models.CategoryPatch,
+        response=models.CategoryState,
+        errors=(404, 409),
+        path_params=_ID,
+        tag="categories",
+    ),
+    Route(
+        "GET",
+        "/v1/canned-replies",
+        list_canned_replies,
+        "The canned replies, by title",
+        roles=STAFF,
+        response=models.CannedReplyList,
+        tag="canned-replies",
+    ),
+    Route(
+        "POST",
+        "/v1/canned-replies",
+        create_canned_reply,
+        "Add a canned reply (409 for a title taken, in any case)",
+        roles=ADMIN,
+        body=models.CannedReplyIn,
+        response=models.CannedReply,
+        status=201,
+        errors=(409,),
+        tag="canned-replies",
+    ),
+    Route(
+        "PATCH",
+        f"/v1/canned-replies/{{id:{KEY}}}",
+        change_canned_reply,
+        "Change a canned reply's title, body or both",
+        roles=ADMIN,
+        body=models.CannedReplyPatch,
+        response=models.CannedReply,
+        errors=(404, 409),
+        path_params=_ID,
+        tag="canned-replies",
+    ),
+    Route(
+        "DELETE",
+        f"/v1/canned-replies/{{id:{KEY}}}",
+        delete_canned_reply,
+        "Delete a canned reply",
+        roles=ADMIN,
+        status=204,
+        errors=(404,),
+        path_params=_ID,
+        tag="canned-replies",
     ),
 )

@@ -6,9 +6,16 @@ from pathlib import Path
 import structlog
 from aiohttp import web
 
-from services.tickets import attachments, files
+from services.tickets import attachments, auto_close, files
 from services.tickets.api import ATTACHMENT_MAX_BYTES, PANEL_KEY, ROUTES
-from services.tickets.consumers import CONSUMER, QUEUE, on_client_event
+from services.tickets.consumers import (
+    CONSUMER,
+    OPERATORS_CONSUMER,
+    OPERATORS_QUEUE,
+    QUEUE,
+    on_client_event,
+    on_operator_event,
+)
 from services.tickets.idempotency import PURGE_INTERVAL, purge
 from services.tickets.settings import TicketsSettings
 from shared import resources
@@ -30,6 +37,11 @@ def create_app(settings: TicketsSettings) -> web.Application:
         handler = idempotent_consumer(CONSUMER, app[resources.POOL], on_client_event)
         app[resources.BROKER].add_queue(QUEUE)
         app[resources.BROKER].add_consumer(QUEUE.name, handler, prefetch=settings.consumer_prefetch)
+        operators = idempotent_consumer(OPERATORS_CONSUMER, app[resources.POOL], on_operator_event)
+        app[resources.BROKER].add_queue(OPERATORS_QUEUE)
+        app[resources.BROKER].add_consumer(
+            OPERATORS_QUEUE.name, operators, prefetch=settings.consumer_prefetch
+        )
         yield
 
     app.cleanup_ctx.extend(
@@ -44,5 +56,14 @@ def create_app(settings: TicketsSettings) -> web.Application:
             resources.outbox_relay(settings),
         ]
     )
+    if settings.auto_close_days > 0:
+        # Last, so that it stops first, and the first turn finds the outbox relay running.
+        app.cleanup_ctx.append(
+            resources.periodic(
+                "ticket-auto-close",
+                settings.auto_close_interval_seconds,
+                auto_close.chore(settings.auto_close_days),
+            )
+        )
     add_routes(app, ROUTES, title="Helpdesk tickets", version="1")
     return app

@@ -1,4 +1,5 @@
-"""tickets' event handlers: the local projection of each client's services."""
+"""tickets' event handlers: the local projections of each client's services and of the
+operators (whom tickets may be assigned to)."""
 
 import asyncpg
 import structlog
@@ -34,3 +35,28 @@ async def on_client_event(conn: asyncpg.Connection, envelope: events.Envelope) -
     await store.replace_client_services(
         conn, data.client_number, [(s.id, s.name) for s in data.services]
     )
+
+
+OPERATORS_CONSUMER = "tickets.operators"
+# The operators, as auth announces them (each event their whole state).
+OPERATORS_QUEUE = QueueSpec("tickets.auth-operator", (events.OperatorChanged.routing_key,))
+
+
+async def on_operator_event(conn: asyncpg.Connection, envelope: events.Envelope) -> None:
+    """auth.operator.changed: the operator as of the event, unless a newer state is kept."""
+    try:
+        data = envelope.parsed()
+    except KeyError as exc:
+        raise PoisonMessage(f"unexpected event type {envelope.type}") from exc
+    if not isinstance(data, events.OperatorChanged):
+        raise PoisonMessage(f"unexpected event type {envelope.type}")
+    applied = await store.apply_operator(
+        conn,
+        operator_id=data.operator_id,
+        name=data.name,
+        role=data.role,
+        disabled=data.disabled,
+        as_of=envelope.occurred_at,
+    )
+    if not applied:
+        log.info("tickets.stale_operator_ignored", operator_id=data.operator_id)

@@ -11,11 +11,15 @@ Statuses: `open` (new or reopened), `answered` (an operator replied last), `cust
 | reply   | unless closed (409: reopen it)      | always; the ticket is `answered`    |
 | reopen  | only when closed, with text         | no (403): reopening is the client's |
 | close   | unless already closed (409)         | unless already closed (409)         |
+
+Operators also write internal notes (never the client's to see; they change no status) and
+assign tickets. A reply or a close may name the newest message its author saw
+(`if_last_message_id`): when a newer one exists it is refused (409, the collision guard).
 """
 
 from typing import Literal
 
-from shared.errors import Conflict, Forbidden
+from shared.errors import Conflict, Forbidden, ValidationFailed
 
 Status = Literal["open", "answered", "customer_reply", "closed"]
 STATUSES: tuple[Status, ...] = ("open", "answered", "customer_reply", "closed")
@@ -68,3 +72,37 @@ def excerpt(body: str) -> str:
     """The start of a message, on one line, for lists."""
     flat = " ".join(body.split())
     return flat if len(flat) <= EXCERPT_LENGTH else flat[: EXCERPT_LENGTH - 1].rstrip() + "…"
+
+
+SUMMARY_LENGTH = 60
+
+
+def summary(body: str) -> str:
+    """The first words of a client's query, on one line (the ticket's `summary`, for email
+    subjects): at most SUMMARY_LENGTH characters, cut after a whole word, then "…". Migration
+    0008 filled the tickets older than it with the same rule in SQL."""
+    flat = " ".join(body.split())
+    if len(flat) <= SUMMARY_LENGTH:
+        return flat
+    head = flat[: SUMMARY_LENGTH + 1]
+    cut = head.rsplit(" ", 1)[0] if " " in head else flat[:SUMMARY_LENGTH]
+    return cut + "…"
+
+
+def check_last_message(seen: int | None, last: int) -> None:
+    """The collision guard: 409 with `last_message_id` when `seen` (the caller's
+    `if_last_message_id`, if given) is not the ticket's newest message, so that an operator
+    never answers or closes a ticket without having seen its newest message."""
+    if seen is not None and seen != last:
+        raise Conflict(
+            "This ticket has a message you have not seen; read it before answering.",
+            last_message_id=last,
+        )
+
+
+def check_assignee(*, known: bool, disabled: bool) -> None:
+    """A ticket is assigned only to an operator tickets knows (from auth's events) and who is
+    not disabled; 422 otherwise."""
+    if not known or disabled:
+        message = "There is no such operator." if not known else "This operator is disabled."
+        raise ValidationFailed(message, [{"field": "operator_id", "message": message}])

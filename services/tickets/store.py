@@ -11,14 +11,20 @@ Record = asyncpg.Record
 
 _TICKET_COLUMNS = """
     t.number, t.client_number, t.service_id, t.service_name, t.category_id, t.subject,
-    t.status, t.created_at, t.updated_at, t.excerpt, t.waiting_since
+    t.status, t.created_at, t.updated_at, t.excerpt, t.waiting_since, t.summary, t.assignee_id
 """
+# What the ticket queries join for `assignee_name` (operators' own data: desk shows it to them).
+_ASSIGNEE = "LEFT JOIN operators o ON o.id = t.assignee_id"
 
 # --- categories --------------------------------------------------------------------------------
 
 
-async def list_categories(conn: Conn) -> list[Record]:
-    return await conn.fetch("SELECT id, name FROM categories ORDER BY name")
+async def list_categories(conn: Conn, *, include_disabled: bool = False) -> list[Record]:
+    """The categories offered for new tickets; with `include_disabled`, every one."""
+    return await conn.fetch(
+        "SELECT id, name, disabled FROM categories WHERE $1 OR NOT disabled ORDER BY name",
+        include_disabled,
+    )
 
 
 async def insert_category(conn: Conn, name: str) -> Record | None:
@@ -81,14 +87,15 @@ async def new_ticket_facts(
     conn: Conn, client_number: str, service_id: int, category_id: int
 ) -> Record:
     """`service_name` (null when the service is not the client's), `category_name` (null when
-    there is no such category) and `open_ticket`, the client's oldest ticket about this service
-    and category that is not closed (null when none)."""
+    there is no such category, or it is disabled) and `open_ticket`, the client's oldest ticket
+    about this service and category that is not closed (null when none)."""
     return await conn.fetchrow(
         """
         SELECT
             (SELECT s.name FROM client_services s
              WHERE s.service_id = $2 AND s.client_number = $1) AS service_name,
-            (SELECT c.name FROM categories c WHERE c.id = $3) AS category_name,
+            (SELECT c.name FROM categories c WHERE c.id = $3 AND NOT c.disabled)
+                AS category_name,
             (SELECT t.number FROM tickets t
              WHERE t.client_number = $1 AND t.service_id = $2 AND t.category_id = $3
                AND t.status <> 'closed'
@@ -115,6 +122,7 @@ async def insert_ticket(
     author_name: str,
     body: str,
     channel: str,
+    summary: str,
 ) -> Record:
     """A ticket and its first message (the client's): the ticket's `number`, `created_at` and
     `updated_at`, the message's `message_id` and `message_created_at`."""
@@ -122,8 +130,8 @@ async def insert_ticket(
         """
         WITH t AS (
             INSERT INTO tickets (client_number, service_id, service_name, category_id, subject,
-                                 status, waiting_since, excerpt)
-            VALUES ($1, $2, $3, $4, $5, $6, CASE WHEN $7 THEN now() END, $8)
+                                 status, waiting_since, excerpt, summary)
+            VALUES ($1, $2, $3, $4, $5, $6, CASE WHEN $7 THEN now() END, $8, $13)
             RETURNING number, created_at, updated_at
         ), m AS (
             INSERT INTO messages (ticket_number, author_kind, author_sub, author_name, body,
@@ -147,29 +155,35 @@ async def insert_ticket(
         author_name,
         body,
         channel,
+        summary,
     )
 
 
 async def get_ticket(conn: Conn, number: int, *, for_update: bool = False) -> Record | None:
-    """The ticket's row with `category_name`; `for_update` locks it until the transaction ends."""
+    """The ticket's row with `category_name` and `assignee_name`; `for_update` locks it until
+    the transaction ends."""
     query = f"""
-        SELECT {_TICKET_COLUMNS}, c.name AS category_name
-        FROM tickets t JOIN categories c ON c.id = t.category_id
+        SELECT {_TICKET_COLUMNS}, c.name AS category_name, o.name AS assignee_name
+        FROM tickets t JOIN categories c ON c.id = t.category_id {_ASSIGNEE}
         WHERE t.number = $1
     """
     return await conn.fetchrow(query + (" FOR UPDATE OF t" if for_update else ""), number)
 
 
-def _set_state(number: str, *, status: str, waiting: str, excerpt: str) -> str:
+def _set_state(
+    number: str, *, status: str, waiting: str, excerpt: str, operator_reply: str = "false"
+) -> str:
     """The UPDATE of a ticket's state, with the placeholders of the statement it goes into: a
     change of status is new activity; `waiting` starts (or keeps) the client's wait; a null
-    excerpt keeps the ticket's."""
+    excerpt keeps the ticket's; `operator_reply` restarts the auto-close count."""
     return f"""
         UPDATE tickets SET
             status = {status},
             updated_at = now(),
             waiting_since = CASE WHEN {waiting} THEN coalesce(waiting_since, now()) END,
-            excerpt = coalesce({excerpt}, excerpt)
+            excerpt = coalesce({excerpt}, excerpt),
+            last_operator_reply_at = CASE WHEN {operator_reply} THEN now()
+                                          ELSE last_operator_reply_at END
         WHERE number = {number}
     """
 
@@ -182,9 +196,12 @@ async def set_ticket_state(
     )
 
 
-# One statement: the message and the ticket's new state.
+# One statement: the message and the ticket's new state ($5 is the author's kind).
+_MESSAGE_STATE = _set_state(
+    "$1", status="$2", waiting="$3", excerpt="$4", operator_reply="$5 = 'operator'"
+)
 _ADD_MESSAGE = f"""
-WITH t AS ({_set_state("$1", status="$2", waiting="$3", excerpt="$4")})
+WITH t AS ({_MESSAGE_STATE})
 INSERT INTO messages (ticket_number, author_kind, author_sub, author_name, body, channel)
 VALUES ($1, $5, $6, $7, $8, $9)
 RETURNING id, created_at
@@ -237,6 +254,8 @@ async def list_tickets(
     client_number: str | None = None,
     statuses: Sequence[str] | None = None,
     search: str | None = None,
+    assignee_id: int | None = None,
+    unassigned: bool = False,
     sort: str = "activity",
     after: tuple[datetime, int] | None = None,
 ) -> list[Record]:
@@ -259,6 +278,10 @@ async def list_tickets(
             "EXISTS (SELECT 1 FROM messages m WHERE m.ticket_number = t.number"
             f" AND m.search @@ websearch_to_tsquery('helpdesk_es', {param(search)}))"
         )
+    if assignee_id is not None:
+        where.append(f"t.assignee_id = {param(assignee_id)}")
+    if unassigned:
+        where.append("t.assignee_id IS NULL")
     if sort == "waiting":
         where.append("t.waiting_since IS NOT NULL")
         order = "t.waiting_since ASC, t.number ASC"
@@ -269,13 +292,98 @@ async def list_tickets(
         if after is not None:
             where.append(f"(t.updated_at, t.number) < ({param(after[0])}, {param(after[1])})")
     query = f"""
-        SELECT {_TICKET_COLUMNS}, c.name AS category_name
-        FROM tickets t JOIN categories c ON c.id = t.category_id
+        SELECT {_TICKET_COLUMNS}, c.name AS category_name, o.name AS assignee_name
+        FROM tickets t JOIN categories c ON c.id = t.category_id {_ASSIGNEE}
         {"WHERE " + " AND ".join(where) if where else ""}
         ORDER BY {order}
         LIMIT {param(limit)}
     """
     return await conn.fetch(query, *args)
+
+
+async def last_message_id(conn: Conn, number: int) -> int:
+    """The id of the ticket's newest message (the collision guard's)."""
+    return await conn.fetchval("SELECT max(id) FROM messages WHERE ticket_number = $1", number)
+
+
+# --- internal notes ----------------------------------------------------------------------------
+
+
+async def insert_note(
+    conn: Conn, *, ticket_number: int, author_sub: str, author_name: str, body: str
+) -> Record:
+    """A note; the ticket's row is left as it was (a note is no activity the client sees)."""
+    return await conn.fetchrow(
+        """
+        INSERT INTO notes (ticket_number, author_sub, author_name, body) VALUES ($1, $2, $3, $4)
+        RETURNING id, created_at
+        """,
+        ticket_number,
+        author_sub,
+        author_name,
+        body,
+    )
+
+
+async def ticket_notes(conn: Conn, number: int) -> list[Record]:
+    return await conn.fetch(
+        """
+        SELECT id, author_name, body, created_at FROM notes
+        WHERE ticket_number = $1 ORDER BY id
+        """,
+        number,
+    )
+
+
+# --- assignment, and the projection of operators -----------------------------------------------
+
+
+async def get_operator(conn: Conn, operator_id: int) -> Record | None:
+    return await conn.fetchrow(
+        "SELECT id, name, role, disabled FROM operators WHERE id = $1", operator_id
+    )
+
+
+async def apply_operator(
+    conn: Conn, *, operator_id: int, name: str, role: str, disabled: bool, as_of: datetime
+) -> bool:
+    """The operator's state as of `as_of`; False (and nothing changed) when what is kept is as
+    new or newer."""
+    return bool(
+        await conn.fetchval(
+            """
+            INSERT INTO operators (id, name, role, disabled, as_of) VALUES ($1, $2, $3, $4, $5)
+            ON CONFLICT (id) DO UPDATE SET name = excluded.name, role = excluded.role,
+                disabled = excluded.disabled, as_of = excluded.as_of
+                WHERE operators.as_of < excluded.as_of
+            RETURNING true
+            """,
+            operator_id,
+            name,
+            role,
+            disabled,
+            as_of,
+        )
+    )
+
+
+async def add_operator_from_token(conn: Conn, *, operator_id: int, name: str, role: str) -> None:
+    """The operator as their own token shows them, unless tickets knows them already; as of
+    -infinity, so that any event of auth's replaces it."""
+    await conn.execute(
+        """
+        INSERT INTO operators (id, name, role, disabled, as_of)
+        VALUES ($1, $2, $3, false, '-infinity') ON CONFLICT (id) DO NOTHING
+        """,
+        operator_id,
+        name,
+        role,
+    )
+
+
+async def set_assignee(conn: Conn, number: int, assignee_id: int | None) -> None:
+    """Not new activity: `updated_at` (the client's order of their tickets) stays."""
+    await conn.execute("UPDATE tickets SET assignee_id = $2 WHERE number = $1", number, assignee_id)
 
 
 # --- idempotency keys --------------------------------------------------------------------------
@@ -325,6 +433,94 @@ async def purge_idempotency_keys(conn: Conn, older_than_seconds: float) -> int:
         older_than_seconds,
     )
     return int(result.split()[-1])
+
+
+# --- category management and canned replies (SPEC 9.2) -----------------------------------------
+
+
+async def update_category(
+    conn: Conn, category_id: int, *, name: str | None, disabled: bool | None
+) -> Record | None:
+    """The category's new `id`, `name` and `disabled` (a None keeps the field); None when there
+    is no such category. A name another category has (any case) raises UniqueViolationError."""
+    return await conn.fetchrow(
+        """
+        UPDATE categories SET name = coalesce($2, name), disabled = coalesce($3, disabled)
+        WHERE id = $1
+        RETURNING id, name, disabled
+        """,
+        category_id,
+        name,
+        disabled,
+    )
+
+
+async def list_canned_replies(conn: Conn) -> list[Record]:
+    return await conn.fetch("SELECT id, title, body FROM canned_replies ORDER BY lower(title), id")
+
+
+async def insert_canned_reply(conn: Conn, *, title: str, body: str) -> Record | None:
+    """None when a canned reply of that title (any case) exists."""
+    return await conn.fetchrow(
+        """
+        INSERT INTO canned_replies (title, body) VALUES ($1, $2)
+        ON CONFLICT DO NOTHING
+        RETURNING id, title, body
+        """,
+        title,
+        body,
+    )
+
+
+async def update_canned_reply(
+    conn: Conn, reply_id: int, *, title: str | None, body: str | None
+) -> Record | None:
+    """The reply as changed (a None keeps the field); None when there is no such reply. A title
+    another reply has (any case) raises UniqueViolationError."""
+    return await conn.fetchrow(
+        """
+        UPDATE canned_replies
+        SET title = coalesce($2, title), body = coalesce($3, body), updated_at = now()
+        WHERE id = $1
+        RETURNING id, title, body
+        """,
+        reply_id,
+        title,
+        body,
+    )
+
+
+async def delete_canned_reply(conn: Conn, reply_id: int) -> bool:
+    """False when there was no such reply."""
+    return (
+        await conn.fetchval("DELETE FROM canned_replies WHERE id = $1 RETURNING true", reply_id)
+        is not None
+    )
+
+
+# --- auto-close (SPEC 9.2) ---------------------------------------------------------------------
+
+
+async def lock_auto_close_candidates(
+    conn: Conn, *, older_than_seconds: float, limit: int
+) -> list[Record]:
+    """Up to `limit` answered tickets whose last operator reply is at least `older_than_seconds`
+    old, locked until the transaction ends; tickets another transaction holds (another instance
+    closing them, a client replying) are skipped. Each row has the transaction's `now`."""
+    return await conn.fetch(
+        """
+        SELECT t.number, t.client_number, t.subject, t.summary, t.status,
+               t.last_operator_reply_at, now() AS now
+        FROM tickets t
+        WHERE t.status = 'answered'
+          AND t.last_operator_reply_at <= now() - make_interval(secs => $1)
+        ORDER BY t.last_operator_reply_at, t.number
+        LIMIT $2
+        FOR UPDATE SKIP LOCKED
+        """,
+        older_than_seconds,
+        limit,
+    )
 
 
 # --- attachments -------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ from tests.faults.stack import Stack
 from tests.support.smtp import Received
 from tests.support.waiting import wait_for
 
-RECEIPT = re.compile(r"\[#(\d+)\] Recibimos su ticket")
+RECEIPT = re.compile(r"\[#(\d+)\] Recibimos su consulta")
 
 
 def receipts(received: list[Received]) -> Counter:

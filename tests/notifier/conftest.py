@@ -163,3 +163,16 @@ async def start_notifier(
 @pytest.fixture
 async def notifier(start_notifier: StartNotifier) -> Notifier:
     return await start_notifier()
+
+
+@pytest.fixture
+async def auth(databases: DatabaseFactory, vhost: str) -> AsyncIterator[TestClient]:
+    """An auth whose tokens the notifier of `admin_notifier` accepts."""
+    client = await stack.start_auth(databases, vhost)
+    yield client
+    await client.close()
+
+
+@pytest.fixture
+async def admin_notifier(start_notifier: StartNotifier, auth: TestClient) -> Notifier:
+    return await start_notifier(auth_url=str(auth.make_url("/")))

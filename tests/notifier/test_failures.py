@@ -1,16 +1,12 @@
 """The relay down, 4xx and 5xx: nothing lost, nothing sent twice, dead letters an admin replays."""
 
-from collections.abc import AsyncIterator
-
 import aio_pika
-import pytest
 from aiohttp.test_utils import TestClient
 
 from services.notifier.delivery import DEAD_QUEUE
 from shared import events, sealing
 from tests.notifier.conftest import Notifier, Publisher, StartNotifier
 from tests.support import stack
-from tests.support.infra import DatabaseFactory
 from tests.support.sealing import PUBLIC_KEY, sealed
 from tests.support.smtp import SmtpSink
 from tests.support.waiting import wait_for
@@ -86,18 +82,6 @@ async def test_retries_exhausted_put_the_email_in_the_dead_letters(
     assert smtp.received == []
 
 
-@pytest.fixture
-async def auth(databases: DatabaseFactory, vhost: str) -> AsyncIterator[TestClient]:
-    client = await stack.start_auth(databases, vhost)
-    yield client
-    await client.close()
-
-
-@pytest.fixture
-async def admin_notifier(start_notifier: StartNotifier, auth: TestClient) -> Notifier:
-    return await start_notifier(auth_url=str(auth.make_url("/")))
-
-
 async def test_a_5xx_is_dead_lettered_and_an_admin_replays_it(
     admin_notifier: Notifier, auth: TestClient, publisher: Publisher, smtp: SmtpSink
 ) -> None:
@@ -164,6 +148,8 @@ async def test_openapi_documents_the_admin_routes(notifier: Notifier) -> None:
     assert set(document["paths"]) == {
         "/v1/dead-letters",
         "/v1/dead-letters/{id}/replay",
+        "/v1/deliveries",
+        "/v1/deliveries/{id}/resend",
         "/v1/sealing-key",
     }
     replay = document["paths"]["/v1/dead-letters/{id}/replay"]["post"]

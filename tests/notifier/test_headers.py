@@ -8,8 +8,10 @@ import pytest
 from services.notifier.headers import (
     MAX_FIELD_CHARS,
     MAX_HEADER_BYTES,
+    QUOTE_READ_BYTES,
     HeadersTooLarge,
     header_section,
+    quoted_text,
     read_headers,
 )
 from services.notifier.inbound import client_address, echoed_subject
@@ -101,6 +103,29 @@ def test_read_headers_takes_the_fields_we_use() -> None:
     assert headers.references == ("<r0@x>", "<r1@x>", "<m1@example.com>")
     assert headers.header_from == "juana@example.com"
     assert read_headers(("", section)).no_answer_reason == "null sender"
+
+
+def test_the_quote_is_the_plain_text_decoded_cleaned_and_bounded() -> None:
+    head = b"From: a@example.com\r\nSubject: x\r\n"
+    raw = head + "\r\n  Hola\x00 \u202e\r\nmundo\x07  \r\n".encode()
+    assert quoted_text(raw) == "Hola \nmundo"  # control and bidi characters dropped
+    assert len(quoted_text(head + b"\r\n" + b"palabra " * 1000)) == 2000
+    unknown = head + b"Content-Type: text/plain; charset=x-nonsense\r\n\r\nacci\xf3n\r\n"
+    assert quoted_text(unknown) == "acci\ufffdn"
+    html_only = head + b"Content-Type: text/html\r\n\r\n<p>Hola</p>\r\n"
+    assert quoted_text(html_only) == ""
+    broken = head + b"Content-Type: text/plain\r\nContent-Transfer-Encoding: base64\r\n\r\nSG9s"
+    assert isinstance(quoted_text(broken), str)
+
+
+def test_read_headers_quotes_only_a_message_that_may_be_answered() -> None:
+    section = b"From: a@example.com\r\nSubject: x"
+    body = b"\r\n\r\nTexto del cliente\r\n"
+    assert read_headers(("a@example.com", section, body)).quote == "Texto del cliente"
+    assert read_headers(("", section, body)).quote == ""  # null sender: no answer at all
+    assert read_headers(("a@example.com", section)).quote == ""
+    far = b"\r\n\r\n" + b" " * QUOTE_READ_BYTES + b"lejos"
+    assert read_headers(("a@example.com", section, far)).quote == ""
 
 
 def test_the_echoed_subject_is_cut_to_100_characters() -> None:

@@ -12,10 +12,15 @@ from aiohttp.test_utils import TestClient
 from playwright.async_api import Browser, BrowserContext, Page, async_playwright
 
 from deploy.rabbitmq import create_vhost, delete_vhost
+from services.notifier.app import MIGRATIONS as NOTIFIER_MIGRATIONS
+from services.notifier.app import create_app as create_notifier
+from shared.resources import BROKER
+from tests.notifier.conftest import notifier_settings
 from tests.support import stack
 from tests.support.events import EventTap
 from tests.support.infra import AMQP_HOST, DatabaseFactory
 from tests.support.panel import Visitor, start_panel
+from tests.support.smtp import SmtpSink
 from tests.tickets.conftest import Desk
 
 
@@ -23,9 +28,11 @@ from tests.tickets.conftest import Desk
 class Stack:
     auth: TestClient
     tickets: TestClient
+    notifier: TestClient
     panel: TestClient
     desk: Desk
     amqp_url: str
+    smtp: SmtpSink
 
     def url(self, path: str = "/") -> str:
         return str(self.panel.make_url(path))
@@ -44,11 +51,23 @@ async def panel_stack(session_databases: DatabaseFactory, run_id: str) -> AsyncI
     auth = await stack.start_auth(session_databases, amqp_url)
     tickets_db = await stack.tickets_database(session_databases)
     tickets = await stack.start_tickets(tickets_db, amqp_url, base_url(auth))
-    panel = await start_panel(session_databases, base_url(auth), base_url(tickets))
+    smtp = await SmtpSink().start()
+    notifier_db = await session_databases.migrated("notifier", NOTIFIER_MIGRATIONS)
+    notifier = await stack.start(
+        create_notifier(
+            notifier_settings(notifier_db, amqp_url, smtp.port, auth_url=base_url(auth))
+        )
+    )
+    await notifier.server.app[BROKER].wait_ready(15)
+    panel = await start_panel(
+        session_databases, base_url(auth), base_url(tickets), notifier_url=base_url(notifier)
+    )
     desk = Desk(auth, tickets)
     await desk.sign_in_staff()
-    yield Stack(auth, tickets, panel, desk, amqp_url)
+    yield Stack(auth, tickets, notifier, panel, desk, amqp_url, smtp)
     await panel.close()
+    await notifier.close()
+    await smtp.stop()
     await tickets.close()
     await auth.close()
     delete_vhost(vhost)
@@ -116,9 +135,10 @@ async def new_page(browser: Browser) -> AsyncIterator[Callable[..., Awaitable[Pa
     """Pages in their own browser contexts (own cookies): a client and an operator side by side."""
     contexts: list[BrowserContext] = []
 
-    async def make(width: int = 1280, height: int = 800) -> Page:
+    async def make(width: int = 1280, height: int = 800, zone: str = "Europe/Madrid") -> Page:
+        # The panel's default zone: its script then has no zone to report (see test_browser).
         context = await browser.new_context(
-            viewport={"width": width, "height": height}, locale="es-ES"
+            viewport={"width": width, "height": height}, locale="es-ES", timezone_id=zone
         )
         context.set_default_timeout(10_000)
         contexts.append(context)

@@ -65,7 +65,7 @@ async def test_client_replies_and_reopens_as_the_guide_says(
     # 2-4. "Tickets", find the ticket in the list, "Leer ticket" in the "Acciones" column.
     await page.get_by_role("navigation", name="Menú").get_by_role("link", name="Tickets").click()
     row = page.get_by_role("row").filter(has_text=f"#{ticket['number']}")
-    await expect(row).to_contain_text("Respondido")
+    await expect(row).to_contain_text("Esperando su respuesta")  # the client's side of "answered"
     await screenshot(page, "ticket_list")
     await row.get_by_role("link", name="Leer ticket").click()
     await expect(page).to_have_url(re.compile(rf"/tickets/{ticket['number']}$"))
@@ -80,7 +80,7 @@ async def test_client_replies_and_reopens_as_the_guide_says(
             "Sí, sigue lento por las tardes.",
         ]
     )
-    await expect(page.locator(".facts")).to_contain_text("Respuesta del cliente")
+    await expect(page.locator(".facts")).to_contain_text("Pendiente de soporte")
     await screenshot(page, "ticket")
 
     # An operator closes it; the client reopens it with "Agregar al ticket".
@@ -143,13 +143,34 @@ async def test_duplicate_warning_then_open_anyway(
         alert.get_by_role("link", name=f"Ver el ticket #{first['number']}")
     ).to_be_visible()
     await expect(
-        alert.get_by_role("button", name=f"Agregar al ticket #{first['number']}")
+        page.get_by_role("button", name=f"Agregar al ticket #{first['number']}")
     ).to_be_visible()
     await screenshot(page, "duplicate_warning")
-    await alert.get_by_role("button", name="Abrir de todos modos").click()
+    await page.get_by_role("button", name="Abrir de todos modos").click()
     await expect(page).to_have_url(re.compile(r"/tickets/\d+\?done=created$"))
     assert f"/tickets/{first['number']}?" not in page.url
     await expect(page.get_by_text("Tampoco recibo correos.")).to_be_visible()
+
+
+async def test_the_text_edited_after_the_duplicate_warning_is_the_text_saved(
+    panel_stack: Stack, desk: Desk, new_page: NewPage
+) -> None:
+    client = await desk.new_client()
+    first = await desk.open(client)
+    page = await new_page()
+    await log_in(page, panel_stack, client["client_number"], stack.CLIENT_PASSWORD)
+    await page.goto(panel_stack.url("/tickets/new"))
+    await page.get_by_label("Categoría (asunto)").select_option(label="Correo electrónico")
+    await page.get_by_label("Consulta").fill("Primer borrador.")
+    await page.get_by_role("button", name="Enviar").click()
+    await expect(page.get_by_label("Consulta")).to_have_value("Primer borrador.")
+    await page.get_by_label("Consulta").fill("Texto corregido tras el aviso.")
+    await page.get_by_role("button", name=f"Agregar al ticket #{first['number']}").click()
+    await expect(page).to_have_url(re.compile(rf"/tickets/{first['number']}\?done=replied$"))
+    messages = page.locator(".conversation .message .body")
+    await expect(messages.last).to_have_text("Texto corregido tras el aviso.")
+    _, ticket = await desk.get(first["number"], client["headers"])
+    assert "Primer borrador." not in [m["body"] for m in ticket["messages"]]
 
 
 async def test_the_panel_fits_a_phone_and_speaks_english(
@@ -165,3 +186,26 @@ async def test_the_panel_fits_a_phone_and_speaks_english(
     width = await page.evaluate("document.documentElement.scrollWidth")
     assert width <= 390  # nothing wider than the phone
     await screenshot(page, "phone_ticket_list_en")
+
+
+async def test_dates_follow_the_browsers_zone_and_drafts_survive_a_language_switch(
+    panel_stack: Stack, desk: Desk, new_page: NewPage
+) -> None:
+    client = await desk.new_client()
+    ticket = await desk.open(client)
+    page = await new_page(zone="America/Argentina/Buenos_Aires")
+    await log_in(page, panel_stack, client["client_number"], stack.CLIENT_PASSWORD)
+    await page.goto(panel_stack.url(f"/tickets/{ticket['number']}"))
+    # The script told the panel the browser's zone once; times now say it.
+    await expect(page.locator(".facts")).to_contain_text("hora de Buenos Aires")
+    # A reply being typed survives switching the language.
+    await page.get_by_label("Responder al ticket").fill("Texto a medio escribir")
+    await page.get_by_role("button", name="English").click()
+    await expect(page.get_by_label("Reply to ticket")).to_have_value("Texto a medio escribir")
+    await expect(page.locator(".facts")).to_contain_text("Buenos Aires time")
+    # Once sent, the draft is gone.
+    await page.get_by_role("button", name="Reply to ticket").click()
+    await expect(page.locator(".conversation .message .body").last).to_have_text(
+        "Texto a medio escribir"
+    )
+    await expect(page.get_by_label("Reply to ticket")).to_have_value("")

@@ -5,11 +5,12 @@ from pathlib import Path
 
 from babel.messages.pofile import read_po
 
-from services.panel import forms, views
+from services.panel import admin, forms, views
 from services.panel.app import CSRF_PAGE, ERROR_PAGES
 from services.panel.i18n import LOCALE_DIR, load_translations
 
 TEMPLATES = Path(views.__file__).with_name("templates")
+_SENTENCE = re.compile(r'(?<!")"([A-Z][^"\n]{5,}[.?!])"(?!")')
 # SPEC §8: the guide's Spanish labels and their English counterparts.
 LABELS = {
     "Client number": "Número de cliente",
@@ -44,7 +45,11 @@ def used_msgids() -> set[str]:
     ids = set()
     for template in TEMPLATES.glob("*.html"):
         ids |= {m[1] for m in re.findall(r"""_\((["'])(.+?)\1\)""", template.read_text())}
-    ids |= set(views.STATUS_LABELS.values())
+    ids |= set(views.STATUS_LABELS.values()) | set(views.CLIENT_STATUS_LABELS.values())
+    ids |= set(views.EMAIL_KINDS.values()) | set(views.DELIVERY_STATES.values())
+    # The sentences the handlers show (failures, field errors): one-line string literals.
+    for module in (views, admin):
+        ids |= set(_SENTENCE.findall(Path(module.__file__).read_text()))
     for title, detail in [*ERROR_PAGES.values(), CSRF_PAGE]:
         ids |= {title, detail}
     ids |= {v for k, v in vars(forms).items() if k.isupper() and isinstance(v, str)}
@@ -71,3 +76,6 @@ def test_statuses_in_spanish_words() -> None:
     es = load_translations()["es"]
     words = [es.gettext(label) for label in views.STATUS_LABELS.values()]
     assert words == ["Abierto", "Respondido", "Respuesta del cliente", "Cerrado"]
+    # The client reads the same statuses from their side: whose turn it is.
+    words = [es.gettext(label) for label in views.CLIENT_STATUS_LABELS.values()]
+    assert words == ["Abierto", "Esperando su respuesta", "Pendiente de soporte", "Cerrado"]

@@ -323,12 +323,88 @@ async def test_statuses_and_columns_in_words(visitor: Visitor, desk: Desk) -> No
     await desk.reply(ticket["number"], desk.operator, "Respuesta", expect=201)
     status, html = await visitor.get("/tickets")
     assert status == 200
-    for column in ("Número", "Fecha", "Asunto", "Estado", "Acciones"):
+    for column in ("Número", "Asunto", "Estado", "Acciones"):
         assert f'<th scope="col">{column}</th>' in html
-    assert "Respondido" in html and "Correo electrónico" in html
-    assert f'href="/tickets/{ticket["number"]}" title="Leer ticket"' in html
+    assert '<th scope="col">Última actividad<span class="zone">hora de Madrid</span></th>' in html
+    # The client reads whose turn it is; number and subject lead to the ticket.
+    assert "Esperando su respuesta" in html and "Respondido" not in html
+    n = ticket["number"]
+    assert f'<a href="/tickets/{n}">#{n}</a>' in html
+    assert f'<a href="/tickets/{n}">Correo electrónico</a>' in html
+    assert f'href="/tickets/{n}" title="Leer ticket"' in html
     _status, html = await visitor.get("/tickets?status=closed")
     assert "No hay tickets para mostrar." in html
+    assert '<a href="/tickets/new">Abrir nuevo ticket</a>' in html
+
+
+async def test_an_emails_link_returns_to_its_ticket_after_login(
+    visitor: Visitor, desk: Desk
+) -> None:
+    client = await desk.new_client()
+    ticket = await desk.open(client)
+    link = f"/tickets/{ticket['number']}"
+    response = await visitor.client.get(link, allow_redirects=False)
+    assert response.status == 303
+    assert response.headers["Location"] == f"/login?next={link}"
+    _status, html = await visitor.get(response.headers["Location"])
+    assert f'name="next" value="{link}"' in html
+    response = await visitor.client.post(
+        "/login",
+        data={
+            "username": client["client_number"],
+            "password": stack.CLIENT_PASSWORD,
+            "next": link,
+            "csrf_token": visitor.csrf,
+        },
+        allow_redirects=False,
+    )
+    assert response.status == 303 and response.headers["Location"] == link
+
+
+async def test_login_never_sends_elsewhere(visitor: Visitor, desk: Desk) -> None:
+    client = await desk.new_client()
+    for elsewhere in ("//evil.example/x", "https://evil.example", "/\\evil.example", "x"):
+        await visitor.get("/login")
+        response = await visitor.client.post(
+            "/login",
+            data={
+                "username": client["client_number"],
+                "password": stack.CLIENT_PASSWORD,
+                "next": elsewhere,
+                "csrf_token": visitor.csrf,
+            },
+            allow_redirects=False,
+        )
+        assert response.headers["Location"] == "/tickets", elsewhere
+        await visitor.post("/logout", {})
+
+
+async def test_a_client_marks_a_ticket_resolved(visitor: Visitor, desk: Desk) -> None:
+    client = await signed_in_client(visitor, desk)
+    ticket = await desk.open(client)
+    status, html = await visitor.get(f"/tickets/{ticket['number']}")
+    assert ">Marcar como resuelto</button>" in html and "Cerrar ticket" not in html
+    status, html = await visitor.post(f"/tickets/{ticket['number']}/close", {})
+    assert status == 200 and "El ticket está cerrado." in html
+    assert ">Reabrir ticket</button>" in html
+
+
+async def test_addresses_in_messages_are_links_that_pass_nothing_on(
+    visitor: Visitor, desk: Desk
+) -> None:
+    client = await signed_in_client(visitor, desk)
+    body = (
+        "Vea https://example.com/a?x=1&y=<2>. Y javascript:alert(1), "
+        "ftp://example.com/f y (http://example.org/b)."
+    )
+    ticket = await desk.open(client, body=body)
+    _status, html = await visitor.get(f"/tickets/{ticket['number']}")
+    assert (
+        '<a href="https://example.com/a?x=1&amp;y=" rel="nofollow noopener noreferrer">'
+        "https://example.com/a?x=1&amp;y=</a>&lt;2&gt;." in html
+    )
+    assert '<a href="http://example.org/b" rel="nofollow noopener noreferrer">' in html
+    assert 'href="javascript' not in html and 'href="ftp' not in html
 
 
 async def test_english_is_selectable(visitor: Visitor) -> None:
@@ -478,18 +554,20 @@ async def test_dates_follow_the_time_zone_the_user_chooses(visitor: Visitor, des
     ticket = await desk.open(client)
     created = datetime.fromisoformat(ticket["created_at"])
     status, html = await visitor.get(f"/tickets/{ticket['number']}")
-    assert has_label(html, "Zona horaria")
     madrid = created.astimezone(ZoneInfo("Europe/Madrid")).strftime("%H:%M")
-    assert madrid in html
+    assert f"{madrid}, hora de Madrid" in html  # times say their zone
+    status, html = await visitor.get("/profile")
+    assert has_label(html, "Zona horaria")
     status, html = await visitor.post(
         "/time-zone",
         {"time_zone": "America/Argentina/Buenos_Aires", "next": f"/tickets/{ticket['number']}"},
     )
     assert status == 200
     buenos_aires = created.astimezone(ZoneInfo("America/Argentina/Buenos_Aires")).strftime("%H:%M")
-    assert buenos_aires in html and madrid not in html
+    assert f"{buenos_aires}, hora de Buenos Aires" in html and madrid not in html
+    status, html = await visitor.get("/profile")
     assert '<option value="America/Argentina/Buenos_Aires" selected>' in html
-    # A zone that is not offered is refused without changing anything.
+    # A zone that does not exist is refused without changing anything.
     status, html = await visitor.post("/time-zone", {"time_zone": "Mars/Olympus", "next": "/"})
     assert status == 200
     status, html = await visitor.get(f"/tickets/{ticket['number']}")

@@ -1,5 +1,8 @@
 """auth and tickets running together, and a `Desk` helper to act as clients and operators."""
 
+import base64
+import json
+import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -7,6 +10,7 @@ import aio_pika
 import pytest
 from aiohttp.test_utils import TestClient
 
+from services.tickets.consumers import OPERATORS_QUEUE as OPERATOR_EVENTS
 from services.tickets.consumers import QUEUE as CLIENT_EVENTS
 from shared.broker import QueueSpec, declare_queue, declare_topology
 from shared.resources import POOL
@@ -33,6 +37,7 @@ async def tickets(auth: TestClient, tickets_db: str, amqp_url: str) -> AsyncIter
     # queue once any tickets declared it): this test's instance would work through all of them
     # before its own clients reached the projection.
     await purge_queue(amqp_url, CLIENT_EVENTS)
+    await purge_queue(amqp_url, OPERATOR_EVENTS)
     client = await stack.start_tickets(tickets_db, amqp_url, str(auth.make_url("/")))
     yield client
     await client.close()
@@ -61,12 +66,15 @@ class Desk:
         self.operator = await stack.bearer(self.auth, *stack.OPERATOR)
 
     async def new_client(
-        self, name: str = "Juana Pérez", services: tuple[str, ...] = ("Hosting Linux Plus",)
+        self,
+        name: str = "Juana Pérez",
+        services: tuple[str, ...] = ("Hosting Linux Plus",),
+        email: str = "cliente@example.com",
     ) -> dict[str, Any]:
         """A client created in auth, signed in, and known to tickets (projection caught up)."""
         body = {
             "name": name,
-            "email": "cliente@example.com",
+            "email": email,
             "services": [{"name": s} for s in services],
             "password": stack.CLIENT_PASSWORD,
         }
@@ -91,6 +99,34 @@ class Desk:
             return {r["service_id"] for r in rows} == wanted
 
         await wait_for(projected, timeout=15, message="the services projection")
+
+    async def new_operator(self, name: str, role: str = "operator") -> dict[str, Any]:
+        """An operator created in auth by the admin, signed in, and known to tickets (from
+        auth.operator.changed): {"id", "name", "headers", ...}."""
+        email = f"{uuid.uuid4().hex[:12]}@helpdesk.example"
+        body = {"email": email, "name": name, "role": role, "password": stack.CLIENT_PASSWORD}
+        response = await self.auth.post("/v1/operators", json=body, headers=self.admin)
+        assert response.status == 201, await response.text()
+        operator = await response.json()
+        operator["headers"] = await stack.bearer(self.auth, email, stack.CLIENT_PASSWORD)
+        await self.wait_operator(operator["id"], name=name)
+        return operator
+
+    async def wait_operator(self, operator_id: int, **state: Any) -> None:
+        """Until tickets' projection holds the operator with `state` (name, disabled...)."""
+        pool = self.tickets.server.app[POOL]
+
+        async def projected() -> bool:
+            row = await pool.fetchrow("SELECT * FROM operators WHERE id = $1", operator_id)
+            return row is not None and all(row[k] == v for k, v in state.items())
+
+        await wait_for(projected, timeout=15, message=f"operator {operator_id} in tickets")
+
+    async def staff_id(self, headers: dict[str, str]) -> int:
+        """The operator id of a signed-in operator (their token's `sub`)."""
+        payload = headers["Authorization"].split()[1].split(".")[1]
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+        return int(claims["sub"].split(":")[1])
 
     async def category(self, name: str = "Correo electrónico") -> int:
         response = await self.tickets.get("/v1/categories", headers=self.operator)

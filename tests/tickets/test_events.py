@@ -84,6 +84,8 @@ async def test_replied_events_for_client_and_operator_with_channel(desk, event_t
         "number": n,
         "client_number": client["client_number"],
         "subject": "Correo electrónico",
+        "summary": "No puedo enviar correos.",
+        "attachments": [],
     }
     assert data[by_client["id"]] == common | {
         "message_id": by_client["id"],
@@ -129,9 +131,15 @@ async def test_reopened_and_closed_events(desk, event_tap):
     await desk.close(n, desk.operator, expect=200)
     closed = await event_tap.wait("tickets.ticket.closed", count=2)
     reopened = await event_tap.wait("tickets.ticket.reopened")
+    about = {
+        "number": n,
+        "client_number": client["client_number"],
+        "subject": "Correo electrónico",
+        "summary": "No puedo enviar correos.",
+    }
     assert [b["data"] for b in closed] == [
-        {"number": n, "client_number": client["client_number"], "closed_by": "client"},
-        {"number": n, "client_number": client["client_number"], "closed_by": "operator"},
+        about | {"closed_by": "client"},
+        about | {"closed_by": "operator", "closed_by_name": "Oscar Operador"},
     ]
     assert [b["data"] for b in reopened] == [
         {

@@ -3,7 +3,7 @@
 import pytest
 
 from services.tickets import lifecycle
-from shared.errors import Conflict, Forbidden
+from shared.errors import Conflict, Forbidden, ValidationFailed
 
 OPEN_STATUSES = ("open", "answered", "customer_reply")
 
@@ -107,3 +107,46 @@ def test_excerpt_keeps_unicode_and_markup_as_text():
     assert lifecycle.excerpt("¿Qué pasa? <script>alert(1)</script> 🙂") == (
         "¿Qué pasa? <script>alert(1)</script> 🙂"
     )
+
+
+# --- the summary, the collision guard and the assignee (SPEC 9.2) ------------------------------
+
+
+@pytest.mark.parametrize(
+    ("body", "summary"),
+    [
+        ("No puedo entrar a mi correo", "No puedo entrar a mi correo"),
+        ("  Dos\nlíneas\t y   espacios  ", "Dos líneas y espacios"),
+        ("x" * 60, "x" * 60),
+        ("x" * 61, "x" * 60 + "…"),
+        ("palabra " * 20, "palabra palabra palabra palabra palabra palabra palabra…"),
+        # A word ending exactly at the limit is kept whole.
+        ("a" * 55 + " bcde fgh", "a" * 55 + " bcde…"),
+        ("🙂 " * 40, "🙂 " * 29 + "🙂…"),
+    ],
+)
+def test_the_summary_is_the_first_words_of_the_query(body, summary):
+    assert lifecycle.summary(body) == summary
+    assert len(lifecycle.summary(body)) <= lifecycle.SUMMARY_LENGTH + 1
+
+
+def test_the_collision_guard_passes_the_newest_message_or_no_claim():
+    lifecycle.check_last_message(None, 7)
+    lifecycle.check_last_message(7, 7)
+
+
+@pytest.mark.parametrize("seen", [6, 8, 1])
+def test_the_collision_guard_refuses_any_other_message_naming_the_newest(seen):
+    with pytest.raises(Conflict) as info:
+        lifecycle.check_last_message(seen, 7)
+    assert info.value.status == 409
+    assert info.value.extra == {"last_message_id": 7}
+
+
+def test_a_ticket_is_assigned_only_to_a_known_enabled_operator():
+    lifecycle.check_assignee(known=True, disabled=False)
+    for known, disabled in ((False, False), (True, True)):
+        with pytest.raises(ValidationFailed) as info:
+            lifecycle.check_assignee(known=known, disabled=disabled)
+        assert info.value.status == 422
+        assert [e["field"] for e in info.value.extra["errors"]] == ["operator_id"]

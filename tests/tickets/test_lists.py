@@ -211,6 +211,7 @@ async def test_list_items_have_an_excerpt_and_no_messages(desk):
         "status",
         "created_at",
         "updated_at",
+        "summary",
         "excerpt",
     }
     assert item["subject"] == "Correo electrónico" and item["status"] == "open"

@@ -32,7 +32,7 @@ async def test_schemathesis_finds_no_server_error_and_no_nonconformance(
             TICKETS_AUTH_URL=auth.url,
         )
         tickets = await Service("tickets", tickets_env, tmp_path).start()
-        # Before the client is created: its event must find tickets' queue declared.
+        # Its queues declared before auth publishes the client below.
         await tickets.wait_ready()
         status, admin = await auth.request(
             "POST", "/v1/token", json={"username": ADMIN_EMAIL, "password": ADMIN_PASSWORD}
@@ -57,6 +57,7 @@ async def test_schemathesis_finds_no_server_error_and_no_nonconformance(
             json={"username": client["client_number"], "password": CLIENT_PASSWORD},
         )
         assert status == 200, pair
+        await tickets.wait_ready()
 
         # Once the client's services reached tickets, they have a ticket to be found.
         async def opened() -> bool:
