@@ -22,7 +22,7 @@ from pydantic import BaseModel, ValidationError
 
 from shared.db import DB_UNAVAILABLE_ERRORS
 from shared.errors import ProblemError, ServiceUnavailable, ValidationFailed
-from shared.logging import bind_correlation_id
+from shared.logging import bind_correlation_id, current_correlation_id
 
 log = structlog.get_logger(__name__)
 
@@ -155,8 +155,11 @@ async def stream_response(
 ) -> web.StreamResponse:
     """An answer sent as `chunks` come, never held whole (a file). Once the headers are sent no
     problem+json can follow: if the source or the client fails midway, the connection is cut
-    short of the Content-Length, which every client reads as an incomplete answer."""
-    response = web.StreamResponse(headers=headers)
+    short of the Content-Length, which every client reads as an incomplete answer. The request
+    id goes with the headers: `request_middleware` adds it only after the handler, too late."""
+    request_id = current_correlation_id()
+    extra = {"X-Request-ID": request_id} if request_id else {}
+    response = web.StreamResponse(headers=headers | extra)
     await response.prepare(request)
     try:
         async for data in chunks:

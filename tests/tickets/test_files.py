@@ -76,6 +76,7 @@ async def test_operator_downloads_png_pdf_and_svg_as_files_never_pages(desk, eve
             assert f"filename*=UTF-8''{f['name']}" in disposition
             assert response.headers["X-Content-Type-Options"] == "nosniff"
             assert response.headers["Content-Security-Policy"] == "sandbox"
+            assert len(response.headers["X-Request-ID"]) == 32
 
     other = await desk.new_client("Otro Cliente", ("Otro hosting",))
     for f in uploaded:
