@@ -14,10 +14,9 @@ import asyncpg
 import structlog
 from aiohttp import web
 
-from services.tickets import lifecycle, store
-from shared import events
+from services.tickets import desk, lifecycle, store
 from shared.resources import POOL
-from shared.unit_of_work import UnitOfWork, unit_of_work
+from shared.unit_of_work import unit_of_work
 
 log = structlog.get_logger(__name__)
 
@@ -67,34 +66,13 @@ async def close_due_tickets(pool: asyncpg.Pool, *, days: float, batch: int = BAT
                 )
             ]
             for row in due:
-                await _close(work, row)
+                await desk.close_locked(work, row, closed_by="system", name=None)
         closed += len(due)
         if len(rows) < batch or not due:
             break
     if closed:
         log.info("tickets.auto_closed", count=closed)
     return closed
-
-
-async def _close(work: UnitOfWork, ticket: asyncpg.Record) -> None:
-    status = lifecycle.status_after_close(ticket["status"])
-    await store.set_ticket_state(
-        work.conn,
-        ticket["number"],
-        status=status,
-        waiting=lifecycle.is_waiting(status),
-        excerpt=None,
-    )
-    work.add_event(
-        events.TicketClosed(
-            number=ticket["number"],
-            client_number=ticket["client_number"],
-            closed_by="system",
-            subject=ticket["subject"],
-            summary=ticket["summary"],
-        ),
-        aggregate=f"ticket:{ticket['number']}",  # as desk's events, to keep a ticket's in order
-    )
 
 
 def chore(days: float) -> Callable[[web.Application], Awaitable[int]]:

@@ -79,6 +79,10 @@ async def _ticket(conn: asyncpg.Connection, number: int, principal: Principal) -
         for m in await store.ticket_messages(conn, number)
     ]
     summary = _summary(row).model_dump(exclude={"excerpt"})
+    summary["closures"] = [
+        models.Closure(by=c["closed_by"], name=c["closed_by_name"], at=c["created_at"])
+        for c in await store.ticket_closures(conn, number)
+    ]
     if not _sees_operator_data(principal):
         return models.Ticket(**summary, messages=messages)
     notes = [
@@ -404,23 +408,34 @@ async def close(
     """409 with `last_message_id` when `if_last_message_id` is not the newest message."""
     async with unit_of_work(pool) as work:
         ticket = await _visible_ticket(work.conn, principal, number, for_update=True)
-        status = lifecycle.status_after_close(ticket["status"])
         await _guard_collision(work.conn, number, if_last_message_id)
-        await store.set_ticket_state(
-            work.conn, number, status=status, waiting=lifecycle.is_waiting(status), excerpt=None
-        )
-        work.add_event(
-            events.TicketClosed(
-                number=number,
-                client_number=ticket["client_number"],
-                closed_by=principal.kind,
-                subject=ticket["subject"],
-                summary=ticket["summary"],
-                closed_by_name=principal.name if principal.kind == "operator" else None,
-            ),
-            aggregate=_aggregate(number),
-        )
+        name = principal.name if principal.kind == "operator" else None
+        await close_locked(work, ticket, closed_by=principal.kind, name=name)
         return await _ticket(work.conn, number, principal)
+
+
+async def close_locked(
+    work: UnitOfWork, ticket: asyncpg.Record, *, closed_by: str, name: str | None
+) -> None:
+    """Close `ticket`, whose row `work` has locked: its state, the line the conversation shows,
+    and the event (the operator's name goes to the client's notice)."""
+    number = ticket["number"]
+    status = lifecycle.status_after_close(ticket["status"])
+    await store.set_ticket_state(
+        work.conn, number, status=status, waiting=lifecycle.is_waiting(status), excerpt=None
+    )
+    await store.add_closure(work.conn, number, closed_by, name)
+    work.add_event(
+        events.TicketClosed(
+            number=number,
+            client_number=ticket["client_number"],
+            closed_by=closed_by,
+            subject=ticket["subject"],
+            summary=ticket["summary"],
+            closed_by_name=name,
+        ),
+        aggregate=_aggregate(number),
+    )
 
 
 async def list_tickets(

@@ -95,6 +95,14 @@ class Message(ResponseModel):
     attachments: list[Attachment] = []
 
 
+class Closure(ResponseModel):
+    """A time the ticket was closed: by the client, an operator (named) or the system."""
+
+    by: Literal["client", "operator", "system"]
+    name: str | None
+    at: datetime
+
+
 class NoteIn(RequestModel):
     body: Body
 
@@ -152,6 +160,8 @@ class OperatorTicketSummary(TicketSummary):
 
 class Ticket(TicketFields):
     messages: list[Message]
+    # Each closing, oldest first; their times place them among the messages.
+    closures: list[Closure] = []
 
 
 class OperatorTicket(Ticket):

@@ -325,6 +325,25 @@ async def insert_note(
     )
 
 
+async def add_closure(conn: Conn, number: int, closed_by: str, closed_by_name: str | None) -> None:
+    await conn.execute(
+        "INSERT INTO closures (ticket_number, closed_by, closed_by_name) VALUES ($1, $2, $3)",
+        number,
+        closed_by,
+        closed_by_name,
+    )
+
+
+async def ticket_closures(conn: Conn, number: int) -> list[Record]:
+    return await conn.fetch(
+        """
+        SELECT closed_by, closed_by_name, created_at FROM closures
+        WHERE ticket_number = $1 ORDER BY id
+        """,
+        number,
+    )
+
+
 async def ticket_notes(conn: Conn, number: int) -> list[Record]:
     return await conn.fetch(
         """

@@ -140,6 +140,7 @@ async def test_two_instances_close_each_answered_ticket_exactly_once(
         assert await _closed_rows(pool, number) == 1
         _, ticket = await desk.get(number, client["headers"], expect=200)
         assert ticket["status"] == "closed"
+        assert [(c["by"], c["name"]) for c in ticket["closures"]] == [("system", None)]
     # The client can reopen it, as after any closing.
     await desk.reopen(numbers[0], client["headers"], expect=200)
 

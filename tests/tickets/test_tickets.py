@@ -305,6 +305,14 @@ async def test_the_full_lifecycle(desk):
     _, closed = await desk.close(n, desk.admin, expect=200)
     assert closed["status"] == "closed"  # answered -> closed by an admin
     assert len(closed["messages"]) == 8
+    # Each closing is a line of the conversation, with who closed it.
+    assert [(c["by"], c["name"]) for c in closed["closures"]] == [
+        ("client", None),
+        ("operator", "Oscar Operador"),
+        ("operator", "Ada Admin"),
+    ]
+    at = [datetime.fromisoformat(m["created_at"]) for m in closed["messages"]]
+    assert at[5] <= datetime.fromisoformat(closed["closures"][0]["at"]) <= at[6]
 
 
 async def test_operator_reply_to_an_open_ticket_answers_it(desk):
