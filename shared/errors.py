@@ -44,6 +44,10 @@ class Conflict(ProblemError):
     status, title, type_slug = 409, "Conflict", "conflict"
 
 
+class PayloadTooLarge(ProblemError):
+    status, title, type_slug = 413, "Payload Too Large", "payload-too-large"
+
+
 class UnsupportedMediaType(ProblemError):
     status, title, type_slug = 415, "Unsupported Media Type", "unsupported-media-type"
 

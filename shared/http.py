@@ -4,7 +4,7 @@ Prometheus metrics, `/healthz` and `/readyz`, and the app factory's common part.
 import json
 import re
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterable, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_address
 from typing import Any
@@ -22,14 +22,15 @@ from pydantic import BaseModel, ValidationError
 
 from shared.db import DB_UNAVAILABLE_ERRORS
 from shared.errors import ProblemError, ServiceUnavailable, ValidationFailed
-from shared.logging import bind_correlation_id
+from shared.logging import bind_correlation_id, current_correlation_id
 
 log = structlog.get_logger(__name__)
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 PROBLEM_TYPE_BASE = "https://helpdesk.example/problems/"
 # 1 MiB: the largest message body is 20,000 characters (at most 80 kB of UTF-8); anything far
-# beyond that is a mistake or an attack, refused before it is read into memory.
+# beyond that is a mistake or an attack, refused before it is read into memory. A route that
+# takes a file streams it within a limit of its own instead (shared/uploads.py).
 MAX_BODY_BYTES = 1024 * 1024
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
@@ -147,6 +148,29 @@ def json_response(
     else:
         text = model.model_dump_json()
     return web.Response(status=status, text=text, content_type="application/json", headers=headers)
+
+
+async def stream_response(
+    request: web.Request, headers: dict[str, str], chunks: AsyncIterable[bytes]
+) -> web.StreamResponse:
+    """An answer sent as `chunks` come, never held whole (a file). Once the headers are sent no
+    problem+json can follow: if the source or the client fails midway, the connection is cut
+    short of the Content-Length, which every client reads as an incomplete answer. The request
+    id goes with the headers: `request_middleware` adds it only after the handler, too late."""
+    request_id = current_correlation_id()
+    extra = {"X-Request-ID": request_id} if request_id else {}
+    response = web.StreamResponse(headers=headers | extra)
+    await response.prepare(request)
+    try:
+        async for data in chunks:
+            await response.write(data)
+    except (*DB_UNAVAILABLE_ERRORS, ServiceUnavailable) as exc:
+        log.warning("http.stream_cut", error=repr(exc))
+        if request.transport is not None:
+            request.transport.close()
+        return response
+    await response.write_eof()
+    return response
 
 
 _AIOHTTP_TITLES = {

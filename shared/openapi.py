@@ -2,7 +2,8 @@
 generated from the same declarations, so the document cannot drift from what is enforced.
 
 A handler receives what the route declares as keyword arguments: `body` (the validated request
-model), `query` (the validated query model) and `principal` (when the route needs a token).
+model), `query` (the validated query model), `upload` (a file to read, shared/uploads.py) and
+`principal` (when the route needs a token).
 """
 
 import json
@@ -18,6 +19,7 @@ from pydantic.json_schema import JsonSchemaMode, models_json_schema
 from shared.auth import ANYONE, Role, authenticate
 from shared.errors import UnsupportedMediaType, ValidationFailed
 from shared.http import PROBLEM_CONTENT_TYPE, validation_errors
+from shared.uploads import Upload, read_upload
 
 Handler = Callable[..., Awaitable[web.StreamResponse]]
 _PATH_REGEX = re.compile(r"\{(\w+)(?::(?:[^{}]|\{[^{}]*\})+)?\}")
@@ -54,6 +56,10 @@ class Route:
     body_required: bool = True
     query: type[BaseModel] | None = None
     response: type[BaseModel] | None = None  # a RootModel for a list; None: empty answer
+    # A multipart/form-data file instead of a JSON body, with its own size limit.
+    upload: Upload | None = None
+    # The answer is a file of any media type (not JSON), with these headers: name -> description.
+    file_response: dict[str, str] | None = None
     status: int = 200
     errors: tuple[int, ...] = ()
     path_params: dict[str, str] = field(default_factory=dict)  # name -> regex of its value
@@ -102,6 +108,8 @@ def _wrap(route: Route) -> Handler:
                 kwargs["body"] = await read_body(request, route.body)
             else:
                 kwargs["body"] = route.body()
+        if route.upload is not None:
+            kwargs["upload"] = await read_upload(request, route.upload)
         return await route.handler(request, **kwargs)
 
     handler.__name__ = route.handler.__name__
@@ -127,7 +135,7 @@ def _error_statuses(route: Route) -> list[int]:
         statuses.add(401)
         if set(route.roles) != set(ANYONE):
             statuses.add(403)
-    if route.body is not None:
+    if route.body is not None or route.upload is not None:
         statuses |= {413, 415, 422}
     if route.query is not None:
         statuses.add(422)
@@ -140,8 +148,8 @@ _REASONS = {
     403: "The account's role may not do this",
     404: "Not found",
     409: "Conflict with the current state",
-    413: "Body over 1 MiB",
-    415: "Body is not JSON",
+    413: "Body too large: over 1 MiB of JSON, or a file over the route's limit",
+    415: "Body is not JSON (a file: not multipart/form-data)",
     422: "Invalid input; `errors` lists each bad field",
     429: "Throttled; see Retry-After",
     503: "A dependency is unavailable; try again",
@@ -209,7 +217,15 @@ def openapi_document(routes: Sequence[Route], *, title: str, version: str) -> di
                 "required": route.body_required,
                 "content": {"application/json": {"schema": schema_of(route.body, "validation")}},
             }
+        if route.upload is not None:
+            op["requestBody"] = route.upload.openapi_body()
         success: dict[str, Any] = {"description": "Success"}
+        if route.file_response is not None:
+            success["content"] = {"*/*": {"schema": {"type": "string", "format": "binary"}}}
+            success["headers"] = {
+                name: {"description": description, "schema": {"type": "string"}}
+                for name, description in route.file_response.items()
+            }
         if route.response is not None:
             success["content"] = {
                 "application/json": {"schema": schema_of(route.response, "serialization")}

@@ -1,16 +1,18 @@
 """tickets' HTTP handlers: validated input in, an operation called, a model out."""
 
 import hmac
+import uuid
 
 from aiohttp import web
 
-from services.tickets import canned, desk, models
+from services.tickets import attachments, canned, desk, files, models
 from services.tickets.idempotency import OPENAPI_HEADER, claim_of, replay_headers
 from shared.auth import ADMIN, ANYONE, CLIENT, STAFF, Principal
 from shared.errors import Forbidden
-from shared.http import json_response
+from shared.http import json_response, stream_response
 from shared.openapi import KEY, Route
 from shared.resources import POOL
+from shared.uploads import Upload, UploadedFile
 
 # The panel marks its requests with these headers, so a reply's event says it came from the
 # panel; the key (HELPDESK_PANEL_KEY, known to the panel and tickets alone) makes the mark
@@ -18,6 +20,9 @@ from shared.resources import POOL
 CHANNEL_HEADER = "X-Helpdesk-Channel"
 PANEL_KEY_HEADER = "X-Helpdesk-Panel-Key"
 PANEL_KEY = web.AppKey("panel_key", str)
+# TICKETS_ATTACHMENT_MAX_BYTES, read by the upload route as the file arrives (shared/uploads.py).
+ATTACHMENT_MAX_BYTES = web.AppKey("attachment_max_bytes", int)
+UUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
 
 
 def channel_of(request: web.Request) -> str:
@@ -86,7 +91,7 @@ async def add_message(
         request.app[POOL],
         principal,
         number,
-        body.body,
+        body,
         channel_of(request),
         claim_of(request, principal, f"reply to {number}", body),
         if_last_message_id=body.if_last_message_id,
@@ -102,7 +107,7 @@ async def reopen_ticket(
         request.app[POOL],
         principal,
         number,
-        body.body,
+        body,
         channel_of(request),
         claim_of(request, principal, f"reopen {number}", body),
     )
@@ -130,7 +135,29 @@ async def assign_ticket(
     return json_response(ticket)
 
 
+async def upload_attachment(
+    request: web.Request, principal: Principal, upload: UploadedFile
+) -> web.Response:
+    attachment = await files.upload(request.app[POOL], principal, upload)
+    return json_response(attachment, status=201)
+
+
+async def download_attachment(request: web.Request, principal: Principal) -> web.StreamResponse:
+    pool = request.app[POOL]
+    attachment_id = uuid.UUID(request.match_info["attachment_id"])
+    found = await desk.attachment(pool, principal, _number(request), attachment_id)
+    headers = attachments.download_headers(
+        name=found.name, size=found.size, content_type=found.content_type
+    )
+    return await stream_response(request, headers, files.chunks(pool, found.id))
+
+
 _TICKET = {"number": KEY}
+_DOWNLOAD_HEADERS = {
+    "Content-Disposition": "`attachment`, with the file's name (`filename*`, RFC 8187)",
+    "X-Content-Type-Options": "`nosniff`",
+    "Content-Security-Policy": "`sandbox`",
+}
 
 ROUTES = (
     Route(
@@ -222,6 +249,29 @@ ROUTES = (
         path_params=_TICKET,
         headers=OPENAPI_HEADER,
         tag="tickets",
+    ),
+    Route(
+        "POST",
+        "/v1/attachments",
+        upload_attachment,
+        "Upload a file (multipart/form-data, one part `file`) to attach to a new ticket, a "
+        "reply or a reopening within 24 hours (`attachment_ids`); 413 over the size limit",
+        roles=ANYONE,
+        upload=Upload(ATTACHMENT_MAX_BYTES),
+        response=models.Attachment,
+        status=201,
+        tag="attachments",
+    ),
+    Route(
+        "GET",
+        f"/v1/tickets/{{number:{KEY}}}/attachments/{{attachment_id:{UUID}}}",
+        download_attachment,
+        "A file of one of the ticket's messages, always as a download, never shown inline",
+        roles=ANYONE,
+        file_response=_DOWNLOAD_HEADERS,
+        errors=(404,),
+        path_params=_TICKET | {"attachment_id": UUID},
+        tag="attachments",
     ),
     Route(
         "POST",

@@ -6,8 +6,8 @@ from pathlib import Path
 import structlog
 from aiohttp import web
 
-from services.tickets import auto_close
-from services.tickets.api import PANEL_KEY, ROUTES
+from services.tickets import attachments, auto_close, files
+from services.tickets.api import ATTACHMENT_MAX_BYTES, PANEL_KEY, ROUTES
 from services.tickets.consumers import (
     CONSUMER,
     OPERATORS_CONSUMER,
@@ -31,6 +31,7 @@ def create_app(settings: TicketsSettings) -> web.Application:
     app = create_base_app("tickets")
     if settings.panel_key is not None:
         app[PANEL_KEY] = settings.panel_key.get_secret_value()
+    app[ATTACHMENT_MAX_BYTES] = settings.attachment_max_bytes
 
     async def consumers(app: web.Application) -> AsyncIterator[None]:
         handler = idempotent_consumer(CONSUMER, app[resources.POOL], on_client_event)
@@ -47,6 +48,7 @@ def create_app(settings: TicketsSettings) -> web.Application:
         [
             resources.database(settings, "tickets", MIGRATIONS),
             resources.periodic("idempotency-key-purge", PURGE_INTERVAL, purge),
+            resources.periodic("attachment-purge", attachments.PURGE_INTERVAL, files.purge),
             resources.token_verifier(settings.auth_url),
             resources.broker(settings, "tickets"),
             consumers,

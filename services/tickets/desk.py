@@ -2,11 +2,14 @@
 work (`shared.unit_of_work`: one transaction), the row locked, the rule of `lifecycle` applied,
 the rows written (`store`), and the complete event added to the outbox."""
 
+import uuid
+from collections import defaultdict
+from collections.abc import Sequence
 from datetime import datetime
 
 import asyncpg
 
-from services.tickets import lifecycle, models, store
+from services.tickets import attachments, lifecycle, models, store
 from services.tickets.idempotency import Claim, once
 from shared import events
 from shared.auth import Principal
@@ -64,12 +67,16 @@ async def _ticket(conn: asyncpg.Connection, number: int, principal: Principal) -
     row = await store.get_ticket(conn, number)
     if row is None:
         raise NotFound(NOT_FOUND)
+    files: dict[int, list[models.Attachment]] = defaultdict(list)
+    for f in await store.ticket_attachments(conn, number):
+        files[f["message_id"]].append(_attachment(f))
     messages = [
         models.Message(
             id=m["id"],
             author=models.Author(kind=m["author_kind"], name=m["author_name"]),
             body=m["body"],
             created_at=m["created_at"],
+            attachments=files[m["id"]],
         )
         for m in await store.ticket_messages(conn, number)
     ]
@@ -100,6 +107,39 @@ async def _visible_ticket(
     if row is None or (not principal.is_staff and row["client_number"] != principal.client_number):
         raise NotFound(NOT_FOUND)
     return row
+
+
+def _attachment(row: asyncpg.Record) -> models.Attachment:
+    return models.Attachment(
+        id=row["id"], name=row["name"], size=row["size"], content_type=row["content_type"]
+    )
+
+
+async def _uploads(
+    conn: asyncpg.Connection, principal: Principal, ids: Sequence[uuid.UUID]
+) -> list[models.Attachment]:
+    """The caller's unused uploads `ids`, locked until the transaction ends; 422 otherwise."""
+    if not ids:
+        return []
+    rows = await store.lock_uploads(conn, ids)
+    return [_attachment(r) for r in attachments.usable(rows, ids, principal.sub)]
+
+
+async def _attach(
+    conn: asyncpg.Connection,
+    files: Sequence[models.Attachment],
+    *,
+    message_id: int,
+    ticket_number: int,
+) -> None:
+    """`files` become the message's (no statement for a message without any: most have none)."""
+    if files:
+        ids = [f.id for f in files]
+        await store.attach(conn, ids, message_id=message_id, ticket_number=ticket_number)
+
+
+def _refs(files: Sequence[models.Attachment]) -> list[events.AttachmentRef]:
+    return [events.AttachmentRef(**f.model_dump()) for f in files]
 
 
 # --- categories --------------------------------------------------------------------------------
@@ -175,6 +215,7 @@ async def _open_ticket(
         facts["open_ticket"], allow_duplicate=new.allow_duplicate
     )
     summary = lifecycle.summary(new.body)
+    files = await _uploads(work.conn, principal, new.attachment_ids)
     service = models.ServiceRef(id=new.service_id, name=facts["service_name"])
     category = models.Category(id=new.category_id, name=facts["category_name"])
     row = await store.insert_ticket(
@@ -193,6 +234,7 @@ async def _open_ticket(
         channel=channel,
         summary=summary,
     )
+    await _attach(work.conn, files, message_id=row["message_id"], ticket_number=row["number"])
     work.add_event(
         events.TicketCreated(
             number=row["number"],
@@ -200,6 +242,7 @@ async def _open_ticket(
             subject=category.name,
             service=events.ServiceRef(id=service.id, name=service.name),
             body=new.body,
+            attachments=_refs(files),
         ),
         aggregate=_aggregate(row["number"]),
     )
@@ -208,6 +251,7 @@ async def _open_ticket(
         author=models.Author(kind="client", name=principal.name),
         body=new.body,
         created_at=row["message_created_at"],
+        attachments=files,
     )
     return models.Ticket(
         number=row["number"],
@@ -233,11 +277,24 @@ async def get_ticket(pool: asyncpg.Pool, principal: Principal, number: int) -> m
         return await _ticket(conn, number, principal)
 
 
+async def attachment(
+    pool: asyncpg.Pool, principal: Principal, number: int, attachment_id: uuid.UUID
+) -> models.Attachment:
+    """A file of one of the ticket's messages; 404 when the caller may not see the ticket, and
+    for another ticket's file or an upload no message took."""
+    async with acquire(pool) as conn:
+        await _visible_ticket(conn, principal, number)
+        row = await store.ticket_attachment(conn, number, attachment_id)
+    if row is None:
+        raise NotFound("This ticket has no such file.")
+    return _attachment(row)
+
+
 async def reply(
     pool: asyncpg.Pool,
     principal: Principal,
     number: int,
-    body: str,
+    new: models.MessageIn,
     channel: str,
     claim: Claim | None,
     *,
@@ -249,7 +306,7 @@ async def reply(
         pool,
         claim,
         models.Message,
-        lambda work: _reply(work, principal, number, body, channel, if_last_message_id),
+        lambda work: _reply(work, principal, number, new, channel, if_last_message_id),
     )
 
 
@@ -257,14 +314,16 @@ async def _reply(
     work: UnitOfWork,
     principal: Principal,
     number: int,
-    body: str,
+    new: models.MessageIn,
     channel: str,
     seen: int | None = None,
 ) -> models.Message:
+    body = new.body
     ticket = await _visible_ticket(work.conn, principal, number, for_update=True)
     status = lifecycle.status_after_reply(ticket["status"], principal.kind)
     await _guard_collision(work.conn, number, seen)
-    message = await _add_message(work.conn, principal, number, body, channel, status)
+    files = await _uploads(work.conn, principal, new.attachment_ids)
+    message = await _add_message(work.conn, principal, number, body, channel, status, files)
     work.add_event(
         events.TicketReplied(
             number=number,
@@ -276,6 +335,7 @@ async def _reply(
             body=body,
             channel=channel,
             summary=ticket["summary"],
+            attachments=_refs(files),
         ),
         aggregate=_aggregate(number),
     )
@@ -295,9 +355,10 @@ async def _add_message(
     body: str,
     channel: str,
     status: lifecycle.Status,
+    files: Sequence[models.Attachment],
 ) -> models.Message:
-    """The caller's message, and the ticket's new status (new activity; the message is the
-    ticket's new excerpt)."""
+    """The caller's message with its `files`, and the ticket's new status (new activity; the
+    message is the ticket's new excerpt)."""
     row = await store.add_message(
         conn,
         ticket_number=number,
@@ -310,11 +371,13 @@ async def _add_message(
         waiting=lifecycle.is_waiting(status),
         excerpt=lifecycle.excerpt(body),
     )
+    await _attach(conn, files, message_id=row["id"], ticket_number=number)
     return models.Message(
         id=row["id"],
         author=models.Author(kind=principal.kind, name=principal.name),
         body=body,
         created_at=row["created_at"],
+        attachments=list(files),
     )
 
 
@@ -322,24 +385,30 @@ async def reopen(
     pool: asyncpg.Pool,
     principal: Principal,
     number: int,
-    body: str,
+    new: models.MessageIn,
     channel: str,
     claim: Claim | None,
 ) -> tuple[models.Ticket, bool]:
     """The reopened ticket; True when it is a replay of `claim`'s first request."""
     return await once(
-        pool, claim, models.Ticket, lambda work: _reopen(work, principal, number, body, channel)
+        pool, claim, models.Ticket, lambda work: _reopen(work, principal, number, new, channel)
     )
 
 
 async def _reopen(
-    work: UnitOfWork, principal: Principal, number: int, body: str, channel: str
+    work: UnitOfWork, principal: Principal, number: int, new: models.MessageIn, channel: str
 ) -> models.Ticket:
     ticket = await _visible_ticket(work.conn, principal, number, for_update=True)
     status = lifecycle.status_after_reopen(ticket["status"], principal.kind)
-    await _add_message(work.conn, principal, number, body, channel, status)
+    files = await _uploads(work.conn, principal, new.attachment_ids)
+    await _add_message(work.conn, principal, number, new.body, channel, status, files)
     work.add_event(
-        events.TicketReopened(number=number, client_number=ticket["client_number"], body=body),
+        events.TicketReopened(
+            number=number,
+            client_number=ticket["client_number"],
+            body=new.body,
+            attachments=_refs(files),
+        ),
         aggregate=_aggregate(number),
     )
     return await _ticket(work.conn, number, principal)

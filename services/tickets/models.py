@@ -1,10 +1,12 @@
 """tickets' request and response models; they validate input and generate the OpenAPI document."""
 
+import uuid
 from datetime import datetime
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, RootModel, StringConstraints, model_validator
 
+from services.tickets.attachments import MAX_PER_MESSAGE
 from services.tickets.lifecycle import STATUSES, Status
 from shared.models import Name, RequestModel, ResponseModel
 
@@ -22,6 +24,18 @@ def _not_blank(body: str) -> str:
 Body = Annotated[str, Field(min_length=1, max_length=20_000), AfterValidator(_not_blank)]
 
 
+def _distinct(ids: list[uuid.UUID]) -> list[uuid.UUID]:
+    if len(set(ids)) != len(ids):
+        raise ValueError("the same file is named twice")
+    return ids
+
+
+# The caller's own uploads that no message has taken yet (POST /v1/attachments).
+AttachmentIds = Annotated[
+    list[uuid.UUID], Field(max_length=MAX_PER_MESSAGE), AfterValidator(_distinct)
+]
+
+
 class CategoryIn(RequestModel):
     name: Name
 
@@ -36,10 +50,21 @@ class TicketCreate(RequestModel):
     category_id: DbId
     body: Body
     allow_duplicate: bool = False
+    attachment_ids: AttachmentIds = []
 
 
 class MessageIn(RequestModel):
     body: Body
+    attachment_ids: AttachmentIds = []
+
+
+class Attachment(ResponseModel):
+    """A file (SPEC 9.2); `content_type` is what it is served as (tickets/attachments.py)."""
+
+    id: uuid.UUID
+    name: str
+    size: int
+    content_type: str
 
 
 class ReplyIn(MessageIn):
@@ -65,6 +90,9 @@ class Message(ResponseModel):
     author: Author
     body: str
     created_at: datetime
+    # A default, so that answers stored for Idempotency-Key replays before files existed still
+    # read back.
+    attachments: list[Attachment] = []
 
 
 class Closure(ResponseModel):

@@ -12,6 +12,8 @@ class TicketsSettings(ServiceSettings):
     port: int = 8082
     # Where the public keys that verify access tokens are (auth's JWKS route).
     auth_url: str = "http://127.0.0.1:8081"
+    # The largest file a client or operator may upload (SPEC 9.2): 10 MiB.
+    attachment_max_bytes: int = Field(10 * 1024 * 1024, gt=0)
 
     # Auto-close (SPEC 9.2): an answered ticket the client has not answered for this many days,
     # counted from the last operator reply, is closed by the system; 0 turns it off. A float,

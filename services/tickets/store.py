@@ -1,5 +1,6 @@
 """All of tickets' SQL, and only SQL."""
 
+import uuid
 from collections.abc import Sequence
 from datetime import datetime
 
@@ -539,3 +540,121 @@ async def lock_auto_close_candidates(
         older_than_seconds,
         limit,
     )
+
+
+# --- attachments -------------------------------------------------------------------------------
+
+
+async def insert_upload(conn: Conn, attachment_id: uuid.UUID, owner_sub: str, name: str) -> None:
+    """A file being received (no size nor type yet: never attachable until complete)."""
+    await conn.execute(
+        "INSERT INTO attachments (id, owner_sub, name) VALUES ($1, $2, $3)",
+        attachment_id,
+        owner_sub,
+        name,
+    )
+
+
+async def insert_chunk(conn: Conn, attachment_id: uuid.UUID, seq: int, data: bytes) -> None:
+    await conn.execute(
+        "INSERT INTO attachment_chunks (attachment_id, seq, data) VALUES ($1, $2, $3)",
+        attachment_id,
+        seq,
+        data,
+    )
+
+
+async def complete_upload(
+    conn: Conn, attachment_id: uuid.UUID, size: int, content_type: str
+) -> bool:
+    """False when the file is gone (purged while it was received)."""
+    result = await conn.execute(
+        "UPDATE attachments SET size = $2, content_type = $3 WHERE id = $1",
+        attachment_id,
+        size,
+        content_type,
+    )
+    return result != "UPDATE 0"
+
+
+async def delete_unused_upload(conn: Conn, attachment_id: uuid.UUID) -> None:
+    await conn.execute(
+        "DELETE FROM attachments WHERE id = $1 AND message_id IS NULL", attachment_id
+    )
+
+
+async def lock_uploads(conn: Conn, ids: Sequence[uuid.UUID]) -> list[Record]:
+    """The files `ids` (those that exist), locked until the transaction ends, in a fixed order
+    so that two writes naming the same files cannot deadlock."""
+    return await conn.fetch(
+        """
+        SELECT id, owner_sub, name, size, content_type, message_id FROM attachments
+        WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE
+        """,
+        list(ids),
+    )
+
+
+async def attach(
+    conn: Conn, ids: Sequence[uuid.UUID], *, message_id: int, ticket_number: int
+) -> None:
+    """The files `ids` become the message's, in the order given."""
+    await conn.execute(
+        """
+        UPDATE attachments
+        SET message_id = $2, ticket_number = $3, position = array_position($1::uuid[], id)
+        WHERE id = ANY($1::uuid[])
+        """,
+        list(ids),
+        message_id,
+        ticket_number,
+    )
+
+
+async def ticket_attachments(conn: Conn, number: int) -> list[Record]:
+    return await conn.fetch(
+        """
+        SELECT message_id, id, name, size, content_type FROM attachments
+        WHERE ticket_number = $1 ORDER BY message_id, position
+        """,
+        number,
+    )
+
+
+async def ticket_attachment(conn: Conn, number: int, attachment_id: uuid.UUID) -> Record | None:
+    """A file of one of the ticket's messages (None for another ticket's, or an unused upload)."""
+    return await conn.fetchrow(
+        """
+        SELECT id, name, size, content_type FROM attachments
+        WHERE id = $2 AND ticket_number = $1
+        """,
+        number,
+        attachment_id,
+    )
+
+
+async def attachment_chunk(conn: Conn, attachment_id: uuid.UUID, seq: int) -> bytes | None:
+    return await conn.fetchval(
+        "SELECT data FROM attachment_chunks WHERE attachment_id = $1 AND seq = $2",
+        attachment_id,
+        seq,
+    )
+
+
+async def purge_unused_uploads(conn: Conn, older_than_seconds: float, limit: int) -> int:
+    """Delete at most `limit` files no message took, older than `older_than_seconds` (with their
+    chunks). Rows another transaction holds (a write attaching them, another instance's purge)
+    are skipped, not waited for."""
+    result = await conn.execute(
+        """
+        DELETE FROM attachments WHERE id IN (
+            SELECT id FROM attachments
+            WHERE message_id IS NULL AND created_at < now() - make_interval(secs => $1)
+            ORDER BY created_at LIMIT $2
+            FOR UPDATE SKIP LOCKED
+        )
+        """,
+        older_than_seconds,
+        limit,
+    )
+    return int(result.split()[-1])

@@ -93,6 +93,7 @@ async def test_replied_events_for_client_and_operator_with_channel(desk, event_t
         "author_name": client["name"],
         "body": "Desde el panel",
         "channel": "panel",
+        "attachments": [],
     }
     assert data[by_operator["id"]] == common | {
         "message_id": by_operator["id"],
@@ -100,6 +101,7 @@ async def test_replied_events_for_client_and_operator_with_channel(desk, event_t
         "author_name": "Oscar Operador",
         "body": "Desde la API",
         "channel": "api",
+        "attachments": [],
     }
     assert data[by_admin["id"]]["channel"] == "panel"
     assert data[by_admin["id"]]["author_kind"] == "operator"
