@@ -47,8 +47,16 @@ class Suite:
     programs: list[Program] = field(default_factory=list)
 
 
+@pytest.fixture(scope="module")
+def suite_env() -> dict[str, str]:
+    """Settings a test module adds to every process of its suite (override it there)."""
+    return {}
+
+
 @pytest.fixture
-async def suite(databases: DatabaseFactory, tmp_path: Path) -> AsyncIterator[Suite]:
+async def suite(
+    databases: DatabaseFactory, tmp_path: Path, suite_env: dict[str, str]
+) -> AsyncIterator[Suite]:
     vhost = f"story-{uuid.uuid4().hex[:8]}"
     amqp_url = create_vhost(vhost, host=AMQP_HOST)
     mail_dir = tmp_path / "mail"
@@ -65,6 +73,7 @@ async def suite(databases: DatabaseFactory, tmp_path: Path) -> AsyncIterator[Sui
         NOTIFIER_SMTP_HOST="127.0.0.1",
         NOTIFIER_SMTP_PORT=str(sink_port),
         **CHEAP_ARGON2,
+        **suite_env,
     )
     code, _, err = await run_module(
         "services.auth",
