@@ -35,6 +35,13 @@ def _number(request: web.Request) -> str:
     return str(int(digits))
 
 
+def _page(request: web.Request, template: str, status: int = 200, **context: Any) -> web.Response:
+    """An admin page: its form's values and errors (none by default), and the notice of what
+    was just done (`?done=`)."""
+    context = {"values": {}, "errors": {}, "done": request.query.get("done")} | context
+    return render(request, template, status, **context)
+
+
 def _field_errors(exc: Invalid, names: dict[str, str]) -> dict[str, str]:
     """auth's 422 as this form's errors (a field auth names that the form lacks goes to the
     first field)."""
@@ -72,7 +79,7 @@ async def clients_page(request: web.Request) -> web.StreamResponse:
 
 async def new_client_page(request: web.Request) -> web.StreamResponse:
     admin_api(request)
-    return render(request, "admin_client_new.html", values={}, errors={})
+    return _page(request, "admin_client_new.html")
 
 
 async def create_client(request: web.Request) -> web.StreamResponse:
@@ -81,7 +88,7 @@ async def create_client(request: web.Request) -> web.StreamResponse:
     values = {k: str(data.get(k, "")) for k in ("name", "email", "language", "services")}
     form, errors = forms.parse(forms.NewClientForm, data)
     if form is None:
-        return render(request, "admin_client_new.html", 422, values=values, errors=errors)
+        return _page(request, "admin_client_new.html", 422, values=values, errors=errors)
     body = {
         "name": form.name,
         "email": form.email,
@@ -92,7 +99,7 @@ async def create_client(request: web.Request) -> web.StreamResponse:
         client = await api.auth("POST", "/v1/clients", json=body)
     except Invalid as exc:
         errors = _field_errors(exc, _CLIENT_FIELDS)
-        return render(request, "admin_client_new.html", 422, values=values, errors=errors)
+        return _page(request, "admin_client_new.html", 422, values=values, errors=errors)
     raise see_other(f"/admin/clients/{client['client_number']}?done=created")
 
 
@@ -100,10 +107,7 @@ async def _client_page(
     request: web.Request, api: UserApi, number: str, status: int = 200, **context: Any
 ) -> web.Response:
     client = await api.auth("GET", f"/v1/clients/{number}")
-    context.setdefault("values", {})
-    context.setdefault("errors", {})
-    done = request.query.get("done")
-    return render(request, "admin_client.html", status, client=client, done=done, **context)
+    return _page(request, "admin_client.html", status, client=client, **context)
 
 
 async def client_page(request: web.Request) -> web.StreamResponse:
@@ -160,10 +164,7 @@ async def _operators_page(
         cursor = page.get("next_cursor")
         if not cursor:
             break
-    context.setdefault("values", {})
-    context.setdefault("errors", {})
-    context["done"] = request.query.get("done")
-    return render(request, "admin_operators.html", status, operators=operators, **context)
+    return _page(request, "admin_operators.html", status, operators=operators, **context)
 
 
 async def operators_page(request: web.Request) -> web.StreamResponse:
@@ -215,10 +216,7 @@ async def _categories_page(
     request: web.Request, api: UserApi, status: int = 200, **context: Any
 ) -> web.Response:
     categories = await api.tickets("GET", "/v1/categories", params={"include_disabled": "true"})
-    context.setdefault("values", {})
-    context.setdefault("errors", {})
-    context["done"] = request.query.get("done")
-    return render(request, "admin_categories.html", status, categories=categories, **context)
+    return _page(request, "admin_categories.html", status, categories=categories, **context)
 
 
 async def categories_page(request: web.Request) -> web.StreamResponse:
@@ -262,10 +260,7 @@ async def _canned_page(
     request: web.Request, api: UserApi, status: int = 200, **context: Any
 ) -> web.Response:
     replies = await api.tickets("GET", "/v1/canned-replies")
-    context.setdefault("values", {})
-    context.setdefault("errors", {})
-    context["done"] = request.query.get("done")
-    return render(request, "admin_canned.html", status, replies=replies, **context)
+    return _page(request, "admin_canned.html", status, replies=replies, **context)
 
 
 async def canned_page(request: web.Request) -> web.StreamResponse:
@@ -305,8 +300,7 @@ async def delete_canned(request: web.Request) -> web.StreamResponse:
 async def dead_letters_page(request: web.Request) -> web.StreamResponse:
     api = admin_api(request)
     letters = await api.notifier("GET", "/v1/dead-letters", params={"limit": "200"})
-    done = request.query.get("done")
-    return render(request, "admin_dead_letters.html", letters=letters, done=done)
+    return _page(request, "admin_dead_letters.html", letters=letters)
 
 
 async def replay_dead_letter(request: web.Request) -> web.StreamResponse:
