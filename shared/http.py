@@ -66,6 +66,21 @@ def client_address(
     return str(current)
 
 
+def address_key(address: str) -> str:
+    """What per-address limits count by: an IPv4 address as it is; an IPv6 address's /64, which
+    one host (or one customer of an ISP) usually holds whole, so rotating through it gains
+    nothing; an IPv4-mapped IPv6 address as its IPv4. Anything else (a test's "unknown") as it
+    is, bounded."""
+    parsed = _parse_address(address)
+    if parsed is None:
+        return address[:100]
+    if isinstance(parsed, IPv6Address):
+        if parsed.ipv4_mapped is not None:
+            return str(parsed.ipv4_mapped)
+        return str(IPv6Network((parsed, 64), strict=False))
+    return str(parsed)
+
+
 def _parse_address(text: str) -> IPv4Address | IPv6Address | None:
     try:
         address = ip_address(text)

@@ -5,7 +5,7 @@ from aiohttp import web
 from services.auth import accounts, admin, models
 from services.auth.accounts import Deps
 from shared.auth import ADMIN, ANYONE, CLIENT, STAFF, Principal
-from shared.http import client_address, json_response
+from shared.http import address_key, client_address, json_response
 from shared.openapi import KEY, Route
 from shared.resources import POOL
 
@@ -17,7 +17,8 @@ def _client_number(request: web.Request) -> int:
 
 
 def _address(request: web.Request) -> str:
-    return client_address(request, request.app[DEPS].settings.trusted_proxies)
+    """Whom the login throttle counts by: the client's address, an IPv6 client's /64."""
+    return address_key(client_address(request, request.app[DEPS].settings.trusted_proxies))
 
 
 async def issue_token(request: web.Request, body: models.TokenRequest) -> web.Response:

@@ -29,7 +29,6 @@ Decisions:
   the sender tries later.
 """
 
-import ipaddress
 import re
 from email.headerregistry import Address
 from typing import Any
@@ -53,6 +52,7 @@ from services.notifier.worker_pool import WorkerBusy, WorkerDied, WorkerPool, Wo
 from shared import events
 from shared.db import DB_UNAVAILABLE_ERRORS
 from shared.errors import ServiceUnavailable
+from shared.http import address_key
 from shared.logging import bind_correlation_id
 from shared.unit_of_work import unit_of_work
 
@@ -84,18 +84,9 @@ class AutoReplyRequested(events.EventData):
 
 
 def client_address(peer: Any) -> str | None:
-    """The address answers are capped by: the peer's IP; for IPv6 its /64, which one host
-    usually holds whole."""
+    """The address answers are capped by (`shared.http.address_key`: an IPv6 client's /64)."""
     host = peer[0] if isinstance(peer, tuple) and peer else peer
-    try:
-        ip = ipaddress.ip_address(str(host))
-    except ValueError:
-        return None if host is None else str(host)[:100]
-    if isinstance(ip, ipaddress.IPv6Address):
-        if ip.ipv4_mapped is not None:
-            return str(ip.ipv4_mapped)
-        return str(ipaddress.IPv6Network((ip, 64), strict=False))
-    return str(ip)
+    return None if host is None else address_key(str(host))
 
 
 def echoed_subject(subject: str) -> str:

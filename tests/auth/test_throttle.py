@@ -155,3 +155,14 @@ async def test_attempts_left_unsettled_by_a_crash_count_after_a_minute(api, clie
         )
     response = await login(api, client["client_number"], CLIENT_PASSWORD, "198.51.100.1")
     await problem(response, 429)
+
+
+async def test_an_ipv6_client_counts_as_its_slash_64(api, client):
+    # One host usually holds a whole /64: rotating through it must not reset the count.
+    number = client["client_number"]
+    for i in range(10):
+        await failures_from(api, number, f"2001:db8:1:2::{i + 1:x}", 1)
+    response = await login(api, number, CLIENT_PASSWORD, "2001:db8:1:2:ffff::1")
+    await problem(response, 429)
+    # The next /64 is someone else.
+    assert (await login(api, number, CLIENT_PASSWORD, "2001:db8:1:3::1")).status == 200

@@ -6,7 +6,7 @@ import pytest
 from aiohttp.test_utils import make_mocked_request
 from multidict import CIMultiDict
 
-from shared.http import client_address
+from shared.http import address_key, client_address
 from shared.settings import ServiceSettings
 
 PROXIES = ServiceSettings(trusted_proxies="10.0.0.0/8, 192.168.1.1").trusted_proxies
@@ -50,3 +50,17 @@ def test_without_trusted_proxies_the_header_is_ignored():
 def test_trusted_proxies_come_from_the_environment(monkeypatch):
     monkeypatch.setenv("HELPDESK_TRUSTED_PROXIES", "127.0.0.1/32,fd00::/8")
     assert [str(n) for n in ServiceSettings().trusted_proxies] == ["127.0.0.1/32", "fd00::/8"]
+
+
+@pytest.mark.parametrize(
+    ("address", "key"),
+    [
+        ("198.51.100.7", "198.51.100.7"),
+        ("2001:db8:1:2:aaaa:bbbb:cccc:dddd", "2001:db8:1:2::/64"),
+        ("2001:DB8:1:2::1", "2001:db8:1:2::/64"),
+        ("::ffff:198.51.100.7", "198.51.100.7"),
+        ("unknown", "unknown"),
+    ],
+)
+def test_limits_count_an_ipv6_client_by_its_slash_64(address: str, key: str) -> None:
+    assert address_key(address) == key
