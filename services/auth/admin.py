@@ -62,6 +62,11 @@ async def update_client(
             )
         if changed.get("disabled"):
             await store.revoke_subject(conn, f"client:{number}")
+        if changed.get("disabled") or "email" in changed:
+            # A link the client asked for before must not undo the admin's change (nor, for a
+            # disabled account, change anything at all).
+            await store.expire_email_changes(conn, number)
+            await store.expire_password_tokens(conn, number)
         contact = {k: v for k, v in changed.items() if k in ("name", "email", "language")}
         if contact:
             work.add_event(

@@ -1,5 +1,7 @@
 """POST /v1/me/email and POST /v1/email-confirmation (SPEC 9.1)."""
 
+import pytest
+
 from tests.auth.conftest import CLIENT_PASSWORD, bearer, problem
 from tests.support.sealing import opened
 
@@ -144,3 +146,19 @@ async def test_a_confirmed_change_voids_the_other_pending_links(
     pair = await api.token(client["client_number"], CLIENT_PASSWORD)
     me = await (await api.http.get("/v1/me", headers=bearer(pair))).json()
     assert me["email"] == "second@example.com"
+
+
+@pytest.mark.parametrize("change", [{"disabled": True}, {"email": "juana.admin@example.com"}])
+async def test_an_admins_change_voids_the_links_the_client_asked_for(
+    api, admin, client, client_headers, event_tap, change
+):
+    # A link asked for before must neither undo the admin's new email nor act on a disabled
+    # account.
+    assert (await ask(api, client_headers)).status == 202
+    token = opened((await requested(event_tap))["confirm_token"])
+    number = client["client_number"]
+    response = await api.http.patch(f"/v1/clients/{number}", json=change, headers=admin)
+    assert response.status == 200
+    await problem(await confirm(api, token), 400)
+    response = await api.http.get(f"/v1/clients/{number}", headers=admin)
+    assert (await response.json())["email"] == change.get("email", "juana@example.com")
