@@ -4,7 +4,7 @@ password links. Plain functions over a pool; handlers call them, `store` holds t
 import math
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import asyncpg
 
@@ -107,6 +107,10 @@ async def _issue_pair(
     ttl = deps.settings.access_token_ttl
     access = deps.keys.ring.issue(sub=account.sub, role=account.role, name=account.name, ttl=ttl)
     return models.TokenPair(access_token=access, expires_in=ttl, refresh_token=refresh)
+
+
+# The window of the cap on email changes (AuthSettings.email_change_max_per_day).
+DAY = 86_400
 
 
 def _seconds_until(moment: datetime) -> int:
@@ -324,6 +328,12 @@ async def request_email_change(
         if client["email"].lower() == body.email.lower():
             message = "This is already your email."
             raise ValidationFailed(message, [{"field": "email", "message": message}])
+        recent = await store.recent_email_changes(conn, number, DAY)
+        if recent["count"] >= deps.settings.email_change_max_per_day:
+            raise TooManyRequests(
+                "Too many email changes asked for today; try again later.",
+                retry_after=_seconds_until(recent["oldest"] + timedelta(seconds=DAY)),
+            )
         token = new_secret_token()
         await store.insert_email_change(
             conn,

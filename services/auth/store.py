@@ -463,6 +463,19 @@ async def claim_email_change(conn: Conn, token_hash: bytes) -> Record | None:
     )
 
 
+async def recent_email_changes(conn: Conn, client_number: int, seconds: int) -> Record:
+    """`count` of the client's email changes asked for in the last `seconds`, and when the
+    `oldest` of them was (retention keeps every row at least a day)."""
+    return await conn.fetchrow(
+        """
+        SELECT count(*) AS count, min(created_at) AS oldest FROM email_changes
+        WHERE client_number = $1 AND created_at > now() - make_interval(secs => $2)
+        """,
+        client_number,
+        seconds,
+    )
+
+
 async def expire_email_changes(conn: Conn, client_number: int) -> None:
     """The email changed: every other outstanding confirmation link stops working."""
     await conn.execute(

@@ -162,3 +162,12 @@ async def test_an_admins_change_voids_the_links_the_client_asked_for(
     await problem(await confirm(api, token), 400)
     response = await api.http.get(f"/v1/clients/{number}", headers=admin)
     assert (await response.json())["email"] == change.get("email", "juana@example.com")
+
+
+async def test_a_client_asks_for_at_most_five_changes_a_day(api, client_headers, event_tap):
+    # Each request emails two addresses: a stolen session must not become a mail cannon.
+    for i in range(5):
+        assert (await ask(api, client_headers, email=f"juana{i}@example.com")).status == 202
+    response = await ask(api, client_headers, email="juana5@example.com")
+    await problem(response, 429)
+    assert 86_000 < int(response.headers["Retry-After"]) <= 86_400
