@@ -8,6 +8,7 @@ AES-256-GCM. Each value has a key of its own, so the nonce can be constant.
 
 import base64
 import binascii
+import functools
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
@@ -46,7 +47,9 @@ def _private(private_key: str) -> X25519PrivateKey:
         raise ValueError("a sealing key is 32 bytes, base64url-encoded") from exc
 
 
+@functools.lru_cache(maxsize=8)
 def public_key_of(private_key: str) -> str:
+    """The public half (kept: the notifier serves it on every GET /v1/sealing-key)."""
     return _encode(_private(private_key).public_key().public_bytes_raw())
 
 
