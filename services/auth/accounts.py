@@ -267,9 +267,11 @@ async def client_out(conn: asyncpg.Connection, number: int) -> models.ClientOut:
 
 
 async def profile(pool: asyncpg.Pool, principal: Principal) -> models.Profile:
+    account_id = int(principal.account_id)
     async with acquire(pool) as conn:
+        time_zone = await store.time_zone_of(conn, principal.kind, account_id)
         if principal.kind == "client":
-            client = await client_out(conn, int(principal.account_id))
+            client = await client_out(conn, account_id)
             return models.Profile(
                 kind="client",
                 client_number=client.client_number,
@@ -277,8 +279,9 @@ async def profile(pool: asyncpg.Pool, principal: Principal) -> models.Profile:
                 email=client.email,
                 language=client.language,
                 services=client.services,
+                time_zone=time_zone,
             )
-        row = await store.get_operator(conn, int(principal.account_id))
+        row = await store.get_operator(conn, account_id)
     if row is None:
         raise NotFound("This account no longer exists.")
     return models.Profile(
@@ -288,18 +291,30 @@ async def profile(pool: asyncpg.Pool, principal: Principal) -> models.Profile:
         email=row["email"],
         language=row["language"],
         role=row["role"],
+        time_zone=time_zone,
     )
 
 
 async def update_profile(
     pool: asyncpg.Pool, principal: Principal, change: models.ProfileUpdate
 ) -> models.Profile:
-    number = int(principal.account_id)
+    account_id = int(principal.account_id)
+    if principal.kind == "operator":
+        if change.language is not None:
+            message = "An operator's language is set by an admin."
+            raise ValidationFailed(message, [{"field": "language", "message": message}])
+        if change.time_zone is not None:
+            async with unit_of_work(pool) as work:
+                await store.set_time_zone(work.conn, "operator", account_id, change.time_zone)
+        return await profile(pool, principal)
+    number = account_id
     async with unit_of_work(pool) as work:
         conn = work.conn
         current = await store.get_client(conn, number, for_update=True)
         if current is None:
             raise NotFound("This account no longer exists.")
+        if change.time_zone is not None:
+            await store.set_time_zone(conn, "client", number, change.time_zone)
         if change.language is not None and change.language != current["language"]:
             await store.update_client_profile(conn, number, email=None, language=change.language)
             work.add_event(

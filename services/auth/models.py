@@ -2,12 +2,14 @@
 
 from datetime import datetime
 from typing import Annotated, Literal
+from zoneinfo import available_timezones
 
-from pydantic import ConfigDict, EmailStr, Field
+from pydantic import AfterValidator, ConfigDict, EmailStr, Field
 
 from shared.models import Name, RequestModel, ResponseModel
 
 Language = Literal["es", "en"]
+_ZONES = frozenset(available_timezones())
 Password = Annotated[str, Field(min_length=15, max_length=256)]
 # What a user typed at login may be anything; only its size is bounded.
 AnyPassword = Annotated[str, Field(min_length=1, max_length=1024)]
@@ -128,12 +130,22 @@ class Profile(ResponseModel):
     language: Language
     role: Literal["operator", "admin"] | None = None
     services: list[ServiceOut] | None = None
+    # Where the panel shows the account's dates (null: the panel's default).
+    time_zone: str | None = None
+
+
+def _known_zone(name: str) -> str:
+    if name not in _ZONES:
+        raise ValueError("not a time zone of the IANA database, e.g. Europe/Madrid")
+    return name
 
 
 class ProfileUpdate(RequestModel):
-    """The email is changed with `EmailChange` (SPEC 9.1), never here."""
+    """The email is changed with `EmailChange` (SPEC 9.1), never here. A client changes its
+    language and time zone; an operator its time zone (its language is an admin's to set)."""
 
     language: Language | None = None
+    time_zone: Annotated[str, Field(max_length=64), AfterValidator(_known_zone)] | None = None
 
 
 class EmailChange(RequestModel):

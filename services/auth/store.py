@@ -77,6 +77,23 @@ async def update_client_profile(
     )
 
 
+_ACCOUNT_TABLES = {"client": ("clients", "client_number"), "operator": ("operators", "id")}
+
+
+async def time_zone_of(conn: Conn, kind: str, account_id: int) -> str | None:
+    table, key = _ACCOUNT_TABLES[kind]
+    return await conn.fetchval(f"SELECT time_zone FROM {table} WHERE {key} = $1", account_id)
+
+
+async def set_time_zone(conn: Conn, kind: str, account_id: int, time_zone: str) -> None:
+    table, key = _ACCOUNT_TABLES[kind]
+    await conn.execute(
+        f"UPDATE {table} SET time_zone = $2 WHERE {key} = $1",
+        account_id,
+        time_zone,
+    )
+
+
 async def search_clients(
     conn: Conn, *, q: str | None, after: int | None, limit: int
 ) -> list[Record]:

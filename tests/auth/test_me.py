@@ -73,16 +73,28 @@ async def test_patch_me_refuses_bad_input(api, client_headers):
         ({"email": "juana.nueva@example.com"}, "email"),
         ({"language": "fr"}, "language"),
         ({"name": "Another Name"}, "name"),
+        ({"time_zone": "Mars/Olympus"}, "time_zone"),
+        ({"time_zone": "x" * 65}, "time_zone"),
     ):
         response = await api.http.patch("/v1/me", json=body, headers=client_headers)
         errors = (await problem(response, 422))["errors"]
         assert [e["field"] for e in errors] == [field], errors
 
 
-async def test_operators_may_not_patch_me(api, operator, admin):
+async def test_the_time_zone_is_kept_on_the_account(api, client_headers, operator):
+    # The panel shows each account's dates in its zone, on any device it logs in from.
+    for headers, zone in ((client_headers, "America/Argentina/Buenos_Aires"), (operator, "UTC")):
+        response = await api.http.patch("/v1/me", json={"time_zone": zone}, headers=headers)
+        assert response.status == 200 and (await response.json())["time_zone"] == zone
+        response = await api.http.get("/v1/me", headers=headers)
+        assert (await response.json())["time_zone"] == zone
+
+
+async def test_an_operators_language_is_an_admins_to_set(api, operator, admin):
     for headers in (operator, admin):
         response = await api.http.patch("/v1/me", json={"language": "en"}, headers=headers)
-        await problem(response, 403)
+        errors = (await problem(response, 422))["errors"]
+        assert [e["field"] for e in errors] == ["language"]
 
 
 async def change_password(api, headers, current, new):
