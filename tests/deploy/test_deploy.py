@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 from tests.deploy.support import DEPLOY, ROOT, SERVICES, program
+from tests.support.infra import Cleanups
 
 WITH_BROKER = ("auth", "tickets", "notifier")
 PORTS = {"auth": 8081, "tickets": 8082, "notifier": 8083, "panel": 8080}
@@ -112,7 +113,9 @@ def test_the_gateway_is_the_public_entry(services: dict[str, Any]) -> None:
 
 
 @pytest.mark.slow
-def test_the_init_script_makes_one_role_per_service_that_reaches_only_its_database() -> None:
+async def test_the_init_script_makes_one_role_per_service_that_reaches_only_its_database(
+    cleanups: Cleanups,
+) -> None:
     """deploy/postgres-init.sql, run as the postgres image runs it (psql, as the superuser) on the
     tests' PostgreSQL, with its names prefixed so that it touches nothing else."""
     psql = program("psql", "install the Debian package postgresql-client (15 or newer)")
@@ -161,9 +164,7 @@ def test_the_init_script_makes_one_role_per_service_that_reaches_only_its_databa
         )
         assert sorted(owner.stdout.split()) == sorted(f"{prefix}{n}|{prefix}{n}" for n in SERVICES)
     finally:
-        for name in SERVICES:
-            admin(f'DROP DATABASE IF EXISTS "{prefix}{name}"')
-            admin(f'DROP ROLE IF EXISTS "{prefix}{name}"')
+        cleanups.drop_owned_databases([prefix + name for name in SERVICES], user="postgres")
 
 
 @pytest.mark.parametrize("script", sorted(p.name for p in DEPLOY.glob("*.sh")))
