@@ -1,6 +1,7 @@
 """The whole suite as separate processes, exactly as `make run` starts it: auth, two tickets,
 two notifiers, the panel and the SMTP sink, on databases and a RabbitMQ vhost of their own."""
 
+import contextlib
 import email
 import email.policy
 import uuid
@@ -53,13 +54,15 @@ def suite_env() -> dict[str, str]:
     return {}
 
 
-@pytest.fixture
-async def suite(
-    databases: DatabaseFactory, tmp_path: Path, suite_env: dict[str, str]
+@contextlib.asynccontextmanager
+async def running_suite(
+    databases: DatabaseFactory, directory: Path, extra_env: dict[str, str]
 ) -> AsyncIterator[Suite]:
+    """The suite started on `databases`' new databases and a vhost of its own, with `extra_env`
+    in every process's settings, its logs and emails in `directory`; stopped on the way out."""
     vhost = f"story-{uuid.uuid4().hex[:8]}"
     amqp_url = create_vhost(vhost, host=AMQP_HOST)
-    mail_dir = tmp_path / "mail"
+    mail_dir = directory / "mail"
     sink_port = free_port()
     env = clean_env(
         HELPDESK_AMQP_URL=amqp_url,
@@ -73,7 +76,7 @@ async def suite(
         NOTIFIER_SMTP_HOST="127.0.0.1",
         NOTIFIER_SMTP_PORT=str(sink_port),
         **CHEAP_ARGON2,
-        **suite_env,
+        **extra_env,
     )
     code, _, err = await run_module(
         "services.auth",
@@ -93,23 +96,23 @@ async def suite(
         "mailsink",
         "deploy.mailsink",
         env,
-        tmp_path,
+        directory,
         "--port",
         str(sink_port),
         "--directory",
         str(mail_dir),
     )
-    auth = Service("auth", env, tmp_path)
+    auth = Service("auth", env, directory)
     env |= {"TICKETS_AUTH_URL": auth.url, "NOTIFIER_AUTH_URL": auth.url, "PANEL_AUTH_URL": auth.url}
-    tickets = [Service("tickets", env, tmp_path, name=f"tickets-{i}") for i in (1, 2)]
+    tickets = [Service("tickets", env, directory, name=f"tickets-{i}") for i in (1, 2)]
     inbound_ports = [free_port(), free_port()]
     notifiers = [
-        Service("notifier", env | {"NOTIFIER_INBOUND_PORT": str(port)}, tmp_path, f"notifier-{i}")
+        Service("notifier", env | {"NOTIFIER_INBOUND_PORT": str(port)}, directory, f"notifier-{i}")
         for i, port in enumerate(inbound_ports, 1)
     ]
     # auth learns the sealing key from a notifier, which generated it (no key configured).
     auth.env["AUTH_NOTIFIER_URL"] = notifiers[0].url
-    panel = Service("panel", env | {"PANEL_TICKETS_URL": tickets[0].url}, tmp_path)
+    panel = Service("panel", env | {"PANEL_TICKETS_URL": tickets[0].url}, directory)
     programs: list[Program] = [sink, auth, *tickets, *notifiers, panel]
     try:
         for program in programs:
@@ -131,3 +134,11 @@ async def suite(
         for program in reversed(programs):
             await program.stop()
         delete_vhost(vhost)
+
+
+@pytest.fixture
+async def suite(
+    databases: DatabaseFactory, tmp_path: Path, suite_env: dict[str, str]
+) -> AsyncIterator[Suite]:
+    async with running_suite(databases, tmp_path, suite_env) as suite:
+        yield suite

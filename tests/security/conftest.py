@@ -1,7 +1,7 @@
-"""The security suite: the whole suite as processes (tests/e2e's `suite`), and the notifier's
-fixtures (a RabbitMQ vhost of their own, the SMTP sink standing in for the relay, a publisher)."""
+"""The security suite's fixtures from the notifier's tests: a RabbitMQ vhost of their own, the
+SMTP sink standing in for the relay, a publisher. (The whole suite as processes, shared by the
+checks made on it: test_running_suite.py.)"""
 
-from tests.e2e.conftest import suite
 from tests.notifier.conftest import publisher, smtp, vhost
 
-__all__ = ["publisher", "smtp", "suite", "vhost"]
+__all__ = ["publisher", "smtp", "vhost"]
