@@ -79,7 +79,6 @@ async def test_schemathesis_finds_no_server_error_and_no_nonconformance(
                     token,
                     tmp_path / f"as-{who}",
                     max_examples=30,
-                    max_time=30,
                     # One worker, as for auth: with threads, code generation hits CPython
                     # 3.11's "AST constructor recursion depth mismatch" (gh-106905) now and then.
                     workers=1,
