@@ -43,6 +43,10 @@ async def test_sigkill_mid_burst_loses_no_email(
         NOTIFIER_SMTP_PORT=str(smtp.port),
         NOTIFIER_AUTH_URL="http://127.0.0.1:9",
         NOTIFIER_RETRY_DELAYS="[0.5, 1, 2, 4]",
+        # The relay is the sink on this host. The lease of an attempt is twice this plus a margin
+        # (services/notifier/delivery.py), and the emails a kill interrupts wait for it to run out:
+        # 9 s instead of the default 25 s.
+        NOTIFIER_SMTP_TIMEOUT="2",
         **SEALING_ENV,
     )
     notifier = await Service("notifier", env, tmp_path).start()
