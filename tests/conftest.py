@@ -12,7 +12,7 @@ import pytest
 from deploy.rabbitmq import create_vhost, delete_vhost
 from shared.logging import configure_logging
 from tests.support.events import EventTap
-from tests.support.infra import AMQP_HOST, Cleanups, DatabaseFactory, drop_stale_databases
+from tests.support.infra import AMQP_HOST, Cleanups, DatabaseFactory, Vhosts, drop_stale_databases
 
 configure_logging("tests", "console")
 
@@ -61,6 +61,14 @@ async def cleanups() -> AsyncIterator[Cleanups]:
     later = Cleanups()
     yield later
     await later.wait()
+
+
+@pytest.fixture(scope="session")
+async def vhosts(run_id: str, cleanups: Cleanups) -> AsyncIterator[Vhosts]:
+    """Vhosts of their own for tests, made in batches (tests/support/infra.py)."""
+    made = Vhosts(run_id, cleanups)
+    yield made
+    made.close()
 
 
 @pytest.fixture(scope="session")

@@ -9,7 +9,6 @@ import aio_pika
 import pytest
 from aiohttp.test_utils import TestClient
 
-from deploy.rabbitmq import create_vhost
 from services.notifier.app import INBOUND, create_app
 from services.notifier.app import MIGRATIONS as NOTIFIER_MIGRATIONS
 from services.notifier.settings import NotifierSettings
@@ -18,7 +17,7 @@ from shared.events import Envelope, EventData
 from shared.resources import BROKER, POOL
 from tests.support import stack
 from tests.support.events import EventTap
-from tests.support.infra import AMQP_HOST, Cleanups, DatabaseFactory
+from tests.support.infra import DatabaseFactory, Vhosts
 from tests.support.sealing import PRIVATE_KEY, sealed
 from tests.support.smtp import SmtpSink
 
@@ -89,11 +88,10 @@ class Notifier:
 
 
 @pytest.fixture
-async def vhost(cleanups: Cleanups) -> AsyncIterator[str]:
-    name = f"test-notifier-{uuid.uuid4().hex[:10]}"
-    url = create_vhost(name, host=AMQP_HOST)
+async def vhost(vhosts: Vhosts) -> AsyncIterator[str]:
+    name, url = await vhosts.take()
     yield url
-    cleanups.delete_vhost(name)  # in the background
+    vhosts.give_back(name)  # deleted in the background
 
 
 @pytest.fixture
