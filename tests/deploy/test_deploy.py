@@ -112,7 +112,6 @@ def test_the_gateway_is_the_public_entry(services: dict[str, Any]) -> None:
         assert "ports" not in services[name], f"{name} is reached through the gateway only"
 
 
-@pytest.mark.slow
 async def test_the_init_script_makes_one_role_per_service_that_reaches_only_its_database(
     cleanups: Cleanups,
 ) -> None:
