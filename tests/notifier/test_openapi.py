@@ -23,7 +23,7 @@ async def test_schemathesis_finds_no_server_error_and_no_nonconformance(
     token = admin["Authorization"].removeprefix("Bearer ")
     base_url = str(admin_notifier.client.make_url("")).rstrip("/")
     code, output = await run_schemathesis(
-        base_url, token, tmp_path, max_examples=30, max_time=30, workers=1, timeout=90
+        base_url, token, tmp_path, max_examples=30, workers=1, timeout=90
     )
     print(output)
     assert code == 0, output
