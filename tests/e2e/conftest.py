@@ -112,7 +112,9 @@ async def running_suite(
     ]
     # auth learns the sealing key from a notifier, which generated it (no key configured).
     auth.env["AUTH_NOTIFIER_URL"] = notifiers[0].url
-    panel = Service("panel", env | {"PANEL_TICKETS_URL": tickets[0].url}, directory)
+    # The panel shows deliveries and dead letters from a notifier, as make run's does.
+    panel_env = {"PANEL_TICKETS_URL": tickets[0].url, "PANEL_NOTIFIER_URL": notifiers[0].url}
+    panel = Service("panel", env | panel_env, directory)
     programs: list[Program] = [sink, auth, *tickets, *notifiers, panel]
     try:
         for program in programs:
