@@ -3,6 +3,7 @@ reopen forms, streamed to tickets; download links under each message; errors nex
 
 import re
 from html import unescape
+from urllib.parse import unquote
 
 from services.tickets.api import POOL
 from tests.panel.conftest import Stack
@@ -202,3 +203,42 @@ async def test_the_size_is_shown_in_the_readers_language() -> None:
     assert human_size(10 * MiB, "es") == "10 MiB"
     assert human_size(2048, "en") == "2 KiB"
     assert human_size(12, "es") == "12 B"
+
+
+async def test_a_name_tickets_refuses_comes_back_with_the_error(
+    visitor: Visitor, desk: Desk
+) -> None:
+    client = await signed_in_client(visitor, desk)
+    number = (await desk.open(client))["number"]
+    status, html = await visitor.post_files(
+        f"/tickets/{number}/reply", {"body": "Nombre largo."}, [("a" * 300 + ".png", png())]
+    )
+    assert status == 422
+    assert field_error(html, "reply-files").startswith("El nombre de un archivo no es válido")
+    assert "Nombre largo.</textarea>" in html
+
+
+async def test_an_operator_answers_with_a_file(visitor: Visitor, desk: Desk) -> None:
+    client = await desk.new_client()
+    number = (await desk.open(client))["number"]
+    await visitor.login(*stack.OPERATOR)
+    status, html = await visitor.post_files(
+        f"/tickets/{number}/reply", {"body": "Siga estos pasos."}, [("guia.pdf", pdf())]
+    )
+    assert status == 200, html
+    assert [name for _, name in await links(visitor, number)] == ["guia.pdf"]
+    _, ticket = await desk.get(number, client["headers"])
+    assert [f["name"] for f in ticket["messages"][-1]["attachments"]] == ["guia.pdf"]
+
+
+async def test_an_emailed_download_link_returns_to_the_file_after_login(
+    visitor: Visitor, desk: Desk
+) -> None:
+    client = await signed_in_client(visitor, desk)
+    form = await new_ticket_form(visitor, desk, client)
+    _, html = await visitor.post_files("/tickets/new", form, [("captura.png", png())])
+    [(href, _name)] = LINK.findall(html)
+    await visitor.client.post("/logout", data={"csrf_token": visitor.csrf})
+    response = await visitor.client.get(href, allow_redirects=False)
+    assert response.status == 303
+    assert unquote(response.headers["Location"]) == "/login?next=" + href
