@@ -2,6 +2,7 @@
 reopen forms, streamed to tickets; download links under each message; errors next to the field."""
 
 import re
+import uuid
 from html import unescape
 from urllib.parse import unquote
 
@@ -242,3 +243,17 @@ async def test_an_emailed_download_link_returns_to_the_file_after_login(
     response = await visitor.client.get(href, allow_redirects=False)
     assert response.status == 303
     assert unquote(response.headers["Location"]) == "/login?next=" + href
+
+
+async def test_a_form_with_files_sent_twice_adds_its_message_once(
+    visitor: Visitor, desk: Desk
+) -> None:
+    client = await signed_in_client(visitor, desk)
+    number = (await desk.open(client))["number"]
+    form = {"body": "Con captura.", "submission": uuid.uuid4().hex}
+    status, _ = await visitor.post_files(f"/tickets/{number}/reply", form, [("c.png", png())])
+    assert status == 200
+    status, html = await visitor.post_files(f"/tickets/{number}/reply", form, [("c.png", png())])
+    assert status == 409 and "Con captura.</textarea>" in html
+    _, ticket = await desk.get(number, client["headers"])
+    assert [len(m["attachments"]) for m in ticket["messages"]] == [0, 1]
