@@ -2,6 +2,8 @@
 and `UserApi`, which acts for a signed-in session and refreshes its access token transparently."""
 
 import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -90,6 +92,11 @@ class Backend:
         self.http = aiohttp.ClientSession(
             timeout=aiohttp.ClientTimeout(total=settings.backend_timeout, connect=2)
         )
+        # A file moves at the visitor's pace, so no total limit: only the wait for tickets'
+        # answer (timed once the body is sent) or for its next bytes.
+        self.file_timeout = aiohttp.ClientTimeout(
+            total=None, connect=2, sock_read=settings.backend_timeout
+        )
 
     async def close(self) -> None:
         await self.http.close()
@@ -105,7 +112,45 @@ class Backend:
         params: dict[str, str] | None = None,
         idempotency_key: str | None = None,
         forwarded_for: str | None = None,
+        data: aiohttp.MultipartWriter | None = None,
     ) -> Any:
+        headers = self._headers(base, token, forwarded_for)
+        if idempotency_key:
+            headers[IDEMPOTENCY_KEY] = idempotency_key
+        timeout = self.file_timeout if data is not None else None
+        try:
+            async with self.http.request(
+                method,
+                base + path,
+                json=json,
+                data=data,
+                params=params,
+                headers=headers,
+                timeout=timeout or self.http.timeout,
+            ) as response:
+                text = await response.text()
+                status = response.status
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            log.warning("panel.backend_unreachable", url=base + path, error=repr(exc))
+            raise Unavailable(503) from exc
+        return _answer(base + path, status, text)
+
+    @asynccontextmanager
+    async def download(self, token: str, path: str) -> AsyncIterator[aiohttp.ClientResponse]:
+        """tickets' answer with a file, its body not read yet; an error answer raised as the
+        others are."""
+        url = self.tickets_url + path
+        headers = self._headers(self.tickets_url, token, None)
+        try:
+            async with self.http.get(url, headers=headers, timeout=self.file_timeout) as response:
+                if response.status != 200:
+                    _answer(url, response.status, await response.text())
+                yield response
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            log.warning("panel.backend_unreachable", url=url, error=repr(exc))
+            raise Unavailable(503) from exc
+
+    def _headers(self, base: str, token: str | None, forwarded_for: str | None) -> dict[str, str]:
         headers = dict(self._tickets_headers) if base == self.tickets_url else {}
         if forwarded_for:
             # auth throttles logins per client address, and believes this header when the
@@ -113,26 +158,9 @@ class Backend:
             headers["X-Forwarded-For"] = forwarded_for
         if token:
             headers["Authorization"] = f"Bearer {token}"
-        if idempotency_key:
-            headers[IDEMPOTENCY_KEY] = idempotency_key
         if request_id := current_correlation_id():
             headers["X-Request-ID"] = request_id
-        try:
-            async with self.http.request(
-                method, base + path, json=json, params=params, headers=headers
-            ) as response:
-                text = await response.text()
-                status = response.status
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            log.warning("panel.backend_unreachable", url=base + path, error=repr(exc))
-            raise Unavailable(503) from exc
-        if status >= 500:
-            log.warning("panel.backend_failed", url=base + path, status=status)
-            raise Unavailable(status)
-        body = _json(text)
-        if status >= 400:
-            raise _ERRORS.get(status, BackendError)(status, body if isinstance(body, dict) else {})
-        return body
+        return headers
 
     # --- auth, without a session ---------------------------------------------------------------
 
@@ -166,6 +194,17 @@ class Backend:
 
     async def confirm_email(self, token: str) -> None:
         await self.call(self.auth_url, "POST", "/v1/email-confirmation", json={"token": token})
+
+
+def _answer(url: str, status: int, text: str) -> Any:
+    """The body of a success; an error answer raised as its exception."""
+    if status >= 500:
+        log.warning("panel.backend_failed", url=url, status=status)
+        raise Unavailable(status)
+    body = _json(text)
+    if status >= 400:
+        raise _ERRORS.get(status, BackendError)(status, body if isinstance(body, dict) else {})
+    return body
 
 
 def _json(text: str) -> Any:
@@ -275,20 +314,53 @@ class UserApi:
         return await self.tickets("POST", "/v1/tickets", json=payload, idempotency_key=key)
 
     async def reply(
-        self, number: int, body: str, key: str | None, if_last_message_id: int | None = None
+        self,
+        number: int,
+        body: str,
+        key: str | None,
+        if_last_message_id: int | None = None,
+        attachment_ids: list[str] | None = None,
     ) -> dict[str, Any]:
         path = f"/v1/tickets/{number}/messages"
         payload: dict[str, Any] = {"body": body}
+        if attachment_ids:
+            payload["attachment_ids"] = attachment_ids
         if if_last_message_id is not None:
             payload["if_last_message_id"] = if_last_message_id
         return await self.tickets("POST", path, json=payload, idempotency_key=key)
 
-    async def reopen(self, number: int, body: str, key: str | None) -> dict[str, Any]:
+    async def reopen(
+        self, number: int, body: str, key: str | None, attachment_ids: list[str] | None = None
+    ) -> dict[str, Any]:
         path = f"/v1/tickets/{number}/reopen"
-        return await self.tickets("POST", path, json={"body": body}, idempotency_key=key)
+        payload: dict[str, Any] = {"body": body}
+        if attachment_ids:
+            payload["attachment_ids"] = attachment_ids
+        return await self.tickets("POST", path, json=payload, idempotency_key=key)
 
     async def close(self, number: int) -> dict[str, Any]:
         return await self.tickets("POST", f"/v1/tickets/{number}/close")
+
+    # Files (SPEC 9.2). A streamed body cannot be sent a second time, so there is no retry after
+    # a 401: the token is made fresh first, and a refusal of it is the "service down" page.
+
+    async def upload(self, body: aiohttp.MultipartWriter) -> dict[str, Any]:
+        token = await self._fresh_token()
+        try:
+            return await self.backend.call(
+                self.backend.tickets_url, "POST", "/v1/attachments", token=token, data=body
+            )
+        except AuthFailed as exc:
+            raise Unavailable(exc.status, exc.problem) from exc
+
+    @asynccontextmanager
+    async def download(self, path: str) -> AsyncIterator[aiohttp.ClientResponse]:
+        token = await self._fresh_token()
+        try:
+            async with self.backend.download(token, path) as response:
+                yield response
+        except AuthFailed as exc:
+            raise Unavailable(exc.status, exc.problem) from exc
 
     # --- the account (SPEC 9.1): auth counts a wrong current password against the visitor's
     # address, as a failed login.

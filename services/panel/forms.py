@@ -30,6 +30,10 @@ WRONG_PASSWORD = "The current password is not correct."
 SAME_EMAIL = "This is already your email."
 TOO_MANY_TRIES = "Too many failed attempts. Wait a few minutes and try again."
 BAD_EMAIL = "Enter a valid email address."
+# The file field's errors (SPEC 9.4); `%(size)s` is the limit, in the reader's words.
+FILE_TOO_LARGE = "Each file can have at most %(size)s."
+TOO_MANY_FILES = "At most 5 files can be attached at once."
+BAD_FILE_NAME = "A file's name is not valid: it must have 1 to 255 characters."
 # A form's one-time id came back with another text (tickets answered 422 on Idempotency-Key).
 ALREADY_SENT = (
     "This form had already been sent, and its first text was kept. "

@@ -20,7 +20,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
-from aiohttp import web
+from aiohttp import BodyPartReader, MultipartReader, web
+from aiohttp.http_exceptions import HttpProcessingError
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
@@ -32,6 +33,10 @@ CSRF_FIELD = "csrf_token"
 SESSION = web.RequestKey("panel_session", "Session")
 STALE = web.RequestKey("panel_stale_session", bool)
 _NEW_COOKIE = web.RequestKey("panel_new_cookie", str)
+# A streamed form's parts after its CSRF token, for its handler to read (see `streamed_form`).
+FORM_PARTS = web.RequestKey("panel_form_parts", MultipartReader)
+# A CSRF token is 43 or 64 characters; a first part longer than this is not one.
+_MAX_TOKEN = 128
 # Pages without a session: operations routes and static files.
 _SESSIONLESS = ("/static/", *PROBE_PATHS)
 # The sliding expiry is written at most this often.
@@ -190,6 +195,7 @@ class SessionConfig:
         )
 
 
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 SESSION_CONFIG = web.AppKey("panel_session_config", SessionConfig)
 SESSION_POOL = web.AppKey("panel_session_pool", asyncpg.Pool)
 
@@ -281,14 +287,50 @@ async def _load(request: web.Request) -> Session | None:
     return session
 
 
+def streamed_form(handler: Handler) -> Handler:
+    """Marks a route whose multipart form carries files: the middleware then checks its CSRF
+    token in the body's first part alone and leaves the rest, unread, under `FORM_PARTS`, so no
+    file is held in memory nor read at all for a form without a valid token."""
+    handler.streamed_form = True  # type: ignore[attr-defined]
+    return handler
+
+
+def _streams_form(request: web.Request) -> bool:
+    handler = request.match_info.handler
+    return request.content_type == "multipart/form-data" and getattr(
+        handler, "streamed_form", False
+    )
+
+
+async def _first_part_token(request: web.Request) -> str | None:
+    """The value of the body's first part when it is the CSRF field (browsers send a form's
+    fields in document order, and the forms put the token first), else None."""
+    try:
+        reader = await request.multipart()
+        part = await reader.next()
+        if not isinstance(part, BodyPartReader) or part.name != CSRF_FIELD or part.filename:
+            return None
+        value = bytearray()
+        while chunk := await part.read_chunk(_MAX_TOKEN):
+            value += chunk
+            if len(value) > _MAX_TOKEN:
+                return None
+    except (ValueError, KeyError, AssertionError, HttpProcessingError):
+        return None
+    request[FORM_PARTS] = reader
+    return value.decode(errors="replace")
+
+
 async def _check_csrf(request: web.Request, session: Session | None) -> None:
     if session is None:
         # A form from a session that has ended: the visitor should log in again, not be scolded.
         if request.get(STALE):
             raise SessionExpired()
         raise CsrfFailed()
-    form = await request.post()
-    sent = form.get(CSRF_FIELD)
+    if _streams_form(request):
+        sent = await _first_part_token(request)
+    else:
+        sent = (await request.post()).get(CSRF_FIELD)
     if not isinstance(sent, str) or not hmac.compare_digest(
         sent.encode(), session.csrf_token.encode()
     ):
@@ -309,9 +351,7 @@ def _set_cookie(request: web.Request, response: web.StreamResponse) -> None:
 
 
 @web.middleware
-async def session_middleware(
-    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
-) -> web.StreamResponse:
+async def session_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Loads (or starts) the visitor's session and refuses any POST without its CSRF token."""
     if request.path.startswith(_SESSIONLESS):
         return await handler(request)

@@ -23,3 +23,6 @@ class PanelSettings(ServiceSettings):
     token_refresh_margin: int = 60
     # Dates are shown in this time zone.
     time_zone: str = "Europe/Madrid"
+    # Each attached file is refused over this size, as tickets refuses it (its
+    # TICKETS_ATTACHMENT_MAX_BYTES); the panel stops reading a file there.
+    attachment_max_bytes: int = 10 * 1024 * 1024

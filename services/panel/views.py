@@ -11,7 +11,7 @@ import structlog
 from aiohttp import web
 from markupsafe import Markup, escape
 
-from services.panel import forms, sessions
+from services.panel import attachments, forms, sessions
 from services.panel.backend import (
     IDEMPOTENCY_KEY,
     AuthFailed,
@@ -112,6 +112,10 @@ def page_context(request: web.Request) -> dict[str, Any]:
         "waited": locale.waited,
         "status_label": lambda status: locale.gettext(labels.get(status, status)),
         "linkify": linkify,
+        "file_size": lambda size: attachments.human_size(size, locale.language),
+        "max_file_size": attachments.human_size(
+            request.app[SETTINGS].attachment_max_bytes, locale.language
+        ),
         "email_kind": lambda kind: locale.gettext(EMAIL_KINDS.get(kind, kind)),
         "delivery_state": lambda state: locale.gettext(DELIVERY_STATES.get(state, state)),
         "session": session,
@@ -434,15 +438,31 @@ async def new_ticket_page(request: web.Request) -> web.StreamResponse:
     return await _new_ticket_form(request, _client_api(request))
 
 
+async def _posted_form(
+    request: web.Request, api: UserApi, model: type[forms.F]
+) -> tuple[forms.F | None, dict[str, str], dict[str, str], attachments.PostedForm, int]:
+    """A form that may carry files: (the form or None, its text, its errors, what was uploaded,
+    the status of a failure); a file's error is the file field's, with the text kept."""
+    posted = await attachments.read_form(request, api, request.app[SETTINGS].attachment_max_bytes)
+    form, errors = forms.parse(model, posted.data)
+    locale = locale_of(request)
+    if file_error := attachments.field_error(posted, locale.gettext, locale.language):
+        return None, posted.data, errors | {attachments.FIELD: file_error}, posted, posted.status
+    return form, posted.data, errors, posted, 422
+
+
+@sessions.streamed_form
 async def new_ticket(request: web.Request) -> web.StreamResponse:
     api = _client_api(request)
-    data = await request.post()
-    values = {k: str(data.get(k, "")) for k in ("service_id", "category_id", "body")}
-    form, errors = forms.parse(forms.NewTicketForm, data)
+    form, data, errors, posted, status = await _posted_form(request, api, forms.NewTicketForm)
+    values = {k: data.get(k, "") for k in ("service_id", "category_id", "body")}
     if form is None:
-        return await _new_ticket_form(request, api, 422, values=values, errors=errors)
+        return await _new_ticket_form(request, api, status, values=values, errors=errors)
+    payload = form.model_dump(exclude={"submission"})
+    if posted.uploaded:
+        payload["attachment_ids"] = posted.attachment_ids
     try:
-        ticket = await api.open_ticket(form.model_dump(exclude={"submission"}), form.submission)
+        ticket = await api.open_ticket(payload, form.submission)
     except Conflicting as exc:
         open_ticket = exc.problem.get("open_ticket")
         if not isinstance(open_ticket, int):
@@ -514,17 +534,17 @@ async def ticket_page(request: web.Request) -> web.StreamResponse:
 async def _post_message(request: web.Request, action: str) -> web.StreamResponse:
     api = user_api(request)
     number = ticket_number(request)
-    data = await request.post()
-    form, errors = forms.parse(forms.MessageForm, data)
-    values = {"body": str(data.get("body", ""))}
+    form, data, errors, posted, status = await _posted_form(request, api, forms.MessageForm)
+    values = {"body": data.get("body", "")}
     if form is None:
-        return await _ticket_page(request, api, number, 422, errors=errors, values=values)
+        return await _ticket_page(request, api, number, status, errors=errors, values=values)
+    files = posted.attachment_ids
     try:
         if action == "reopen":
-            await api.reopen(number, form.body, form.submission)
+            await api.reopen(number, form.body, form.submission, files)
         else:
             seen = int(form.if_last_message_id) if form.if_last_message_id else None
-            await api.reply(number, form.body, form.submission, seen)
+            await api.reply(number, form.body, form.submission, seen, files)
     except Conflicting as exc:
         # The ticket changed meanwhile: show it as it is now, the newer message included, with
         # the text kept for sending again.
@@ -546,12 +566,18 @@ async def _post_message(request: web.Request, action: str) -> web.StreamResponse
     raise see_other(f"/tickets/{number}?done={'reopened' if action == 'reopen' else 'replied'}")
 
 
+@sessions.streamed_form
 async def reply(request: web.Request) -> web.StreamResponse:
     return await _post_message(request, "reply")
 
 
+@sessions.streamed_form
 async def reopen(request: web.Request) -> web.StreamResponse:
     return await _post_message(request, "reopen")
+
+
+async def attachment(request: web.Request) -> web.StreamResponse:
+    return await attachments.download(request, user_api(request), ticket_number(request))
 
 
 async def _deliveries(api: UserApi, number: int) -> list[dict[str, Any]] | None:
@@ -740,6 +766,7 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get(number, ticket_page)
     app.router.add_post(number + "/reply", reply)
     app.router.add_post(number + "/reopen", reopen)
+    app.router.add_get(number + "/attachments/{id:[0-9a-f-]{36}}", attachment)
     app.router.add_get(number + "/close", close_page)
     app.router.add_post(number + "/close", close)
     app.router.add_post(number + "/notes", add_note)

@@ -177,6 +177,9 @@ def test_nginx_accepts_the_gateway_config(tmp_path: Path) -> None:
         ("/api/tickets/v1/tickets/a%20b", "tickets", "/v1/tickets/a%20b"),
         ("/", "panel", "/"),
         ("/tickets/new?category=2", "panel", "/tickets/new?category=2"),
+        # The file forms' own location (a larger body, unbuffered) still goes to the panel.
+        ("/tickets/12/reply", "panel", "/tickets/12/reply"),
+        ("/tickets/12/attachments/0b9f", "panel", "/tickets/12/attachments/0b9f"),
     ],
 )
 def test_the_gateway_serves_the_panel_and_both_apis(

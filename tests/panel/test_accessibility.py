@@ -8,6 +8,7 @@ from playwright.async_api import Page, expect
 from tests.panel.conftest import Stack
 from tests.panel.test_browser import NewPage, log_in
 from tests.support import stack
+from tests.support.files import form, png
 from tests.tickets.conftest import Desk
 
 AXE = Axe()
@@ -38,7 +39,12 @@ async def test_the_clients_pages_are_accessible(
     panel_stack: Stack, desk: Desk, new_page: NewPage
 ) -> None:
     client = await desk.new_client()
-    ticket = await desk.open(client, body="Hay un enlace: https://example.com/estado")
+    _, image = await desk.call(
+        "POST", "/v1/attachments", client["headers"], data=form(png(), "captura.png"), expect=201
+    )
+    ticket = await desk.open(
+        client, body="Hay un enlace: https://example.com/estado", attachment_ids=[image["id"]]
+    )
     await desk.reply(ticket["number"], desk.operator, "Respondido.", expect=201)
     page = await new_page()
     # The first Tab reaches the link that skips the top bar and the menu.
@@ -71,6 +77,15 @@ async def test_the_clients_pages_are_accessible(
     await page.get_by_label("Consulta").fill("Otra vez.")
     await page.get_by_role("button", name="Enviar").click()
     await expect(page.get_by_role("button", name="Abrir de todos modos")).to_be_visible()
+    found += await violations(page)
+    # A reply with too many files: the error next to "Adjuntar archivos".
+    await page.goto(panel_stack.url(f"/tickets/{ticket['number']}"))
+    await page.get_by_label("Responder al ticket").fill("Seis capturas.")
+    await page.get_by_label("Adjuntar archivos").set_input_files(
+        [{"name": f"c{i}.png", "mimeType": "image/png", "buffer": png()} for i in range(6)]
+    )
+    await page.get_by_role("button", name="Responder al ticket").click()
+    await expect(page.locator("#reply-files-error")).to_be_visible()
     found += await violations(page)
     # The phone's layout too.
     phone = await new_page(width=390, height=844)

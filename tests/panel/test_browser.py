@@ -9,6 +9,7 @@ from playwright.async_api import Page, expect
 
 from tests.panel.conftest import Stack, screenshot
 from tests.support import stack
+from tests.support.files import png
 from tests.tickets.conftest import Desk
 
 NewPage = Callable[..., Awaitable[Page]]
@@ -211,3 +212,25 @@ async def test_dates_follow_the_browsers_zone_and_drafts_survive_a_language_swit
         "Texto a medio escribir"
     )
     await expect(page.get_by_label("Reply to ticket")).to_have_value("")
+
+
+async def test_client_opens_a_ticket_with_a_screenshot_attached(
+    panel_stack: Stack, desk: Desk, new_page: NewPage
+) -> None:
+    client = await desk.new_client()
+    page = await new_page()
+    await log_in(page, panel_stack, client["client_number"], stack.CLIENT_PASSWORD)
+    await page.goto(panel_stack.url("/tickets/new"))
+    await page.get_by_label("Categoría (asunto)").select_option(label="Correo electrónico")
+    await page.get_by_label("Consulta").fill("Adjunto una captura del error al enviar.")
+    await page.get_by_label("Adjuntar archivos").set_input_files(
+        [{"name": "captura.png", "mimeType": "image/png", "buffer": png()}]
+    )
+    await page.get_by_role("button", name="Enviar").click()
+    await expect(page).to_have_url(re.compile(r"/tickets/\d+\?done=created$"))
+    files = page.get_by_role("list", name="Archivos adjuntos")
+    link = files.get_by_role("link", name="captura.png")
+    await expect(link).to_be_visible()
+    async with page.expect_download() as download:
+        await link.click()
+    assert (await download.value).suggested_filename == "captura.png"

@@ -1,8 +1,10 @@
 """The panel running in-process against real auth and tickets, and a form-posting visitor."""
 
 import re
+from collections.abc import Sequence
 from typing import Any
 
+import aiohttp
 from aiohttp.test_utils import TestClient, TestServer
 
 from services.panel.app import MIGRATIONS, create_app
@@ -55,6 +57,32 @@ class Visitor:
             await self.get("/login")
         form = data | ({"csrf_token": self.csrf} if csrf else {})
         response = await self.client.post(path, data=form, **kw)
+        text = await response.text()
+        if "csrf_token" in text:
+            self.csrf = csrf_of(text)
+        return response.status, text
+
+    async def post_files(
+        self,
+        path: str,
+        data: dict[str, str],
+        files: Sequence[tuple[str, bytes | aiohttp.payload.Payload]],
+        *,
+        csrf: bool = True,
+        field: str = "attachments",
+    ) -> tuple[int, str]:
+        """The form sent as a browser sends one with `enctype="multipart/form-data"`: the CSRF
+        token first, then the fields, then each (name, bytes) in the file field."""
+        if csrf and not self.csrf:
+            await self.get("/login")
+        form = aiohttp.FormData(quote_fields=False)
+        for name, value in (({"csrf_token": self.csrf} if csrf else {}) | data).items():
+            form.add_field(name, value)
+        for filename, content in files:
+            form.add_field(
+                field, content, filename=filename, content_type="application/octet-stream"
+            )
+        response = await self.client.post(path, data=form)
         text = await response.text()
         if "csrf_token" in text:
             self.csrf = csrf_of(text)
