@@ -52,7 +52,7 @@ test: $(DEV_STAMP) services browser
 
 # Re-make the README's screenshots (docs/screenshots/) with the panel's browser tests.
 screenshots: $(DEV_STAMP) services browser
-	UPDATE_SCREENSHOTS=1 $(BIN)/python -m pytest tests/panel/test_browser.py
+	UPDATE_SCREENSHOTS=1 $(BIN)/python -m pytest -n 0 tests/panel/test_browser.py tests/panel/test_console.py
 
 # Benchmarks (slow, not part of make test): figures beside their ceilings, JSON and plots in
 # bench/results/.

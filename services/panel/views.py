@@ -243,7 +243,8 @@ async def login(request: web.Request) -> web.StreamResponse:
     await sessions.sign_in(
         request,
         language=previous.language or language_of(me.get("language")),
-        time_zone=previous.time_zone,
+        # The account's zone, chosen on any device; else the one this browser reported.
+        time_zone=me.get("time_zone") or previous.time_zone,
         kind=me["kind"],
         role=me.get("role"),
         operator_id=me.get("operator_id"),
@@ -274,7 +275,11 @@ async def set_time_zone(request: web.Request) -> web.StreamResponse:
     form, _ = forms.parse(forms.TimeZoneForm, await request.post())
     if form is None:
         raise see_other("/")
-    await sessions.set_time_zone(request, sessions.current(request), form.time_zone)
+    session = sessions.current(request)
+    if session.signed_in:
+        # Kept on the account, so it follows the user to another device.
+        await user_api(request).auth("PATCH", "/v1/me", json={"time_zone": form.time_zone})
+    await sessions.set_time_zone(request, session, form.time_zone)
     raise see_other(form.next)
 
 

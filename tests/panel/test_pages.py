@@ -7,6 +7,7 @@ from html import unescape
 
 import aiohttp
 import asyncpg
+from aiohttp.test_utils import TestClient
 
 from services.panel.app import purge_sessions
 from services.panel.sessions import COOKIE, TokenBox
@@ -567,6 +568,15 @@ async def test_dates_follow_the_time_zone_the_user_chooses(visitor: Visitor, des
     assert f"{buenos_aires}, hora de Buenos Aires" in html and madrid not in html
     status, html = await visitor.get("/profile")
     assert '<option value="America/Argentina/Buenos_Aires" selected>' in html
+    # Kept on the account: another device's login shows the same zone.
+    other = Visitor(TestClient(visitor.client.server, cookie_jar=aiohttp.CookieJar(unsafe=True)))
+    other.client._server = visitor.client.server
+    try:
+        await other.login(client["client_number"], stack.CLIENT_PASSWORD)
+        _, html = await other.get(f"/tickets/{ticket['number']}")
+        assert f"{buenos_aires}, hora de Buenos Aires" in html
+    finally:
+        await other.client.session.close()
     # A zone that does not exist is refused without changing anything.
     status, html = await visitor.post("/time-zone", {"time_zone": "Mars/Olympus", "next": "/"})
     assert status == 200
