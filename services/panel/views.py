@@ -205,10 +205,16 @@ async def login_page(request: web.Request) -> web.StreamResponse:
         reset_done="reset" in request.query,
         logged_out="bye" in request.query,
         password_changed="password" in request.query,
+        staff="staff" in request.query,
         values={},
         errors={},
         next=after,
     )
+
+
+def _login_page(request: web.Request, status: int, **context: Any) -> web.Response:
+    """The login form again, as the staff's (email) or the clients' (client number) it was."""
+    return render(request, "login.html", status, staff="staff" in request.query, **context)
 
 
 async def login(request: web.Request) -> web.StreamResponse:
@@ -217,21 +223,17 @@ async def login(request: web.Request) -> web.StreamResponse:
     values = {"username": data.get("username", "")}
     after = next_path(data.get("next"))
     if form is None:
-        return render(request, "login.html", 422, values=values, errors=errors, next=after)
+        return _login_page(request, 422, values=values, errors=errors, next=after)
     backend = request.app[BACKEND]
     try:
         address = client_address(request, request.app[SETTINGS].trusted_proxies)
         pair = await backend.login(form.username.strip(), form.password, address)
     except (AuthFailed, Invalid):
         failure = "The client number or the password is not correct."
-        return render(
-            request, "login.html", 401, values=values, errors={}, failure=failure, next=after
-        )
+        return _login_page(request, 401, values=values, errors={}, failure=failure, next=after)
     except Throttled:
         failure = "Too many failed attempts. Wait a few minutes and try again."
-        return render(
-            request, "login.html", 429, values=values, errors={}, failure=failure, next=after
-        )
+        return _login_page(request, 429, values=values, errors={}, failure=failure, next=after)
     try:
         me = await backend.me(pair["access_token"])
     except AuthFailed as exc:

@@ -42,6 +42,20 @@ async def test_login_page_has_the_guides_labels(visitor: Visitor) -> None:
     assert '<html lang="es">' in html
 
 
+async def test_a_phone_offers_digits_for_the_client_number_and_operators_their_email(
+    visitor: Visitor,
+) -> None:
+    status, html = await visitor.get("/login")
+    assert re.search(r'<input id="username"[^>]* inputmode="numeric"', html)
+    assert 'href="/login?staff=1">Operadores: ingresen con su dirección de email.</a>' in html
+    status, html = await visitor.get("/login?staff=1")
+    assert has_label(html, "Email") and 'type="email"' in html and "inputmode" not in html
+    status, html = await visitor.post(
+        "/login?staff=1", {"username": stack.OPERATOR[0], "password": stack.OPERATOR[1]}
+    )
+    assert status == 200 and "Cola de tickets" in html
+
+
 async def test_session_cookie_is_httponly_and_samesite_lax(panel_stack: Stack) -> None:
     response = await panel_stack.panel.get("/login")
     cookie = response.headers["Set-Cookie"]

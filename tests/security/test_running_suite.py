@@ -7,7 +7,7 @@ or adds accounts of its own, so they run in the order of this file on the module
 3. the login throttle as a sprayer meets it;
 4. the token scan, last: it restarts the notifiers and stops the SMTP sink.
 
-(The inbound flood starts a notifier of its own: test_inbound_flood.py.)"""
+(The inbound flood, a load test, is in tests/faults/test_inbound_flood.py: `make faults`.)"""
 
 import json
 from collections.abc import AsyncIterator
