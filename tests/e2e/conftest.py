@@ -138,9 +138,17 @@ async def running_suite(
         delete_vhost(vhost)
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 async def suite(
-    databases: DatabaseFactory, tmp_path: Path, suite_env: dict[str, str]
+    session_databases: DatabaseFactory,
+    tmp_path_factory: pytest.TempPathFactory,
+    suite_env: dict[str, str],
 ) -> AsyncIterator[Suite]:
-    async with running_suite(databases, tmp_path, suite_env) as suite:
-        yield suite
+    """One running suite per module: starting seven processes is the costly part, and the
+    stories of a module each make accounts of their own."""
+    databases = session_databases.for_test()
+    try:
+        async with running_suite(databases, tmp_path_factory.mktemp("suite"), suite_env) as suite:
+            yield suite
+    finally:
+        databases.drop_later()

@@ -1,13 +1,20 @@
-"""The whole story over HTTP and SMTP, against the real processes (issue 6)."""
+"""The stories over HTTP and SMTP against the real processes, on one running suite (two tickets,
+two notifiers, auth, the panel, the SMTP sink), each with accounts of its own: the whole story of
+issue 6; attachments (SPEC 9.2): uploaded to one tickets instance and attached on the other,
+downloaded as files, never pages, named in the receipt with a panel link and never attached; an
+operator's work (SPEC 9.2): a note and an assignment never reach the client, not even in an
+email, and a stale reply is refused. (Auto-close needs settings of its own: test_auto_close.py.)"""
 
 import re
 from email.message import EmailMessage
 
+import aiohttp
 import aiosmtplib
 import asyncpg
 import pytest
 
 from tests.e2e.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, Suite
+from tests.support.files import form, pdf, png, svg_with_script
 from tests.support.waiting import wait_for
 
 CLIENT_EMAIL = "juana@cliente.example"
@@ -219,3 +226,202 @@ async def test_the_whole_story(suite: Suite) -> None:
     ids = [m["Message-ID"] for m in suite.mailbox.all()]
     assert len(ids) == len(set(ids)), ids
     assert len(suite.mailbox.to(CLIENT_EMAIL)) == 3  # welcome, receipt, email-change notice
+
+
+# --- attachments ------------------------------------------------------------------------------
+
+MARTA_EMAIL = "marta@cliente.example"
+MARTA_PASSWORD = "la clave de marta en el panel"
+FILES = {"captura.png": png(), "factura.pdf": pdf(), "x.svg": svg_with_script()}
+SERVED = {"captura.png": "image/png", "factura.pdf": "application/pdf"}
+
+
+async def new_client_with_password(
+    suite: Suite, admin: dict[str, str], name: str, email: str
+) -> dict:
+    status, client = await suite.auth.request(
+        "POST",
+        "/v1/clients",
+        headers=admin,
+        json={
+            "name": name,
+            "email": email,
+            "services": [{"name": f"Hosting de {name}"}],
+            "password": MARTA_PASSWORD,
+        },
+    )
+    assert status == 201, client
+    client["headers"] = await token(suite, client["client_number"], MARTA_PASSWORD)
+    return client
+
+
+@pytest.mark.slow
+async def test_files_are_attached_downloaded_as_files_and_named_in_the_receipt(
+    suite: Suite,
+) -> None:
+    tickets, tickets_2 = suite.tickets
+    admin = await token(suite, ADMIN_EMAIL, ADMIN_PASSWORD)
+    marta = await new_client_with_password(suite, admin, "Marta Ruiz", MARTA_EMAIL)
+    other = await new_client_with_password(suite, admin, "Otro Cliente", "otro@cliente.example")
+    me = marta["headers"]
+
+    uploaded = []
+    for name, data in FILES.items():
+        status, body = await tickets.request(
+            "POST", "/v1/attachments", headers=me, data=form(data, name)
+        )
+        assert status == 201, body
+        uploaded.append(body)
+    assert [f["content_type"] for f in uploaded] == [
+        "image/png",
+        "application/pdf",
+        "application/octet-stream",  # an SVG can run scripts: a file to save, never an image
+    ]
+    status, categories = await tickets_2.request("GET", "/v1/categories", headers=me)
+    assert status == 200, categories
+    new_ticket = {
+        "service_id": marta["services"][0]["id"],
+        "category_id": next(c["id"] for c in categories if c["name"] == "Correo electrónico"),
+        "body": "Adjunto captura, factura y el logo que no se ve.",
+        "attachment_ids": [f["id"] for f in uploaded],
+    }
+
+    async def opened() -> dict | None:
+        # Uploaded to one instance, attached on the other: the files are in the database.
+        status, body = await tickets_2.request("POST", "/v1/tickets", headers=me, json=new_ticket)
+        assert status in (201, 422), body
+        return body if status == 201 else None
+
+    ticket = await wait_for(opened, timeout=20, interval=0.2, message="tickets to know Marta")
+    n = ticket["number"]
+    assert ticket["messages"][0]["attachments"] == uploaded
+
+    async with aiohttp.ClientSession() as session:
+        for f in uploaded:
+            url = f"{tickets_2.url}/v1/tickets/{n}/attachments/{f['id']}"
+            async with session.get(url, headers=admin) as response:  # staff downloads
+                assert response.status == 200
+                assert await response.read() == FILES[f["name"]]
+                assert response.headers["Content-Type"] == SERVED.get(
+                    f["name"], "application/octet-stream"
+                )
+                assert response.headers["Content-Disposition"].startswith("attachment;")
+                assert response.headers["X-Content-Type-Options"] == "nosniff"
+                assert response.headers["Content-Security-Policy"] == "sandbox"
+            async with session.get(url, headers=other["headers"]) as response:
+                assert response.status == 404
+
+    receipt = text_of(await one_email(suite, MARTA_EMAIL, 1, "the receipt"))
+    for f in uploaded:
+        assert f["name"] in receipt
+        assert f"/tickets/{n}/attachments/{f['id']}" in receipt
+    message = await one_email(suite, MARTA_EMAIL, 1, "the receipt")
+    assert not list(message.iter_attachments())
+
+    status, problem = await tickets.request(
+        "POST", "/v1/attachments", headers=me, data=form(b"\0" * (11 * 1024 * 1024), "big.bin")
+    )
+    assert status == 413, problem
+
+
+# --- an operator's work ----------------------------------------------------------------------
+
+LUCIA_EMAIL = "lucia@cliente.example"
+LUCIA_PASSWORD = "la clave de lucia en el panel"
+OPERATOR = ("olga@story.example", "the operator olga passphrase")
+SECRET = "zanahoria"  # a word of the note only
+
+
+@pytest.mark.slow
+async def test_notes_and_assignment_stay_with_operators_and_stale_replies_are_refused(
+    suite: Suite,
+) -> None:
+    auth, (tickets, tickets_2) = suite.auth, suite.tickets
+    admin = await token(suite, ADMIN_EMAIL, ADMIN_PASSWORD)
+    status, olga = await auth.request(
+        "POST",
+        "/v1/operators",
+        headers=admin,
+        json={"email": OPERATOR[0], "name": "Olga", "role": "operator", "password": OPERATOR[1]},
+    )
+    assert status == 201, olga
+    operator = await token(suite, *OPERATOR)
+    status, client = await auth.request(
+        "POST",
+        "/v1/clients",
+        headers=admin,
+        json={
+            "name": "Lucía Gómez",
+            "email": LUCIA_EMAIL,
+            "services": [{"name": "Hosting Linux Plus — lucia.example"}],
+            "password": LUCIA_PASSWORD,
+        },
+    )
+    assert status == 201, client
+    me = await token(suite, client["client_number"], LUCIA_PASSWORD)
+    status, categories = await tickets.request("GET", "/v1/categories", headers=me)
+    assert status == 200, categories
+    new_ticket = {
+        "service_id": client["services"][0]["id"],
+        "category_id": next(c["id"] for c in categories if c["name"] == "Correo electrónico"),
+        "body": "No puedo entrar al webmail desde esta mañana, me dice que la clave es incorrecta.",
+    }
+
+    async def opened() -> dict | None:
+        status, body = await tickets.request("POST", "/v1/tickets", headers=me, json=new_ticket)
+        assert status in (201, 422), body
+        return body if status == 201 else None
+
+    ticket = await wait_for(opened, timeout=20, interval=0.2, message="tickets to know the client")
+    n, first = ticket["number"], ticket["messages"][0]["id"]
+    await one_email(suite, LUCIA_EMAIL, 1, "the receipt")
+
+    # "Asignar a mí" for an operator created a moment ago, then a note, on either instance.
+    status, assigned = await tickets_2.request(
+        "POST", f"/v1/tickets/{n}/assign", headers=operator, json={"operator_id": olga["id"]}
+    )
+    assert status == 200, assigned
+    assert assigned["assignee"] == {"id": olga["id"], "name": "Olga"}
+    status, note = await tickets.request(
+        "POST", f"/v1/tickets/{n}/notes", headers=operator, json={"body": f"Clave: {SECRET}."}
+    )
+    assert status == 201, note
+
+    # The client adds to the ticket while the operator writes: the operator's reply is refused
+    # until they have read it.
+    status, newer = await tickets.request(
+        "POST", f"/v1/tickets/{n}/messages", headers=me, json={"body": "Ya probé a cambiarla."}
+    )
+    assert status == 201, newer
+    answer = {"body": "Le hemos restablecido el acceso.", "if_last_message_id": first}
+    status, problem = await tickets_2.request(
+        "POST", f"/v1/tickets/{n}/messages", headers=operator, json=answer
+    )
+    assert status == 409 and problem["last_message_id"] == newer["id"], problem
+    answer["if_last_message_id"] = newer["id"]
+    status, _ = await tickets_2.request(
+        "POST", f"/v1/tickets/{n}/messages", headers=operator, json=answer
+    )
+    assert status == 201
+    reply = await one_email(suite, LUCIA_EMAIL, 2, "the answer")
+    # Its subject names the query by its first words (the ticket's summary).
+    assert f"[#{n}]" in str(reply["Subject"])
+    assert "No puedo entrar al webmail" in str(reply["Subject"])
+    status, closed = await tickets.request(
+        "POST", f"/v1/tickets/{n}/close", headers=operator, json={"if_last_message_id": first}
+    )
+    assert status == 409, closed
+    status, closed = await tickets.request("POST", f"/v1/tickets/{n}/close", headers=operator)
+    assert status == 200 and closed["status"] == "closed", closed
+    await one_email(suite, LUCIA_EMAIL, 3, "the closing notice")
+
+    # Nothing of the note or the assignment reached the client.
+    status, view = await tickets.request("GET", f"/v1/tickets/{n}", headers=me)
+    assert status == 200 and "notes" not in view and "assignee" not in view, view
+    status, found = await tickets.request("GET", f"/v1/tickets?q={SECRET}", headers=me)
+    assert status == 200 and found["items"] == [], found
+    for message in suite.mailbox.to(LUCIA_EMAIL):
+        assert SECRET not in message.as_string()
+        for part in message.walk():
+            if part.get_content_maintype() == "text":
+                assert SECRET not in part.get_content()

@@ -10,7 +10,6 @@ or adds accounts of its own, so they run in the order of this file on the module
 (The inbound flood, a load test, is in tests/faults/test_inbound_flood.py: `make faults`.)"""
 
 import json
-from collections.abc import AsyncIterator
 from email.message import EmailMessage
 from typing import Any
 
@@ -19,29 +18,16 @@ import pytest
 import yarl
 
 from deploy.processes import Service
-from tests.e2e.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, Suite, running_suite
+from tests.e2e.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, Suite
 from tests.security.browser import Browser, Crawl
 from tests.security.scan import BARE_TOKEN, database_texts, link_token, queue_texts
 from tests.security.support import OPERATOR_EMAIL, PASSWORD, Accounts, accounts
 from tests.security.tokens import call, forged_tokens, operations
-from tests.support.infra import DatabaseFactory
 from tests.support.panel import TokenBox
 from tests.support.waiting import wait_for
 
 # It starts the services as processes: handed out first under xdist (tests/conftest.py).
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-async def suite(
-    session_databases: DatabaseFactory, tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[Suite]:
-    databases = session_databases.for_test()
-    try:
-        async with running_suite(databases, tmp_path_factory.mktemp("suite"), {}) as suite:
-            yield suite
-    finally:
-        databases.drop_later()
 
 
 @pytest.fixture(scope="module")
