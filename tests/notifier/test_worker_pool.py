@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from services.notifier.worker_pool import WorkerBusy, WorkerDied, WorkerPool, WorkTimedOut
+from tests.support.waiting import wait_for
 from tests.support.work import die, spin
 
 
@@ -84,8 +85,9 @@ async def test_callers_beyond_the_workers_wait_their_turn_within_the_limit() -> 
 async def test_a_cancelled_call_does_not_leave_its_answer_to_the_next_caller(
     pool: WorkerPool[float, int],
 ) -> None:
-    call = asyncio.create_task(pool.run(0.5))
-    await asyncio.sleep(0.05)
+    call = asyncio.create_task(pool.run(0.9))
+    # Cancelled once the worker has it, before it can answer (however slow the machine).
+    await wait_for(lambda: pool._calls, timeout=5, message="the call handed to the worker")
     call.cancel()
     with pytest.raises(asyncio.CancelledError):
         await call
