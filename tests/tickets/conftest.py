@@ -36,20 +36,21 @@ async def tickets(auth: TestClient, tickets_db: str, amqp_url: str) -> AsyncIter
     # The worker's vhost may hold the client events of earlier tests (auth's publish to the
     # queue once any tickets declared it): this test's instance would work through all of them
     # before its own clients reached the projection.
-    await purge_queue(amqp_url, CLIENT_EVENTS)
-    await purge_queue(amqp_url, OPERATOR_EVENTS)
+    await purge_queue(amqp_url, CLIENT_EVENTS, OPERATOR_EVENTS)
     client = await stack.start_tickets(tickets_db, amqp_url, str(auth.make_url("/")))
     yield client
     await client.close()
 
 
-async def purge_queue(amqp_url: str, spec: QueueSpec) -> None:
+async def purge_queue(amqp_url: str, *specs: QueueSpec) -> None:
+    """Each queue of `specs` declared and emptied, over one connection (every test's set-up)."""
     connection = await aio_pika.connect(amqp_url)
     async with connection:
         channel = await connection.channel()
         await declare_topology(channel)
-        queue = await declare_queue(channel, spec)
-        await queue.purge()
+        for spec in specs:
+            queue = await declare_queue(channel, spec)
+            await queue.purge()
 
 
 class Desk:

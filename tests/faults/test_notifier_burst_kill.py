@@ -1,8 +1,9 @@
 """`python -m services.notifier` killed with SIGKILL in the middle of a burst, then restarted:
 every email arrives; duplicates (same Message-ID twice) are counted and reported.
 
-`NOTIFIER_BURST=3000 NOTIFIER_KILLS=3 pytest tests/notifier/test_process.py -s` measures over
-more events and kills.
+A fault scenario, so it runs in `make faults` (one test at a time), beside test_3's kill under
+the whole stack; `NOTIFIER_BURST=3000 NOTIFIER_KILLS=3 HELPDESK_FAULTS=1 pytest
+tests/faults/test_notifier_burst_kill.py -s` measures over more events and kills.
 """
 
 import os
@@ -11,19 +12,18 @@ from collections import Counter
 from pathlib import Path
 
 import asyncpg
-import pytest
 
 from deploy.processes import Service, clean_env, free_port
 from services.notifier.app import MIGRATIONS
 from shared import events
-from tests.notifier.conftest import Publisher
+from tests.notifier.conftest import Publisher, publisher, smtp, vhost
 from tests.support.infra import DatabaseFactory
 from tests.support.sealing import SEALING_ENV
 from tests.support.smtp import SmtpSink
 from tests.support.waiting import wait_for
 
-# Each starts the services as processes: handed out first under xdist (tests/conftest.py).
-pytestmark = pytest.mark.slow
+# The notifier's tests' fixtures: a vhost of its own, the SMTP sink, a publisher.
+__all__ = ["publisher", "smtp", "vhost"]
 
 BURST = int(os.environ.get("NOTIFIER_BURST", "300"))
 KILLS = int(os.environ.get("NOTIFIER_KILLS", "2"))
