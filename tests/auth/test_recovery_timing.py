@@ -51,9 +51,10 @@ async def test_recovery_answers_known_and_unknown_emails_in_the_same_time(api, c
     # Within 1 ms on a quiet machine (medians of about 1.7 ms each; before the change a known
     # email took 2.2 to 2.8 ms longer). Under the other runs' load every request grows to 10 or
     # 30 ms and noise alone grows with it, so the bound does too.
+    # The bound is on the paired difference alone: the two medians taken apart drift with the
+    # load (a CI run saw 12.6 ms known against 19.4 ms unknown, the pairs agreeing within 1.6 ms).
     slower = max(known_ms, unknown_ms)
     assert abs(paired_ms) < max(1.0, 0.10 * slower), (known_ms, unknown_ms, paired_ms)
-    assert abs(known_ms - unknown_ms) < max(1.0, 0.15 * slower), (known_ms, unknown_ms, paired_ms)
 
     # And the known requests did make their links, in the background.
     async def links() -> bool:
