@@ -214,6 +214,22 @@ async def test_dates_follow_the_browsers_zone_and_drafts_survive_a_language_swit
     await expect(page.get_by_label("Reply to ticket")).to_have_value("")
 
 
+async def test_telling_the_panel_the_zone_never_wipes_the_login_form(
+    panel_stack: Stack, new_page: NewPage
+) -> None:
+    page = await new_page(zone="America/Argentina/Buenos_Aires")
+    navigations: list[str] = []
+    page.on("framenavigated", lambda frame: navigations.append(frame.url))
+    async with page.expect_response(lambda r: r.url.endswith("/time-zone")) as told:
+        await page.goto(panel_stack.url("/login"))
+        await page.get_by_label("Número de cliente").fill("100001")
+    await told.value
+    # The script's answer to the POST has run by the time this round trip is back.
+    await page.evaluate("new Promise(resolve => setTimeout(resolve, 0))")
+    await expect(page.get_by_label("Número de cliente")).to_have_value("100001")
+    assert navigations == [panel_stack.url("/login")], navigations
+
+
 async def test_client_opens_a_ticket_with_a_screenshot_attached(
     panel_stack: Stack, desk: Desk, new_page: NewPage
 ) -> None:
