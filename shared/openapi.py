@@ -120,10 +120,14 @@ def add_routes(app: web.Application, routes: Sequence[Route], *, title: str, ver
     """Register the routes and `GET /openapi.json` describing them."""
     for route in routes:
         app.router.add_route(route.method, route.path, _wrap(route))
-    document = openapi_document(routes, title=title, version=version)
-    text = json.dumps(document)
+    text = ""
 
     async def openapi_json(request: web.Request) -> web.Response:
+        # Built when first asked for, not at start: few instances ever are, and generating the
+        # schemas costs a start more than all else it does in Python.
+        nonlocal text
+        if not text:
+            text = json.dumps(openapi_document(routes, title=title, version=version))
         return web.Response(text=text, content_type="application/json")
 
     app.router.add_get("/openapi.json", openapi_json, allow_head=False)
