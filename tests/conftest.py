@@ -13,11 +13,41 @@ from deploy.rabbitmq import create_vhost, delete_vhost
 from shared.logging import configure_logging
 from tests.support.events import EventTap
 from tests.support.infra import AMQP_HOST, Cleanups, DatabaseFactory, Vhosts, drop_stale_databases
+from tests.support.postgres import PrivatePostgres
 
 configure_logging("tests", "console")
 
+_CLUSTER = pytest.StashKey[PrivatePostgres]()
+
 # The fault suite stops and kills infrastructure: only `make faults` (HELPDESK_FAULTS=1) runs it.
 collect_ignore = [] if os.environ.get("HELPDESK_FAULTS") == "1" else ["faults"]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """The run's own PostgreSQL cluster (tests/support/postgres.py), unless TEST_PG_PORT names a
+    server to use: started once, by the process that starts the xdist workers (which inherit
+    TEST_PG_PORT), and removed with everything in it at the end. Each test's databases cost a
+    forced checkpoint when dropped; with fsync off, the run no longer waits on the disk for them,
+    and no other run's long transaction holds back its vacuums."""
+    if hasattr(config, "workerinput") or "TEST_PG_PORT" in os.environ:
+        return
+    cluster = PrivatePostgres()
+    try:
+        asyncio.run(cluster.start())
+    except BaseException:
+        asyncio.run(cluster.destroy())
+        raise
+    config.stash[_CLUSTER] = cluster
+    os.environ["TEST_PG_HOST"], os.environ["TEST_PG_PORT"] = "127.0.0.1", str(cluster.port)
+    os.environ["TEST_PG_THROWAWAY"] = "1"
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    cluster = config.stash.get(_CLUSTER, None)
+    if cluster is not None:
+        for name in ("TEST_PG_PORT", "TEST_PG_THROWAWAY"):
+            del os.environ[name]
+        asyncio.run(cluster.destroy())
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -1,6 +1,7 @@
 """The fault suite: auth, tickets and the notifier as real processes (as tests/e2e runs them) on a
-PostgreSQL cluster and a RabbitMQ node of their own (tests/faults/private.py), with the in-process
-SMTP relay of tests/support/smtp.py, which a scenario can stop or make answer 4xx.
+PostgreSQL cluster and a RabbitMQ node of their own (tests/support/postgres.py,
+tests/faults/private.py), with the in-process SMTP relay of tests/support/smtp.py, which a
+scenario can stop or make answer 4xx.
 
 Collected only with HELPDESK_FAULTS=1 (`make faults`; see tests/conftest.py). Each scenario
 records what it injected and what it checked with `report()` (tests/faults/report.py); the lines
@@ -14,9 +15,10 @@ from typing import Any
 import pytest
 
 from deploy.processes import CHEAP_ARGON2, Service, clean_env, run_module
-from tests.faults.private import PrivatePostgres, PrivateRabbit
+from tests.faults.private import PrivateRabbit
 from tests.faults.report import REPORT, report
 from tests.faults.stack import ADMIN, Stack, populate
+from tests.support.postgres import PrivatePostgres
 from tests.support.sealing import SEALING_ENV
 from tests.support.smtp import SmtpSink
 
@@ -33,7 +35,7 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
 
 @pytest.fixture(scope="session")
 async def pg() -> AsyncIterator[PrivatePostgres]:
-    cluster = PrivatePostgres()
+    cluster = PrivatePostgres("helpdesk-faults-pg-")
     try:
         yield await cluster.start()
     finally:

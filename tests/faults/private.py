@@ -1,99 +1,24 @@
-"""A PostgreSQL cluster and a RabbitMQ node of the fault suite's own, which it may stop, crash and
-restart without touching the shared instances other developers' tests are using.
+"""A RabbitMQ node of the fault suite's own, which it may stop, crash and restart without touching
+the shared one other developers' tests are using (its PostgreSQL: tests/support/postgres.py).
 
-Both run as their usual OS users (`postgres`, `rabbitmq`; we are root) from a temporary directory
-owned by that user, on free ports. The RabbitMQ node has its own name, Erlang cookie, Mnesia
-directory, log directory, an empty plugin list and a configuration file that does not read
-/etc/rabbitmq (whose listener is the shared node's port).
+It runs as the usual OS user (`rabbitmq`; we are root) from a temporary directory owned by that
+user, on free ports. The node has its own name, Erlang cookie, Mnesia directory, log directory,
+an empty plugin list and a configuration file that does not read /etc/rabbitmq (whose listener is
+the shared node's port).
 """
 
-import asyncio
-import contextlib
 import os
 import secrets
 import shutil
 import subprocess
-import tempfile
 import uuid
 from pathlib import Path
 
-import asyncpg
-
 from deploy.processes import free_port
+from tests.support.postgres import own_dir, run
 from tests.support.waiting import wait_for
 
-PG_BIN = Path("/usr/lib/postgresql/15/bin")
 RABBIT_BIN = Path("/usr/lib/rabbitmq/bin")
-
-
-def _own_dir(prefix: str, user: str) -> Path:
-    path = Path(tempfile.mkdtemp(prefix=prefix))
-    shutil.chown(path, user, user)
-    path.chmod(0o755)
-    return path
-
-
-async def _run(*args: str, timeout: float = 60) -> str:
-    proc = await asyncio.create_subprocess_exec(
-        *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
-    )
-    out, _ = await asyncio.wait_for(proc.communicate(), timeout)
-    text = out.decode(errors="replace")
-    if proc.returncode != 0:
-        raise RuntimeError(f"{' '.join(args)} exited {proc.returncode}:\n{text}")
-    return text
-
-
-class PrivatePostgres:
-    """`initdb` + `pg_ctl` on a free port with trust authentication. fsync is off (a crash of
-    the OS is not a fault this suite injects) but synchronous_commit stays on: a crash of
-    PostgreSQL (`stop -m immediate`) must not lose a commit it acknowledged."""
-
-    def __init__(self) -> None:
-        self.port = free_port()
-        self.dir = _own_dir("helpdesk-faults-pg-", "postgres")
-        self.data = self.dir / "data"
-        self.log = self.dir / "postgres.log"
-
-    def dsn(self, database: str = "postgres") -> str:
-        return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
-
-    async def _pg(self, *args: str, timeout: float = 60) -> str:
-        return await _run("runuser", "-u", "postgres", "--", *args, timeout=timeout)
-
-    async def start(self) -> "PrivatePostgres":
-        if not self.data.exists():
-            await self._pg(
-                str(PG_BIN / "initdb"), "-D", str(self.data), "-U", "postgres",
-                "--auth=trust", "-E", "UTF8", "--no-sync",
-            )  # fmt: skip
-        options = (
-            f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off "
-            "-c full_page_writes=off -c max_connections=200"
-        )
-        await self._pg(
-            str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-l", str(self.log), "-o", options,
-            "-w", "-t", "60", "start",
-        )  # fmt: skip
-        return self
-
-    async def stop(self, mode: str = "fast") -> None:
-        """`immediate` is a crash: no shutdown checkpoint, every backend killed at once."""
-        await self._pg(str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-m", mode, "-w", "stop")
-
-    async def create_database(self, label: str) -> str:
-        name = f"faults_{label}_{uuid.uuid4().hex[:6]}"
-        conn = await asyncpg.connect(self.dsn())
-        try:
-            await conn.execute(f'CREATE DATABASE "{name}"')  # a name made here, never input
-        finally:
-            await conn.close()
-        return self.dsn(name)
-
-    async def destroy(self) -> None:
-        with contextlib.suppress(RuntimeError):
-            await self.stop("immediate")
-        shutil.rmtree(self.dir, ignore_errors=True)
 
 
 class PrivateRabbit:
@@ -105,7 +30,7 @@ class PrivateRabbit:
         self.node = f"faults-{self.id}@localhost"
         self.port = free_port()
         self.dist_port = free_port()
-        self.dir = _own_dir("helpdesk-faults-rabbit-", "rabbitmq")
+        self.dir = own_dir("helpdesk-faults-rabbit-", "rabbitmq")
         cookie = self.dir / ".erlang.cookie"
         cookie.write_text(secrets.token_hex(20).upper())
         (self.dir / "enabled_plugins").write_text("[].\n")
@@ -133,7 +58,7 @@ class PrivateRabbit:
 
     async def _as_rabbitmq(self, program: str, *args: str, timeout: float = 90) -> str:
         env_args = [f"{k}={v}" for k, v in self.env.items()]
-        return await _run(
+        return await run(
             "runuser", "-u", "rabbitmq", "--", "env", "-i", *env_args,
             str(RABBIT_BIN / program), *args, timeout=timeout,
         )  # fmt: skip

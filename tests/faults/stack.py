@@ -6,7 +6,8 @@ from pathlib import Path
 from typing import Any
 
 from deploy.processes import Service
-from tests.faults.private import PrivatePostgres, PrivateRabbit
+from tests.faults.private import PrivateRabbit
+from tests.support.postgres import PrivatePostgres
 from tests.support.smtp import SmtpSink
 from tests.support.waiting import wait_for
 

@@ -11,20 +11,27 @@ import asyncpg
 from deploy.rabbitmq import create_vhosts, delete_vhosts, vhost_url
 from shared import db
 
-PG_HOST = os.environ.get("TEST_PG_HOST", "127.0.0.1")
-PG_PORT = int(os.environ.get("TEST_PG_PORT", "5432"))
-# No user in the URLs: libpq's defaults (PGUSER, else the login name; ~/.pgpass), as the
-# services' default URLs have it and deploy/ensure-services.sh makes work.
-PG_ADMIN_DSN = f"postgresql://{PG_HOST}:{PG_PORT}/postgres"
 AMQP_HOST = os.environ.get("TEST_AMQP_HOST", "127.0.0.1")
 
 
 def dsn_of(name: str) -> str:
-    return f"postgresql://{PG_HOST}:{PG_PORT}/{name}"
+    """The URL of database `name` on the tests' PostgreSQL: the run's own cluster, which
+    tests/conftest.py starts and names in TEST_PG_PORT, or the server TEST_PG_HOST/PORT given.
+
+    No user in the URL: libpq's defaults (PGUSER, else the login name; ~/.pgpass), as the
+    services' default URLs have it. No TLS to the local server: asyncpg would build an SSL
+    context for every connection only to hear that the server has none."""
+    host = os.environ.get("TEST_PG_HOST", "127.0.0.1")
+    port = os.environ.get("TEST_PG_PORT", "5432")
+    return f"postgresql://{host}:{port}/{name}?sslmode=disable"
+
+
+def admin_dsn() -> str:
+    return dsn_of("postgres")
 
 
 async def create_database(name: str, template: str | None = None) -> str:
-    conn = await asyncpg.connect(PG_ADMIN_DSN)
+    conn = await asyncpg.connect(admin_dsn())
     try:
         # Identifiers cannot be bound as parameters; names here are made by the tests alone.
         suffix = f' TEMPLATE "{template}"' if template else ""
@@ -35,7 +42,7 @@ async def create_database(name: str, template: str | None = None) -> str:
 
 
 async def drop_database(name: str) -> None:
-    conn = await asyncpg.connect(PG_ADMIN_DSN)
+    conn = await asyncpg.connect(admin_dsn())
     try:
         await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     finally:
@@ -50,7 +57,8 @@ class DatabaseFactory:
     dropped in batches in the background once the test ends (`drop_later`), so that a run does
     not spend its last minute dropping hundreds of them: each DROP DATABASE waits for a
     checkpoint, which drops running together share, while one at a time each waits for its own.
-    `drop_all()` drops the rest and waits for every batch."""
+    `drop_all()` drops the rest, unless the cluster itself is thrown away, and waits for every
+    batch."""
 
     BATCH = 12
 
@@ -109,6 +117,8 @@ class DatabaseFactory:
 
     async def drop_all(self) -> None:
         await asyncio.gather(*self._background)
+        if os.environ.get("TEST_PG_THROWAWAY") == "1":
+            return  # the run's own cluster, removed whole at the end (tests/conftest.py)
         # The run is over for this process, its pools closed: the rest go a batch at a time, each
         # batch sharing one checkpoint, rather than four at a time at the end of the run.
         await self._drop(self._pending + self._made[::-1], asyncio.Semaphore(self.BATCH))
@@ -125,7 +135,7 @@ class DatabaseFactory:
 
 async def drop_stale_databases(hours: float = 3.0) -> None:
     """Databases that killed test runs left behind (they never reached their clean-up)."""
-    conn = await asyncpg.connect(PG_ADMIN_DSN)
+    conn = await asyncpg.connect(admin_dsn())
     try:
         names = await conn.fetch(
             """
@@ -171,7 +181,7 @@ class Cleanups:
 
     async def _drop_owned_databases(self, names: list[str], user: str) -> None:
         async def drop(name: str) -> None:
-            conn = await asyncpg.connect(PG_ADMIN_DSN, user=user)
+            conn = await asyncpg.connect(admin_dsn(), user=user)
             try:
                 await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
                 await conn.execute(f'DROP ROLE IF EXISTS "{name}"')  # its database gone first
