@@ -60,8 +60,8 @@ async def test_a_call_over_the_time_limit_is_killed_and_its_worker_replaced(
         await pool.run(30)
     took = time.perf_counter() - started
     assert took < 3, f"the time limit is 1 s, the call took {took:.2f} s"
-    # Generous for a loaded machine; a blocked loop would show the whole second.
-    assert watch.longest < 0.25, f"the loop stalled {watch.longest * 1000:.0f} ms"
+    # Generous for a crowded machine; a blocked loop would show the whole second.
+    assert watch.longest < 0.5, f"the loop stalled {watch.longest * 1000:.0f} ms"
     replacement = await pool.run(0)
     assert replacement != first
     with pytest.raises(ProcessLookupError):
