@@ -24,12 +24,12 @@ collect_ignore = [] if os.environ.get("HELPDESK_FAULTS") == "1" else ["faults"]
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """The run's own PostgreSQL cluster (tests/support/postgres.py), unless TEST_PG_PORT names a
-    server to use: started once, by the process that starts the xdist workers (which inherit
-    TEST_PG_PORT), and removed with everything in it at the end. Each test's databases cost a
-    forced checkpoint when dropped; with fsync off, the run no longer waits on the disk for them,
-    and no other run's long transaction holds back its vacuums."""
-    if hasattr(config, "workerinput") or "TEST_PG_PORT" in os.environ:
+    """The run's own PostgreSQL cluster (tests/support/postgres.py), unless TEST_PG_HOST or
+    TEST_PG_PORT names a server to use: started once, by the process that starts the xdist
+    workers (which inherit TEST_PG_PORT), and removed with everything in it at the end. Each
+    test's databases cost a forced checkpoint when dropped; with fsync off, the run no longer
+    waits on the disk for them, and no other run's long transaction holds back its vacuums."""
+    if hasattr(config, "workerinput") or {"TEST_PG_HOST", "TEST_PG_PORT"} & os.environ.keys():
         return
     cluster = PrivatePostgres()
     try:
@@ -45,7 +45,7 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_unconfigure(config: pytest.Config) -> None:
     cluster = config.stash.get(_CLUSTER, None)
     if cluster is not None:
-        for name in ("TEST_PG_PORT", "TEST_PG_THROWAWAY"):
+        for name in ("TEST_PG_HOST", "TEST_PG_PORT", "TEST_PG_THROWAWAY"):
             del os.environ[name]
         asyncio.run(cluster.destroy())
 
