@@ -36,7 +36,9 @@ def link_in(panel: Stack, address: str, path: str) -> str:
 
 
 async def checked(page: Page, name: str, found: list[str]) -> None:
-    """The page as it is now: photographed, and its axe violations collected."""
+    """The page as it is now: photographed, and its axe violations collected. Once loaded: a
+    screenshot taken while a form's answer is still loading fails ("Unable to capture")."""
+    await page.wait_for_load_state()
     await screenshot(page, name)
     found += await violations(page)
 
@@ -80,8 +82,10 @@ async def test_the_console_from_the_admin_to_the_client(
     await admin.locator("#title-new").fill(canned_title)
     await admin.locator("#body-new").fill(CANNED)
     await admin.get_by_role("button", name="Crear respuesta predefinida").click()
+    await expect(admin).to_have_url(re.compile(r"/admin/canned-replies\?done=created$"))
     await checked(admin, "admin_canned_replies", found)
     await menu.get_by_role("link", name="Categorías").click()
+    await expect(admin).to_have_url(re.compile(r"/admin/categories$"))
     await checked(admin, "admin_categories", found)
 
     # The client chooses a password from the welcome email and opens a ticket with a file.
