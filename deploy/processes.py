@@ -42,6 +42,19 @@ def auth_env(database_url: str, amqp_url: str, **extra: str) -> dict[str, str]:
     )
 
 
+def notifier_env(database_url: str, amqp_url: str, smtp_port: int, **extra: str) -> dict[str, str]:
+    """`clean_env` for a notifier alone on `database_url`: an inbound port of its own, emails to
+    the relay at `smtp_port` on this host, and no auth to ask."""
+    return clean_env(
+        NOTIFIER_DATABASE_URL=database_url,
+        HELPDESK_AMQP_URL=amqp_url,
+        NOTIFIER_INBOUND_PORT=str(free_port()),
+        NOTIFIER_SMTP_PORT=str(smtp_port),
+        NOTIFIER_AUTH_URL="http://127.0.0.1:9",
+        **extra,
+    )
+
+
 async def run_module(
     module: str, *args: str, env: dict[str, str], stdin: str = "", timeout: float = 60
 ) -> tuple[int, str, str]:

@@ -25,7 +25,7 @@ import aiohttp
 import asyncpg
 import pytest
 
-from deploy.processes import ROOT, Service, clean_env, free_port
+from deploy.processes import ROOT, Service, notifier_env
 from services.notifier.app import MIGRATIONS
 from shared import events
 from tests.notifier.conftest import Publisher, publisher, smtp, vhost
@@ -48,13 +48,7 @@ RECEIPT_WITHIN = 2.0
 async def notifier(
     databases: DatabaseFactory, vhost: str, smtp: SmtpSink, tmp_path: Path
 ) -> AsyncIterator[Service]:
-    env = clean_env(
-        NOTIFIER_DATABASE_URL=await databases.migrated("notifier", MIGRATIONS),
-        HELPDESK_AMQP_URL=vhost,
-        NOTIFIER_INBOUND_PORT=str(free_port()),
-        NOTIFIER_SMTP_PORT=str(smtp.port),
-        NOTIFIER_AUTH_URL="http://127.0.0.1:9",
-    )
+    env = notifier_env(await databases.migrated("notifier", MIGRATIONS), vhost, smtp.port)
     service = await Service("notifier", env, tmp_path).start()
     try:
         await service.wait_ready()

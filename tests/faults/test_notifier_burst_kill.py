@@ -13,7 +13,7 @@ from pathlib import Path
 
 import asyncpg
 
-from deploy.processes import Service, clean_env, free_port
+from deploy.processes import Service, notifier_env
 from services.notifier.app import MIGRATIONS
 from shared import events
 from tests.notifier.conftest import Publisher, publisher, smtp, vhost
@@ -36,12 +36,10 @@ async def test_sigkill_mid_burst_loses_no_email(
     publisher: Publisher,
     tmp_path: Path,
 ) -> None:
-    env = clean_env(
-        NOTIFIER_DATABASE_URL=await databases.migrated("notifier", MIGRATIONS),
-        HELPDESK_AMQP_URL=vhost,
-        NOTIFIER_INBOUND_PORT=str(free_port()),
-        NOTIFIER_SMTP_PORT=str(smtp.port),
-        NOTIFIER_AUTH_URL="http://127.0.0.1:9",
+    env = notifier_env(
+        await databases.migrated("notifier", MIGRATIONS),
+        vhost,
+        smtp.port,
         NOTIFIER_RETRY_DELAYS="[0.5, 1, 2, 4]",
         # The relay is the sink on this host. The lease of an attempt is twice this plus a margin
         # (services/notifier/delivery.py), and the emails a kill interrupts wait for it to run out:
