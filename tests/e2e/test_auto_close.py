@@ -7,6 +7,7 @@ import pytest
 
 from tests.e2e.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, Suite
 from tests.e2e.test_story import text_of, token
+from tests.support.tickets_api import open_when_known
 from tests.support.waiting import wait_for
 
 CLIENT_EMAIL = "rosa@cliente.example"
@@ -58,13 +59,7 @@ async def test_answered_tickets_close_once_and_the_client_is_told(suite: Suite) 
             "category_id": category[name],
             "body": f"No puedo entrar al webmail ({name}).",
         }
-
-        async def attempt() -> dict | None:
-            status, ticket = await tickets.request("POST", "/v1/tickets", headers=me, json=body)
-            assert status in (201, 422), ticket
-            return ticket if status == 201 else None
-
-        return await wait_for(attempt, timeout=20, interval=0.2, message="tickets knows Rosa")
+        return await open_when_known(tickets, me, body, message="tickets knows Rosa")
 
     async def answer(number: int, headers: dict[str, str], text: str) -> None:
         status, _ = await tickets_2.request(

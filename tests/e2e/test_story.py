@@ -15,6 +15,7 @@ import pytest
 
 from tests.e2e.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, Suite
 from tests.support.files import form, pdf, png, svg_with_script
+from tests.support.tickets_api import open_when_known
 from tests.support.waiting import wait_for
 
 CLIENT_EMAIL = "juana@cliente.example"
@@ -108,12 +109,7 @@ async def test_the_whole_story(suite: Suite) -> None:
         c["id"] for c in categories if c["name"] == "Correo electrónico"
     )
 
-    async def opened() -> dict | None:
-        status, body = await tickets.request("POST", "/v1/tickets", headers=me, json=new_ticket)
-        assert status in (201, 422), body
-        return body if status == 201 else None
-
-    ticket = await wait_for(opened, timeout=20, interval=0.2, message="tickets to know the client")
+    ticket = await open_when_known(tickets, me, new_ticket)
     n = ticket["number"]
     receipt = await one_email(suite, CLIENT_EMAIL, 2, "the receipt")
     assert f"#{n}" in str(receipt["Subject"]) + text_of(receipt)
@@ -286,13 +282,8 @@ async def test_files_are_attached_downloaded_as_files_and_named_in_the_receipt(
         "attachment_ids": [f["id"] for f in uploaded],
     }
 
-    async def opened() -> dict | None:
-        # Uploaded to one instance, attached on the other: the files are in the database.
-        status, body = await tickets_2.request("POST", "/v1/tickets", headers=me, json=new_ticket)
-        assert status in (201, 422), body
-        return body if status == 201 else None
-
-    ticket = await wait_for(opened, timeout=20, interval=0.2, message="tickets to know Marta")
+    # Uploaded to one instance, attached on the other: the files are in the database.
+    ticket = await open_when_known(tickets_2, me, new_ticket, message="tickets to know Marta")
     n = ticket["number"]
     assert ticket["messages"][0]["attachments"] == uploaded
 
@@ -367,12 +358,7 @@ async def test_notes_and_assignment_stay_with_operators_and_stale_replies_are_re
         "body": "No puedo entrar al webmail desde esta mañana, me dice que la clave es incorrecta.",
     }
 
-    async def opened() -> dict | None:
-        status, body = await tickets.request("POST", "/v1/tickets", headers=me, json=new_ticket)
-        assert status in (201, 422), body
-        return body if status == 201 else None
-
-    ticket = await wait_for(opened, timeout=20, interval=0.2, message="tickets to know the client")
+    ticket = await open_when_known(tickets, me, new_ticket)
     n, first = ticket["number"], ticket["messages"][0]["id"]
     await one_email(suite, LUCIA_EMAIL, 1, "the receipt")
 

@@ -9,7 +9,7 @@ from deploy.processes import Service
 from tests.faults.private import PrivateRabbit
 from tests.support.postgres import PrivatePostgres
 from tests.support.smtp import SmtpSink
-from tests.support.waiting import wait_for
+from tests.support.tickets_api import open_when_known
 
 ADMIN = ("admin@faults.example", "the fault suite admin passphrase")
 OPERATOR = ("olga@faults.example", "the fault suite operator passphrase")
@@ -109,19 +109,15 @@ async def populate(stack: Stack) -> None:
     stack.category_id = categories[0]["id"]
     operator = await stack.operator()
     for client in stack.clients:
-        # Tickets knows a client once auth.client.created reached its projection.
-        async def opened(client: Client = client) -> int | None:
-            status, body = await stack.tickets.request(
-                "POST",
-                "/v1/tickets",
-                headers=client.headers,
-                json={"service_id": client.service_id, "category_id": stack.category_id,
-                      "body": "Primer ticket de prueba."},
-            )  # fmt: skip
-            assert status in (201, 422), body
-            return body["number"] if status == 201 else None
-
-        number = await wait_for(opened, timeout=30, interval=0.2, message="tickets knows clients")
+        first = {
+            "service_id": client.service_id,
+            "category_id": stack.category_id,
+            "body": "Primer ticket de prueba.",
+        }
+        ticket = await open_when_known(
+            stack.tickets, client.headers, first, timeout=30, message="tickets knows clients"
+        )
+        number = ticket["number"]
         status, body = await stack.tickets.request(
             "POST", f"/v1/tickets/{number}/close", headers=operator
         )

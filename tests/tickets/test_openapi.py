@@ -6,7 +6,7 @@ import pytest
 from deploy.processes import Service, auth_env, clean_env, create_operator
 from tests.support.schemathesis import assert_conforms
 from tests.support.sealing import SEALING_ENV
-from tests.support.waiting import wait_for
+from tests.support.tickets_api import open_when_known
 
 ADMIN_EMAIL = "fuzz-admin@helpdesk.example"
 ADMIN_PASSWORD = "a fuzzing admin passphrase"
@@ -58,17 +58,13 @@ async def test_schemathesis_finds_no_server_error_and_no_nonconformance(
         await tickets.wait_ready()
 
         # Once the client's services reached tickets, they have a ticket to be found.
-        async def opened() -> bool:
-            status, body = await tickets.request(
-                "POST",
-                "/v1/tickets",
-                json={"service_id": client["services"][0]["id"], "category_id": 1, "body": "x"},
-                headers={"Authorization": f"Bearer {pair['access_token']}"},
-            )
-            assert status in (201, 422), body
-            return status == 201
-
-        await wait_for(opened, timeout=15, message="the client's services in tickets")
+        await open_when_known(
+            tickets,
+            {"Authorization": f"Bearer {pair['access_token']}"},
+            {"service_id": client["services"][0]["id"], "category_id": 1, "body": "x"},
+            timeout=15,
+            message="the client's services in tickets",
+        )
 
         await assert_conforms(
             tickets.url,
