@@ -1,3 +1,4 @@
+from pydantic import PositiveInt
 from pydantic_settings import SettingsConfigDict
 
 from shared.settings import ServiceSettings
@@ -19,8 +20,9 @@ class AuthSettings(ServiceSettings):
     # At most this many recovery emails per client account and hour, so nobody can flood an
     # inbox through the public recovery route (the answer stays 202 either way).
     recovery_max_per_hour: int = 3
-    # At most this many email changes asked for per client and day: each sends two emails.
-    email_change_max_per_day: int = 5
+    # At most this many email changes asked for per client and day: each sends two emails. At
+    # least one: the answer past the limit says when the oldest of the day expires.
+    email_change_max_per_day: PositiveInt = 5
 
     # Login throttle (SPEC 9.1): failures of one username from one address...
     login_max_failures: int = 10

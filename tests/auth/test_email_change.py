@@ -1,7 +1,9 @@
 """POST /v1/me/email and POST /v1/email-confirmation (SPEC 9.1)."""
 
 import pytest
+from pydantic import ValidationError
 
+from services.auth.settings import AuthSettings
 from tests.auth.conftest import CLIENT_PASSWORD, bearer, problem
 from tests.support.sealing import opened
 
@@ -171,3 +173,9 @@ async def test_a_client_asks_for_at_most_five_changes_a_day(api, client_headers,
     response = await ask(api, client_headers, email="juana5@example.com")
     await problem(response, 429)
     assert 86_000 < int(response.headers["Retry-After"]) <= 86_400
+
+
+def test_a_daily_limit_of_no_email_change_is_refused_at_start() -> None:
+    # With none allowed, the answer past the limit would have no oldest change to count from.
+    with pytest.raises(ValidationError, match="email_change_max_per_day"):
+        AuthSettings(email_change_max_per_day=0)
