@@ -44,11 +44,16 @@ def delete_vhost(name: str) -> None:
 
 
 def delete_vhosts(names: list[str]) -> None:
-    """The vhosts `names` deleted: in one call, through the function `delete_vhost` calls (each
-    call starts an Erlang VM); one call each where that internal function is not there."""
+    """The vhosts `names` that exist deleted: in one call, through the function `delete_vhost`
+    calls (each call starts an Erlang VM); one call each where that internal function is not
+    there."""
     listed = ", ".join(f'<<"{name}">>' for name in names)
     try:
-        rabbitmqctl("eval", f'[ok = rabbit_vhost:delete(V, <<"helpdesk">>) || V <- [{listed}]].')
+        rabbitmqctl(
+            "eval",
+            f'[ok = rabbit_vhost:delete(V, <<"helpdesk">>) || V <- [{listed}],'
+            " rabbit_vhost:exists(V)].",
+        )
     except subprocess.CalledProcessError:
         for name in names:
             rabbitmqctl("delete_vhost", name)
