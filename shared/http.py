@@ -74,9 +74,7 @@ def address_key(address: str) -> str:
     parsed = _parse_address(address)
     if parsed is None:
         return address[:100]
-    if isinstance(parsed, IPv6Address):
-        if parsed.ipv4_mapped is not None:
-            return str(parsed.ipv4_mapped)
+    if isinstance(parsed, IPv6Address):  # an IPv4-mapped one is parsed as its IPv4 already
         return str(IPv6Network((parsed, 64), strict=False))
     return str(parsed)
 

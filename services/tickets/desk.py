@@ -125,19 +125,6 @@ async def _uploads(
     return [_attachment(r) for r in attachments.usable(rows, ids, principal.sub)]
 
 
-async def _attach(
-    conn: asyncpg.Connection,
-    files: Sequence[models.Attachment],
-    *,
-    message_id: int,
-    ticket_number: int,
-) -> None:
-    """`files` become the message's (no statement for a message without any: most have none)."""
-    if files:
-        ids = [f.id for f in files]
-        await store.attach(conn, ids, message_id=message_id, ticket_number=ticket_number)
-
-
 def _refs(files: Sequence[models.Attachment]) -> list[events.AttachmentRef]:
     return [events.AttachmentRef(**f.model_dump()) for f in files]
 
@@ -234,7 +221,9 @@ async def _open_ticket(
         channel=channel,
         summary=summary,
     )
-    await _attach(work.conn, files, message_id=row["message_id"], ticket_number=row["number"])
+    await store.attach(
+        work.conn, [f.id for f in files], message_id=row["message_id"], ticket_number=row["number"]
+    )
     work.add_event(
         events.TicketCreated(
             number=row["number"],
@@ -371,7 +360,7 @@ async def _add_message(
         waiting=lifecycle.is_waiting(status),
         excerpt=lifecycle.excerpt(body),
     )
-    await _attach(conn, files, message_id=row["id"], ticket_number=number)
+    await store.attach(conn, [f.id for f in files], message_id=row["id"], ticket_number=number)
     return models.Message(
         id=row["id"],
         author=models.Author(kind=principal.kind, name=principal.name),

@@ -598,7 +598,10 @@ async def lock_uploads(conn: Conn, ids: Sequence[uuid.UUID]) -> list[Record]:
 async def attach(
     conn: Conn, ids: Sequence[uuid.UUID], *, message_id: int, ticket_number: int
 ) -> None:
-    """The files `ids` become the message's, in the order given."""
+    """The files `ids` become the message's, in the order given (no statement for none: most
+    messages have none)."""
+    if not ids:
+        return
     await conn.execute(
         """
         UPDATE attachments
