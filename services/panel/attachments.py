@@ -25,8 +25,8 @@ log = structlog.get_logger(__name__)
 # The file input's name on the forms.
 FIELD = "attachments"
 MAX_FILES = 5
-# A text field longer than this is not one of the forms' (the message is at most 20,000
-# characters, 80 KiB in UTF-8 at worst).
+# What is kept of a text field: more than any form takes (the message is at most 20,000
+# characters, 80 KiB in UTF-8 at worst), so a longer one still fails the form's own check.
 FIELD_BYTES = 96 * 1024
 MAX_FIELDS = 20
 CHUNK_BYTES = 64 * 1024
@@ -100,10 +100,10 @@ async def _read_field(form: PostedForm, part: BodyPartReader) -> None:
     if len(form.data) >= MAX_FIELDS:
         raise web.HTTPBadRequest()
     value = bytearray()
+    # The rest of a field longer than that is read and dropped: the form comes back with what
+    # was kept and the field's own error ("at most 20,000 characters"), not a bare 413 page.
     while chunk := await part.read_chunk(CHUNK_BYTES):
-        value += chunk
-        if len(value) > FIELD_BYTES:
-            raise web.HTTPRequestEntityTooLarge(max_size=FIELD_BYTES, actual_size=len(value))
+        value += chunk[: FIELD_BYTES - len(value)]
     form.data.setdefault(part.name or "", value.decode(errors="replace"))
 
 

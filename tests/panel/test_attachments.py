@@ -257,3 +257,19 @@ async def test_a_form_with_files_sent_twice_adds_its_message_once(
     assert status == 409 and "Con captura.</textarea>" in html
     _, ticket = await desk.get(number, client["headers"])
     assert [len(m["attachments"]) for m in ticket["messages"]] == [0, 1]
+
+
+async def test_a_text_longer_than_any_form_takes_comes_back_with_its_error(
+    visitor: Visitor, desk: Desk
+) -> None:
+    client = await signed_in_client(visitor, desk)
+    number = (await desk.open(client))["number"]
+    pasted = "registro " * 15_000  # 135,000 characters: more than the panel keeps of a field
+    status, html = await visitor.post_files(
+        f"/tickets/{number}/reply", {"body": pasted}, [("log.txt", b"error 42\n")]
+    )
+    assert status == 422
+    assert field_error(html, "reply-body") != ""
+    assert pasted[:5000] in html  # what was pasted comes back to be cut
+    _, ticket = await desk.get(number, client["headers"])
+    assert len(ticket["messages"]) == 1
