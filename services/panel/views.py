@@ -500,9 +500,14 @@ def timeline(ticket: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     return [(kind, item) for kind, item, _ in entries]
 
 
-async def _operators(api: UserApi) -> list[dict[str, Any]]:
-    """The enabled operators a ticket may be assigned to (tens: one page holds them)."""
-    page = await api.auth("GET", "/v1/operators", params={"limit": "100"})
+async def _operators(api: UserApi) -> list[dict[str, Any]] | None:
+    """The enabled operators a ticket may be assigned to (tens: one page holds them), or None
+    when auth cannot say now: only the "Assign to" list needs them, not the page."""
+    try:
+        page = await api.auth("GET", "/v1/operators", params={"limit": "100"})
+    except BackendError as exc:
+        log.warning("panel.operators_unavailable", status=exc.status)
+        return None
     return [o for o in page["items"] if not o.get("disabled")]
 
 

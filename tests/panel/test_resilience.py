@@ -15,6 +15,7 @@ from tests.panel.conftest import Stack, base_url
 from tests.support import stack
 from tests.support.infra import DatabaseFactory
 from tests.support.panel import Visitor, start_panel
+from tests.support.proxy import TcpProxy
 from tests.support.waiting import wait_for
 from tests.tickets.conftest import Desk
 
@@ -127,3 +128,25 @@ async def test_the_cookie_secret_is_generated_once_and_kept(
     finally:
         for client in panels:
             await client.close()
+
+
+async def test_an_operator_reads_a_ticket_while_auth_cannot_list_operators(
+    databases: DatabaseFactory, panel_stack: Stack, desk: Desk
+) -> None:
+    """Only the "Asignar a" list needs auth's operators: the page shows without it."""
+    auth = panel_stack.auth.make_url("/")
+    to_auth = await TcpProxy(auth.host, auth.port).start()
+    panel = await start_panel(
+        databases, f"http://127.0.0.1:{to_auth.port}", base_url(panel_stack.tickets)
+    )
+    try:
+        ticket = await desk.open(await desk.new_client(), body="No me llega el correo.")
+        visitor = Visitor(panel)
+        await visitor.login(*stack.OPERATOR)
+        to_auth.cut()
+        status, html = await visitor.get(f"/tickets/{ticket['number']}")
+        assert status == 200 and "No me llega el correo." in html
+        assert "Asignar a mí" in html and 'id="assignee"' not in html
+    finally:
+        await panel.close()
+        await to_auth.close()
