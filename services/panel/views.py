@@ -280,8 +280,12 @@ async def set_time_zone(request: web.Request) -> web.StreamResponse:
         raise see_other("/")
     session = sessions.current(request)
     if session.signed_in:
-        # Kept on the account, so it follows the user to another device.
-        await user_api(request).auth("PATCH", "/v1/me", json={"time_zone": form.time_zone})
+        # Kept on the account, so it follows the user to another device; with auth away, for
+        # this session only (the next choice tries again).
+        try:
+            await user_api(request).auth("PATCH", "/v1/me", json={"time_zone": form.time_zone})
+        except BackendError as exc:
+            log.warning("panel.time_zone_not_kept", status=exc.status)
     await sessions.set_time_zone(request, session, form.time_zone)
     raise see_other(form.next)
 

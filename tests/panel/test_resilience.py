@@ -130,23 +130,47 @@ async def test_the_cookie_secret_is_generated_once_and_kept(
             await client.close()
 
 
-async def test_an_operator_reads_a_ticket_while_auth_cannot_list_operators(
-    databases: DatabaseFactory, panel_stack: Stack, desk: Desk
-) -> None:
-    """Only the "Asignar a" list needs auth's operators: the page shows without it."""
+@pytest.fixture
+async def cut_off_auth(
+    databases: DatabaseFactory, panel_stack: Stack
+) -> AsyncIterator[tuple[TestClient, TcpProxy]]:
+    """A panel reaching the shared stack's auth through a proxy the test can cut, and tickets
+    directly."""
     auth = panel_stack.auth.make_url("/")
     to_auth = await TcpProxy(auth.host, auth.port).start()
     panel = await start_panel(
         databases, f"http://127.0.0.1:{to_auth.port}", base_url(panel_stack.tickets)
     )
-    try:
-        ticket = await desk.open(await desk.new_client(), body="No me llega el correo.")
-        visitor = Visitor(panel)
-        await visitor.login(*stack.OPERATOR)
-        to_auth.cut()
-        status, html = await visitor.get(f"/tickets/{ticket['number']}")
-        assert status == 200 and "No me llega el correo." in html
-        assert "Asignar a mí" in html and 'id="assignee"' not in html
-    finally:
-        await panel.close()
-        await to_auth.close()
+    yield panel, to_auth
+    await panel.close()
+    await to_auth.close()
+
+
+async def test_an_operator_reads_a_ticket_while_auth_cannot_list_operators(
+    cut_off_auth: tuple[TestClient, TcpProxy], desk: Desk
+) -> None:
+    """Only the "Asignar a" list needs auth's operators: the page shows without it."""
+    panel, to_auth = cut_off_auth
+    ticket = await desk.open(await desk.new_client(), body="No me llega el correo.")
+    visitor = Visitor(panel)
+    await visitor.login(*stack.OPERATOR)
+    to_auth.cut()
+    status, html = await visitor.get(f"/tickets/{ticket['number']}")
+    assert status == 200 and "No me llega el correo." in html
+    assert "Asignar a mí" in html and 'id="assignee"' not in html
+
+
+async def test_a_time_zone_chosen_while_auth_is_away_holds_for_the_session(
+    cut_off_auth: tuple[TestClient, TcpProxy], desk: Desk
+) -> None:
+    panel, to_auth = cut_off_auth
+    client = await desk.new_client()
+    ticket = await desk.open(client)
+    visitor = Visitor(panel)
+    await visitor.login(client["client_number"], stack.CLIENT_PASSWORD)
+    to_auth.cut()
+    status, html = await visitor.post(
+        "/time-zone",
+        {"time_zone": "America/Argentina/Buenos_Aires", "next": f"/tickets/{ticket['number']}"},
+    )
+    assert status == 200 and "hora de Buenos Aires" in html
