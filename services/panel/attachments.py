@@ -160,7 +160,15 @@ async def download(request: web.Request, api: UserApi, number: int) -> web.Strea
             | DOWNLOAD_HEADERS
         )
         await response.prepare(request)
-        async for chunk in answer.content.iter_chunked(CHUNK_BYTES):
-            await response.write(chunk)
+        try:
+            async for chunk in answer.content.iter_chunked(CHUNK_BYTES):
+                await response.write(chunk)
+        except (aiohttp.ClientError, TimeoutError, ConnectionError) as exc:
+            # tickets stopped answering, or the reader left. The headers are sent, so no error
+            # page can follow: the connection is closed short of Content-Length, which a browser
+            # reports as a failed download.
+            log.warning("panel.download_cut", path=path, error=repr(exc))
+            response.force_close()
+            return response
         await response.write_eof()
     return response

@@ -138,17 +138,20 @@ class Backend:
     @asynccontextmanager
     async def download(self, token: str, path: str) -> AsyncIterator[aiohttp.ClientResponse]:
         """tickets' answer with a file, its body not read yet; an error answer raised as the
-        others are."""
+        others are. Failures while the caller reads the body are the caller's: by then its own
+        answer has begun, and no error page can follow."""
         url = self.tickets_url + path
         headers = self._headers(self.tickets_url, token, None)
         try:
-            async with self.http.get(url, headers=headers, timeout=self.file_timeout) as response:
-                if response.status != 200:
+            response = await self.http.get(url, headers=headers, timeout=self.file_timeout)
+            if response.status != 200:
+                async with response:
                     _answer(url, response.status, await response.text())
-                yield response
         except (aiohttp.ClientError, TimeoutError) as exc:
             log.warning("panel.backend_unreachable", url=url, error=repr(exc))
             raise Unavailable(503) from exc
+        async with response:
+            yield response
 
     def _headers(self, base: str, token: str | None, forwarded_for: str | None) -> dict[str, str]:
         headers = dict(self._tickets_headers) if base == self.tickets_url else {}

@@ -2,8 +2,10 @@
 
 import asyncio
 import time
+import uuid
 from collections.abc import AsyncIterator
 
+import aiohttp
 import pytest
 from aiohttp import CookieJar
 from aiohttp.test_utils import TestClient, TestServer
@@ -37,6 +39,52 @@ async def silent_server() -> AsyncIterator[str]:
     for writer in held:
         writer.close()
     server.close()
+
+
+@pytest.fixture
+async def half_file_server() -> AsyncIterator[str]:
+    """Answers any request with the start of a 1 MiB file, then hangs up (tickets failing in
+    the middle of a download)."""
+
+    async def half(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n"
+            b"Content-Length: 1048576\r\n\r\n" + b"x" * 65536
+        )
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(half, "127.0.0.1", 0)
+    yield f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+    server.close()
+
+
+async def test_a_download_tickets_cuts_short_fails_and_the_panel_goes_on(
+    databases: DatabaseFactory, panel_stack: Stack, desk: Desk, half_file_server: str
+) -> None:
+    panel = await start_panel(databases, base_url(panel_stack.auth), half_file_server)
+    try:
+        client = await desk.new_client()
+        visitor = Visitor(panel)
+        await visitor.get("/login")
+        status, _ = await visitor.post(
+            "/login",
+            {"username": client["client_number"], "password": stack.CLIENT_PASSWORD},
+            allow_redirects=False,
+        )
+        assert status == 303
+        response = await panel.get(f"/tickets/1/attachments/{uuid.uuid4()}")
+        assert response.status == 200
+        # The panel's headers were sent before tickets failed: the body stops short of its
+        # length, which a browser reports as a failed download.
+        with pytest.raises(aiohttp.ClientPayloadError):
+            await response.read()
+        async with aiohttp.ClientSession() as anyone:  # and the panel answers the next visitor
+            async with anyone.get(panel.make_url("/login")) as page:
+                assert page.status == 200
+    finally:
+        await panel.close()
 
 
 async def test_auth_down_gives_a_clear_503_page(databases: DatabaseFactory) -> None:
