@@ -1,6 +1,8 @@
 """Base classes of the models that validate what users send."""
 
+from functools import cache
 from typing import Annotated, Any
+from zoneinfo import available_timezones
 
 from pydantic import BaseModel, ConfigDict, StringConstraints, field_validator
 
@@ -29,3 +31,10 @@ class ResponseModel(BaseModel):
 
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+
+
+@cache
+def time_zones() -> frozenset[str]:
+    """The IANA time zones this machine knows; read once, when first asked (it lists the zone
+    files on disk)."""
+    return frozenset(available_timezones())

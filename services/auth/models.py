@@ -2,14 +2,12 @@
 
 from datetime import datetime
 from typing import Annotated, Literal
-from zoneinfo import available_timezones
 
 from pydantic import AfterValidator, ConfigDict, EmailStr, Field
 
-from shared.models import Name, RequestModel, ResponseModel
+from shared.models import Name, RequestModel, ResponseModel, time_zones
 
 Language = Literal["es", "en"]
-_ZONES = frozenset(available_timezones())
 Password = Annotated[str, Field(min_length=15, max_length=256)]
 # What a user typed at login may be anything; only its size is bounded.
 AnyPassword = Annotated[str, Field(min_length=1, max_length=1024)]
@@ -135,7 +133,7 @@ class Profile(ResponseModel):
 
 
 def _known_zone(name: str) -> str:
-    if name not in _ZONES:
+    if name not in time_zones():
         raise ValueError("not a time zone of the IANA database, e.g. Europe/Madrid")
     return name
 

@@ -5,9 +5,7 @@ Error messages are msgids of the catalogues (English), translated when the page 
 
 import re
 from collections.abc import Mapping
-from functools import cache
 from typing import Annotated, Any, Literal, TypeVar
-from zoneinfo import available_timezones as _zones
 
 from email_validator import EmailNotValidError, validate_email
 from pydantic import (
@@ -19,6 +17,8 @@ from pydantic import (
     ValidationError,
     model_validator,
 )
+
+from shared.models import time_zones
 
 REQUIRED = "This field is required."
 TOO_LONG = "This text is too long."
@@ -260,13 +260,8 @@ class LanguageForm(Form):
     next: LocalPath = "/"
 
 
-@cache
-def available_timezones() -> frozenset[str]:
-    return frozenset(_zones())
-
-
 def _known_zone(name: str) -> str:
-    if name not in available_timezones():
+    if name not in time_zones():
         raise ValueError(CHOOSE)
     return name
 
